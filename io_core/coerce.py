@@ -1,0 +1,76 @@
+"""Turn what a caller hands to ``save`` (native objects or agent JSON) into what a format writes.
+
+Agents send JSON: nested lists for arrays, records or columns for tables, objects for
+containers. Ragged lists and Python objects are refused rather than pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from io_core.errors import InvalidDataError, UnsafeFormatError
+
+
+def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, name: str = "data") -> np.ndarray:
+    """A real ndarray; ragged input or object dtype is refused unless pickling is allowed."""
+    try:
+        arr = np.asarray(data, dtype=np.dtype(dtype) if dtype else None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidDataError(
+            f"{name} is not a rectangular array: {exc}",
+            hint="Every row must have the same length; pass dtype=... to choose the type.",
+        ) from None
+    if arr.dtype.hasobject and not allow_pickle:
+        raise UnsafeFormatError(
+            f"{name} holds Python objects, which could only be stored by pickling",
+            hint="Give numbers, booleans or strings of a rectangular shape.",
+        )
+    return arr
+
+
+def as_array_tree(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, prefix: str = "") -> dict[str, Any]:
+    """A mapping of names to arrays, nested mappings kept as sub-trees (HDF5 groups)."""
+    if isinstance(data, np.ndarray) or not isinstance(data, Mapping):
+        raise InvalidDataError(
+            "expected an object mapping names to arrays",
+            hint='For example {"x": [1, 2, 3], "group": {"y": [[1, 2], [3, 4]]}}.',
+        )
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise InvalidDataError(f"invalid member name {key!r}", hint="Names are non-empty strings without '/'.")
+        path = f"{prefix}/{key}"
+        if isinstance(value, Mapping):
+            out[key] = as_array_tree(value, dtype, allow_pickle=allow_pickle, prefix=path)
+        else:
+            out[key] = as_array(value, dtype, allow_pickle=allow_pickle, name=path)
+    return out
+
+
+def as_frame(data: Any) -> Any:
+    """A DataFrame from a frame, records (list of objects) or columns (object of lists)."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, pd.Series):
+        return data.to_frame()
+    if isinstance(data, list):
+        if not all(isinstance(r, Mapping) for r in data):
+            raise InvalidDataError("records must be a list of objects", hint='For example [{"a": 1, "b": 2}, ...].')
+        return pd.DataFrame.from_records(data) if data else pd.DataFrame()
+    if isinstance(data, Mapping):
+        lengths = {k: len(v) for k, v in data.items() if isinstance(v, (list, tuple, np.ndarray))}
+        if len(lengths) != len(data) or len(set(lengths.values())) > 1:
+            raise InvalidDataError(
+                "columns must be an object of equal-length lists",
+                hint='For example {"a": [1, 2], "b": [3, 4]}.',
+            )
+        return pd.DataFrame({str(k): v for k, v in data.items()})
+    raise InvalidDataError(
+        f"cannot make a table from {type(data).__name__}",
+        hint="Give records (a list of objects) or columns (an object of equal-length lists).",
+    )

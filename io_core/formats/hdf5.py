@@ -1,0 +1,146 @@
+"""HDF5 through h5py: files open read-only without locking; nothing outside a file is followed.
+
+Loading gives a dict of arrays with nested dicts for groups (attributes are not part
+of it). Variable-length strings come back as NumPy unicode arrays. A full load refuses
+external links, external raw storage and virtual datasets rather than reading other
+files behind the sandbox's back; summaries show them as links without following them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from io_core.coerce import as_array_tree
+from io_core.errors import KeyNotFoundError, UnsupportedOperationError
+from io_core.options import ReadOptions, WriteOptions
+from io_core.summary import array_summary, encode_value
+from schemas import ArraySummary, ChildInfo, TreeSummary
+
+
+def open_read(path: Path) -> h5py.File:
+    return h5py.File(path, "r", locking=False)
+
+
+def _read_dataset(ds: h5py.Dataset) -> np.ndarray:
+    if ds.is_virtual or ds.external:
+        raise UnsupportedOperationError(
+            f"dataset {ds.name!r} stores its data in other files; it was not read",
+            hint="Summaries show where it points; copy the data into this file to load it.",
+        )
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return np.array(ds.asstr()[()], dtype=str)
+    return ds[()]
+
+
+def _load_group(group: h5py.Group) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise UnsupportedOperationError(
+                f"{group.name.rstrip('/')}/{name} is an external link to {link.filename}:{link.path}; it was not followed",
+                hint="Load the target file directly (inside the roots), or pass key= for another member.",
+            )
+        obj = group[name]
+        out[name] = _load_group(obj) if isinstance(obj, h5py.Group) else _read_dataset(obj)
+    return out
+
+
+def _lookup(f: h5py.File, key: str) -> Any:
+    key = "/" + key.strip("/")
+    if key == "/":
+        return f
+    parent, _, leaf = key.rpartition("/")
+    try:
+        link = f[parent or "/"].get(leaf, getlink=True) if (parent or "/") in f else None
+    except (KeyError, ValueError):
+        link = None
+    if link is None:
+        raise KeyNotFoundError(f"no object {key!r} in the file")
+    if isinstance(link, h5py.ExternalLink):
+        raise UnsupportedOperationError(f"{key!r} is an external link to {link.filename}:{link.path}; it was not followed")
+    try:
+        return f[key]
+    except KeyError:
+        raise KeyNotFoundError(f"{key!r} is a dangling link") from None
+
+
+def _compression(ds: h5py.Dataset) -> str | None:
+    parts = [p for p in (ds.compression, "shuffle" if ds.shuffle else None, "fletcher32" if ds.fletcher32 else None) if p]
+    return "+".join(parts) or None
+
+
+def _child(group: h5py.Group, name: str) -> ChildInfo:
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        return ChildInfo(name=name, kind="value", link=f"external:{link.filename}:{link.path}")
+    obj = group.get(name)
+    if obj is None:
+        target = link.path if isinstance(link, h5py.SoftLink) else "?"
+        return ChildInfo(name=name, kind="value", link=f"dangling:{target}")
+    soft = f"soft:{link.path}" if isinstance(link, h5py.SoftLink) else None
+    if isinstance(obj, h5py.Group):
+        return ChildInfo(name=name, kind="group", n_children=len(obj), link=soft)
+    if isinstance(obj, h5py.Dataset):
+        return ChildInfo(name=name, kind="array", shape=list(obj.shape or ()), dtype=obj.dtype.str, link=soft)
+    return ChildInfo(name=name, kind="value", dtype=type(obj).__name__, link=soft)
+
+
+def _attrs(obj: Any, opts: ReadOptions) -> dict[str, Any]:
+    out = {}
+    for name in itertools.islice(obj.attrs, opts.preview_items):
+        try:
+            out[name] = encode_value(obj.attrs[name], opts.preview_chars // 10)
+        except (OSError, TypeError, ValueError) as exc:  # unreadable attribute types
+            out[name] = f"<unreadable: {type(exc).__name__}>"
+    return out
+
+
+class Hdf5Format:
+    def load(self, path: Path, opts: ReadOptions) -> Any:
+        with open_read(path) as f:
+            obj = _lookup(f, opts.key) if opts.key else f
+            return _load_group(obj) if isinstance(obj, h5py.Group) else _read_dataset(obj)
+
+    def summarize(self, path: Path, opts: ReadOptions) -> TreeSummary | ArraySummary:
+        with open_read(path) as f:
+            obj = _lookup(f, opts.key) if opts.key else f
+            if isinstance(obj, h5py.Dataset):
+                note = "data stored in other files (virtual or external); values not read" if (obj.is_virtual or obj.external) else None
+                summary = array_summary(
+                    obj, opts, chunks=obj.chunks, compression=_compression(obj), note=note, read_values=note is None
+                )
+                return summary.model_copy(update={"dtype": obj.dtype.str}) if obj.dtype.names is None else summary
+            names = list(itertools.islice(obj, opts.preview_items))
+            return TreeSummary(
+                path=obj.name,
+                n_children=len(obj),
+                children=[_child(obj, n) for n in names],
+                truncated=len(obj) > len(names),
+                attrs=_attrs(obj, opts),
+            )
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        if isinstance(data, np.ndarray) or not isinstance(data, dict):
+            data = {"data": data}
+        tree = as_array_tree(data, opts.dtype, allow_pickle=False)
+        with h5py.File(path, "w") as f:
+            _write_group(f, tree)
+
+
+def _write_group(group: h5py.Group, tree: dict[str, Any]) -> None:
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            _write_group(group.create_group(name), value)
+        elif value.dtype.kind == "U":
+            group.create_dataset(name, data=value.astype(object), dtype=h5py.string_dtype("utf-8"))
+        else:
+            group.create_dataset(name, data=value)
+
+
+HDF5 = Hdf5Format()

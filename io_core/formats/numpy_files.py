@@ -1,0 +1,133 @@
+"""NumPy ``.npy`` and ``.npz``: headers are read directly, data through memory maps.
+
+Object arrays (whose payload is a pickle) are described from their header but never
+unpickled unless the workspace allows pickle.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from io_core.coerce import as_array, as_array_tree
+from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, UnsafeFormatError
+from io_core.options import ReadOptions, WriteOptions
+from io_core.summary import array_summary
+from schemas import ChildInfo, TreeSummary
+
+
+def read_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    """(shape, dtype, fortran_order, data offset) from an open .npy stream."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, EOFError, SyntaxError) as exc:
+        raise CorruptFileError(f"not a valid .npy header: {exc}") from None
+    return tuple(shape), np.dtype(dtype), bool(fortran), fh.tell()
+
+
+def _refuse_objects(dtype: np.dtype, opts: ReadOptions | WriteOptions, what: str) -> None:
+    if dtype.hasobject and not opts.allow_pickle:
+        raise UnsafeFormatError(f"{what} holds Python objects stored as a pickle; it was not loaded")
+
+
+class NpyFormat:
+    def _header(self, path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+        with open(path, "rb") as fh:
+            shape, dtype, fortran, offset = read_header(fh)
+        if not dtype.hasobject:
+            expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            actual = path.stat().st_size
+            if actual < expected:
+                raise CorruptFileError(f"truncated .npy: {actual} bytes on disk, header promises {expected}")
+        return shape, dtype, fortran, offset
+
+    def load(self, path: Path, opts: ReadOptions) -> np.ndarray:
+        _, dtype, _, _ = self._header(path)
+        _refuse_objects(dtype, opts, path.name)
+        return np.load(path, allow_pickle=opts.allow_pickle)
+
+    def summarize(self, path: Path, opts: ReadOptions):
+        shape, dtype, fortran, _ = self._header(path)
+        if dtype.hasobject:
+            view = np.empty((0,), dtype=dtype)  # stands in for shape/dtype only
+            summary = array_summary(view, opts, read_values=False, note="object array: values are a pickle and were not read")
+            return summary.model_copy(update={"shape": list(shape), "nbytes": 0})
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            arr = np.load(path, allow_pickle=False)
+        else:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        return array_summary(arr, opts, fortran_order=fortran)
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle)
+        with open(path, "wb") as fh:
+            np.save(fh, arr, allow_pickle=opts.allow_pickle)
+
+
+class NpzFormat:
+    def _open(self, path: Path) -> zipfile.ZipFile:
+        try:
+            return zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise CorruptFileError(f"not a valid .npz (zip) archive: {exc}") from None
+
+    @staticmethod
+    def _members(zf: zipfile.ZipFile) -> list[str]:
+        return [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+
+    def _member_header(self, zf: zipfile.ZipFile, name: str):
+        with zf.open(name + ".npy") as fh:
+            return read_header(fh)
+
+    def load(self, path: Path, opts: ReadOptions) -> dict[str, np.ndarray] | np.ndarray:
+        with self._open(path) as zf:
+            names = self._members(zf)
+            wanted = [self._check_key(opts.key, names)] if opts.key else names
+            for name in wanted:
+                _refuse_objects(self._member_header(zf, name)[1], opts, f"member {name!r}")
+        with np.load(path, allow_pickle=opts.allow_pickle) as npz:
+            if opts.key:
+                return npz[opts.key]
+            return {name: npz[name] for name in names}
+
+    @staticmethod
+    def _check_key(key: str, names: list[str]) -> str:
+        if key not in names:
+            raise KeyNotFoundError(f"no member {key!r}; members: {names[:50]}")
+        return key
+
+    def summarize(self, path: Path, opts: ReadOptions):
+        with self._open(path) as zf:
+            names = self._members(zf)
+            if opts.key:
+                shape, dtype, fortran, _ = self._member_header(zf, self._check_key(opts.key, names))
+                if dtype.hasobject:
+                    raise UnsafeFormatError(f"member {opts.key!r} holds pickled Python objects; it was not read")
+                with np.load(path, allow_pickle=False) as npz:
+                    return array_summary(npz[opts.key], opts, fortran_order=fortran)
+            children = []
+            for name in names[: opts.preview_items]:
+                shape, dtype, _, _ = self._member_header(zf, name)
+                children.append(ChildInfo(name=name, kind="array", shape=list(shape), dtype=dtype.str))
+        return TreeSummary(path="/", n_children=len(names), children=children, truncated=len(names) > len(children))
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        if not isinstance(data, dict) and hasattr(data, "shape"):
+            data = {"arr_0": data}
+        tree = as_array_tree(data, opts.dtype, allow_pickle=opts.allow_pickle)
+        nested = [k for k, v in tree.items() if isinstance(v, dict)]
+        if nested:
+            raise InvalidDataError(f".npz holds a flat set of arrays; {nested} are groups", hint="Save groups to .h5.")
+        with open(path, "wb") as fh:
+            np.savez(fh, **tree, allow_pickle=opts.allow_pickle)
+
+
+NPY = NpyFormat()
+NPZ = NpzFormat()

@@ -1,0 +1,62 @@
+"""Plain text (.txt, .md, .log): loads as one string, summarized from a streamed read."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Any
+
+from io_core.errors import CorruptFileError, InvalidDataError
+from io_core.options import ReadOptions, WriteOptions
+from io_core.summary import clip_text
+from schemas import TextSummary
+
+CHUNK = 1024 * 1024
+
+
+def _refuse_binary(head: bytes, name: str) -> None:
+    if b"\x00" in head[:8192]:
+        raise CorruptFileError(f"{name!r} holds binary data, not text")
+
+
+class TextFormat:
+    def load(self, path: Path, opts: ReadOptions) -> str:
+        raw = path.read_bytes()
+        _refuse_binary(raw, path.name)
+        try:
+            return raw.decode("utf-8-sig") if raw.startswith(codecs.BOM_UTF8) else raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        if not isinstance(data, str):
+            raise InvalidDataError(f"text files take a string, not {type(data).__name__}")
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(data)
+
+    def summarize(self, path: Path, opts: ReadOptions) -> TextSummary:
+        """Counts lines and characters in one streamed pass; keeps only the head."""
+        decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+        head, n_chars, n_lines, last = "", 0, 0, ""
+        with open(path, "rb") as fh:
+            first = True
+            while chunk := fh.read(CHUNK):
+                if first:
+                    _refuse_binary(chunk, path.name)
+                    first = False
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None
+                if len(head) <= opts.preview_chars:
+                    head += text[: opts.preview_chars + 1 - len(head)]
+                n_chars += len(text)
+                n_lines += text.count("\n")
+                last = text[-1:] or last
+        if n_chars and last != "\n":
+            n_lines += 1
+        shown, cut = clip_text(head, opts.preview_chars)
+        return TextSummary(encoding="utf-8", n_chars=n_chars, n_lines=n_lines, head=shown, truncated=cut or n_chars > len(head))
+
+
+TEXT = TextFormat()

@@ -1,0 +1,20 @@
+"""Options handed from the workspace to a format handler for one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    key: str | None = None  # object inside a container (HDF5 path, npz member)
+    allow_pickle: bool = False
+    preview_items: int = 20  # array values / frame rows / container children shown
+    preview_chars: int = 2000  # text shown from a text file or a long string
+    exact_stats_bytes: int = 8 * 1024 * 1024  # at or below this, stats read everything
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    allow_pickle: bool = False
+    dtype: str | None = None

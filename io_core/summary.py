@@ -1,0 +1,305 @@
+"""Bounded previews and statistics, built from headers and small reads only.
+
+Format handlers call these with whatever lazy object they hold (a memory map, an
+h5py dataset, a frame); nothing here reads more than a preview and, for large
+objects, an evenly spread sample whose stats are labelled ``exact=False``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from io_core.options import ReadOptions
+from schemas import ArraySummary, ColumnInfo, FrameSummary, Stats, TextSummary, TreeSummary, ValueSummary
+from schemas.models import ChildInfo
+
+SAMPLE_ELEMENTS = 1_000_000  # upper bound on values read for approximate stats
+SAMPLE_BLOCKS = 64
+MAX_COLUMNS = 200
+
+
+def clip_text(text: str, limit: int) -> tuple[str, bool]:
+    return (text, False) if len(text) <= limit else (text[:limit] + "…", True)
+
+
+def encode_value(value: Any, max_chars: int = 200) -> Any:
+    """One JSON-safe encoding for any scalar or small container (rules in schemas.models)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            return None if np.isnat(value) else str(value)
+        if isinstance(value, np.timedelta64):
+            return None if np.isnat(value) else str(value)
+        if isinstance(value, np.void) and value.dtype.names:
+            return {n: encode_value(value[n], max_chars) for n in value.dtype.names}
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, complex):
+        return {"real": encode_value(value.real), "imag": encode_value(value.imag)}
+    if isinstance(value, str):
+        return clip_text(value, max_chars)[0]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return clip_text(raw.decode("utf-8"), max_chars)[0]
+        except UnicodeDecodeError:
+            return {"base64": clip_text(base64.b64encode(raw[: max_chars]).decode("ascii"), max_chars)[0]}
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return f"{value.total_seconds()} s"
+    if hasattr(value, "isoformat") and callable(value.isoformat):  # pandas Timestamp
+        try:
+            return value.isoformat()
+        except ValueError:  # NaT
+            return None
+    if isinstance(value, np.ndarray):
+        return [encode_value(v, max_chars) for v in value.ravel()[:20].tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): encode_value(v, max_chars) for k, v in list(value.items())[:20]}
+    if isinstance(value, (list, tuple)):
+        return [encode_value(v, max_chars) for v in value[:20]]
+    return clip_text(repr(value), max_chars)[0]
+
+
+# -- arrays -----------------------------------------------------------------------------
+
+def _head_selection(shape: tuple[int, ...], n: int) -> tuple:
+    """Smallest leading slab (in C order) holding the first ``n`` elements."""
+    inner = 1
+    for axis in range(len(shape) - 1, -1, -1):
+        if inner * shape[axis] >= n or axis == 0:
+            rows = min(shape[axis], -(-n // inner))
+            return (0,) * axis + (slice(0, rows),)
+        inner *= shape[axis]
+    return ()
+
+
+def head_values(arr: Any, n: int) -> np.ndarray:
+    """The first ``n`` values in C order, reading at most about ``2n`` of them."""
+    shape = tuple(arr.shape)
+    if not shape:
+        return np.asarray(arr[()]).reshape(1)
+    if 0 in shape or n <= 0:
+        return np.empty(0, dtype=arr.dtype)
+    return np.asarray(arr[_head_selection(shape, n)]).reshape(-1)[:n]
+
+
+def _sample(arr: Any, size: int) -> np.ndarray:
+    """An evenly spread sample of about SAMPLE_ELEMENTS values, read in blocks."""
+    if isinstance(arr, np.ndarray) and arr.flags.c_contiguous:
+        flat = arr.reshape(-1)
+        block = max(1, SAMPLE_ELEMENTS // SAMPLE_BLOCKS)
+        starts = np.linspace(0, size - block, SAMPLE_BLOCKS).astype(np.int64)
+        return np.concatenate([np.asarray(flat[s : s + block]) for s in starts])
+    shape = tuple(arr.shape)
+    per_row = max(1, size // shape[0])
+    rows_total = max(1, SAMPLE_ELEMENTS // per_row)
+    if rows_total >= SAMPLE_BLOCKS:
+        per_block = rows_total // SAMPLE_BLOCKS
+        starts = np.linspace(0, shape[0] - per_block, SAMPLE_BLOCKS).astype(np.int64)
+        return np.concatenate([np.asarray(arr[s : s + per_block]).reshape(-1) for s in starts])
+    # rows larger than the budget: a leading slab of evenly spaced rows
+    picks = np.unique(np.linspace(0, shape[0] - 1, min(shape[0], SAMPLE_BLOCKS)).astype(np.int64))
+    budget = max(1, SAMPLE_ELEMENTS // len(picks))
+    sub = _head_selection(shape[1:], budget)
+    return np.concatenate([np.asarray(arr[(int(i),) + sub]).reshape(-1)[:budget] for i in picks])
+
+
+def compute_stats(values: np.ndarray, *, exact: bool, fraction: float) -> Stats | None:
+    """Stats over finite values of a real numeric or boolean array."""
+    if values.dtype.kind not in "biuf":
+        return None
+    vals = values.astype(np.float64, copy=False) if values.dtype.kind in "bf" else values
+    if vals.dtype.kind == "f":
+        finite = np.isfinite(vals)
+        nan_count = int(np.isnan(vals).sum())
+        inf_count = int(vals.size - finite.sum() - nan_count)
+        vals = vals[finite]
+    else:
+        nan_count = inf_count = 0
+    if vals.size == 0:
+        return Stats(nan_count=nan_count, inf_count=inf_count, count=0, exact=exact, sampled_fraction=fraction)
+    as_float = vals.astype(np.float64, copy=False)
+    return Stats(
+        min=encode_value(vals.min()),
+        max=encode_value(vals.max()),
+        mean=float(as_float.mean()),
+        std=float(as_float.std()),
+        nan_count=nan_count,
+        inf_count=inf_count,
+        count=int(vals.size),
+        exact=exact,
+        sampled_fraction=fraction,
+    )
+
+
+def array_stats(arr: Any, opts: ReadOptions) -> Stats | None:
+    dtype = np.dtype(arr.dtype)
+    if dtype.kind not in "biuf":
+        return None
+    size = int(np.prod(arr.shape, dtype=np.int64))
+    if size == 0:
+        return compute_stats(np.empty(0, dtype=dtype), exact=True, fraction=1.0)
+    if size * dtype.itemsize <= opts.exact_stats_bytes or size <= SAMPLE_ELEMENTS:
+        return compute_stats(np.asarray(arr[()]).reshape(-1), exact=True, fraction=1.0)
+    sample = _sample(arr, size)
+    return compute_stats(sample, exact=False, fraction=min(1.0, sample.size / size))
+
+
+def array_summary(
+    arr: Any,
+    opts: ReadOptions,
+    *,
+    chunks: tuple[int, ...] | None = None,
+    compression: str | None = None,
+    fortran_order: bool = False,
+    note: str | None = None,
+    read_values: bool = True,
+) -> ArraySummary:
+    """Summary of anything with ``shape``/``dtype`` and NumPy-style slicing."""
+    dtype = np.dtype(arr.dtype)
+    shape = [int(s) for s in arr.shape]
+    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    head: list[Any] = []
+    stats = None
+    if read_values:
+        head = [encode_value(v, opts.preview_chars // 10) for v in head_values(arr, opts.preview_items)]
+        stats = array_stats(arr, opts)
+    return ArraySummary(
+        shape=shape,
+        dtype=dtype.str if dtype.names is None else str(dtype.descr),
+        nbytes=size * dtype.itemsize,
+        chunks=list(chunks) if chunks else None,
+        compression=compression,
+        fortran_order=fortran_order,
+        stats=stats,
+        head=head,
+        head_truncated=size > len(head),
+        note=note,
+    )
+
+
+# -- frames -----------------------------------------------------------------------------
+
+def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_rows_exact: bool = True) -> FrameSummary:
+    """Summary of a pandas DataFrame (already bounded by the caller when the file is big)."""
+    import pandas as pd
+
+    cols = list(df.columns)[:MAX_COLUMNS]
+    infos: list[ColumnInfo] = []
+    for name in cols:
+        series = df[name]
+        stats = None
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
+            stats = compute_stats(series.to_numpy(dtype="float64", na_value=np.nan), exact=n_rows_exact, fraction=1.0)
+        infos.append(ColumnInfo(name=str(name), dtype=str(series.dtype), null_count=int(series.isna().sum()), stats=stats))
+    index_desc = None
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+        index_desc = f"{df.index.name or ''}:{df.index.dtype}"
+    cell_chars = max(20, opts.preview_chars // 20)
+    head = [
+        {str(c): encode_value(v, cell_chars) for c, v in zip(cols, row, strict=False)}
+        for row in df[cols].head(opts.preview_items).itertuples(index=False, name=None)
+    ]
+    return FrameSummary(
+        n_rows=len(df) if n_rows is None else n_rows,
+        n_rows_exact=n_rows_exact,
+        n_columns=len(df.columns),
+        columns=infos,
+        columns_truncated=len(df.columns) > len(cols),
+        index=index_desc,
+        head=head,
+    )
+
+
+# -- documents, text, containers --------------------------------------------------------
+
+def _preview(value: Any, opts: ReadOptions, depth: int = 0) -> tuple[Any, bool]:
+    """A nested value cut to ``preview_items`` per level and 4 levels deep."""
+    n = opts.preview_items
+    if isinstance(value, Mapping):
+        if depth >= 4:
+            return f"<mapping of {len(value)}>", True
+        out, cut = {}, len(value) > n
+        for k, v in list(value.items())[:n]:
+            out[str(k)], sub = _preview(v, opts, depth + 1)
+            cut |= sub
+        return out, cut
+    if isinstance(value, (list, tuple)):
+        if depth >= 4:
+            return f"<list of {len(value)}>", True
+        items, cut = [], len(value) > n
+        for v in value[:n]:
+            item, sub = _preview(v, opts, depth + 1)
+            items.append(item)
+            cut |= sub
+        return items, cut
+    if isinstance(value, str):
+        return clip_text(value, opts.preview_chars // 4)
+    return encode_value(value, opts.preview_chars // 4), False
+
+
+def value_summary(value: Any, opts: ReadOptions) -> ValueSummary:
+    preview, cut = _preview(value, opts)
+    keys = [str(k) for k in list(value.keys())[: opts.preview_items]] if isinstance(value, Mapping) else None
+    length = len(value) if isinstance(value, (Mapping, list, tuple, str)) else None
+    return ValueSummary(type=type(value).__name__, length=length, keys=keys, preview=preview, truncated=cut)
+
+
+def text_summary(text: str, opts: ReadOptions, encoding: str = "utf-8") -> TextSummary:
+    head, cut = clip_text(text, opts.preview_chars)
+    n_lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    return TextSummary(encoding=encoding, n_chars=len(text), n_lines=n_lines, head=head, truncated=cut)
+
+
+def mapping_summary(members: Mapping[str, Any], opts: ReadOptions, path: str = "/") -> TreeSummary:
+    """A container held in memory (npz loaded, dict of arrays) as a tree."""
+    names = list(members)
+    children = [describe_child(name, members[name]) for name in names[: opts.preview_items]]
+    return TreeSummary(path=path, n_children=len(names), children=children, truncated=len(names) > len(children))
+
+
+def describe_child(name: str, value: Any) -> ChildInfo:
+    if isinstance(value, Mapping):
+        return ChildInfo(name=name, kind="group", n_children=len(value))
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return ChildInfo(name=name, kind="array", shape=[int(s) for s in value.shape], dtype=np.dtype(value.dtype).str)
+    return ChildInfo(name=name, kind="value", dtype=type(value).__name__)
+
+
+def summarize_object(value: Any, opts: ReadOptions) -> Any:
+    """Summary of an object already in memory (user loaders, fallbacks)."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a core dependency
+        pd = None
+    if pd is not None and isinstance(value, pd.DataFrame):
+        return frame_summary(value, opts)
+    if pd is not None and isinstance(value, pd.Series):
+        return frame_summary(value.to_frame(), opts)
+    if isinstance(value, np.ndarray):
+        return array_summary(value, opts)
+    if isinstance(value, str):
+        return text_summary(value, opts)
+    if isinstance(value, Mapping) and value and all(
+        isinstance(v, (np.ndarray, Mapping)) for v in value.values()
+    ):
+        return mapping_summary(value, opts)
+    return value_summary(value, opts)
