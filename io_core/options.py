@@ -11,6 +11,7 @@ class ReadOptions:
     allow_pickle: bool = False
     preview_items: int = 20  # array values / frame rows / container children shown
     preview_chars: int = 2000  # text shown from a text file or a long string
+    preview_columns: int = 200  # frame columns described
     exact_stats_bytes: int = 8 * 1024 * 1024  # at or below this, stats read everything
 
 

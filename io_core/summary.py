@@ -21,7 +21,6 @@ from schemas.models import ChildInfo
 
 SAMPLE_ELEMENTS = 1_000_000  # upper bound on values read for approximate stats
 SAMPLE_BLOCKS = 64
-MAX_COLUMNS = 200
 
 
 def clip_text(text: str, limit: int) -> tuple[str, bool]:
@@ -202,7 +201,7 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
     """Summary of a pandas DataFrame (already bounded by the caller when the file is big)."""
     import pandas as pd
 
-    cols = list(df.columns)[:MAX_COLUMNS]
+    cols = list(df.columns)[: opts.preview_columns]
     infos: list[ColumnInfo] = []
     for name in cols:
         series = df[name]

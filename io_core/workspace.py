@@ -114,6 +114,12 @@ class Workspace:
         """Turn whatever a reader library raises into CORRUPT_FILE with a useful hint."""
         try:
             yield
+        except CorruptFileError as exc:
+            # a handler's own "not a valid header" check: still say what the bytes really are
+            sniffed = self._sniff(path)
+            if sniffed is not None and sniffed.name != choice.name:
+                exc.hint = f"Its content looks like {sniffed.name!r}; pass format={sniffed.name!r}."
+            raise
         except IOCoreError:
             raise
         except MemoryError:
@@ -170,12 +176,17 @@ class Workspace:
             )
             if max_bytes is None or len(result.model_dump_json()) <= max_bytes:
                 return result
-            if opts.preview_items <= 1 and opts.preview_chars <= 64:
+            if opts.preview_items <= 1 and opts.preview_chars <= 64 and opts.preview_columns <= 1:
                 raise TooLargeError(
                     f"even the smallest summary of {path!s} exceeds {max_bytes} bytes",
                     hint="Raise max_response_bytes, or ask for one key at a time.",
                 )
-            opts = replace(opts, preview_items=max(1, opts.preview_items // 2), preview_chars=max(64, opts.preview_chars // 2))
+            opts = replace(
+                opts,
+                preview_items=max(1, opts.preview_items // 2),
+                preview_chars=max(64, opts.preview_chars // 2),
+                preview_columns=max(1, opts.preview_columns // 2),
+            )
 
     def save(
         self,
@@ -208,6 +219,11 @@ class Workspace:
             ) from None
         except OSError as exc:
             raise WriteFailedError(f"writing {real.name!r} failed: {exc.strerror or exc}") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. pyarrow's ArrowNotImplementedError, a plugin's own error
+            raise InvalidDataError(
+                f"cannot save this data as {choice.name}: {type(exc).__name__}: {str(exc)[:300]}",
+                hint=_save_hint(choice),
+            ) from None
         return SaveResult(
             path=self.sandbox.display(real), format=choice.name, size_bytes=real.stat().st_size, overwritten=existed
         )

@@ -16,7 +16,7 @@ import pandas as pd
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, KeyNotFoundError
 from io_core.options import ReadOptions, WriteOptions
-from io_core.summary import MAX_COLUMNS, encode_value, frame_summary
+from io_core.summary import encode_value, frame_summary
 from schemas import ColumnInfo, FrameSummary, Stats
 
 SMALL_TEXT_TABLE = 8 * 1024 * 1024  # read whole (exact counts) at or below this size
@@ -103,7 +103,7 @@ class ParquetFormat:
         names = [n for n in schema.names if n not in index_cols]
         if opts.key:
             names = [self._check_column(path, opts.key)]
-        shown = names[:MAX_COLUMNS]
+        shown = names[: opts.preview_columns]
         columns = [ColumnInfo(name=n, dtype=str(schema.field(n).type), **self._column_stats(meta, n)) for n in shown]
         head: list[dict[str, Any]] = []
         if meta.num_rows and shown:

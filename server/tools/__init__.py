@@ -1,0 +1,1 @@
+"""Thin MCP tool wrappers over io_core, grouped by what they do."""

@@ -1,0 +1,70 @@
+"""Tools that describe, read and write files: list_roots, list_formats, load_summary, save."""
+
+from typing import Annotated, Any
+
+from fastmcp import FastMCP
+from pydantic import Field
+
+from io_core.workspace import Workspace
+from schemas import FormatList, RootsInfo, SaveResult, SummaryResult
+from server.errors import tool_errors
+from server.settings import Settings
+
+READ = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
+WRITE = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": False}
+
+PathArg = Annotated[str, Field(description="File path: relative to the first root, or absolute inside a root.")]
+FormatArg = Annotated[
+    str | None, Field(description="Format name (see list_formats) when the extension is missing or misleading.")
+]
+
+
+def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
+    @mcp.tool(annotations=READ)
+    @tool_errors
+    def list_roots() -> RootsInfo:
+        """The folders this server may read and write, and whether writing or pickle is allowed."""
+        return ws.roots_info()
+
+    @mcp.tool(annotations=READ)
+    @tool_errors
+    def list_formats() -> FormatList:
+        """Every format with its extensions and operations; unavailable ones say what to install."""
+        formats = ws.registry.list_formats()
+        return FormatList(formats=formats, n_available=sum(f.available for f in formats))
+
+    @mcp.tool(annotations=READ)
+    @tool_errors
+    def load_summary(
+        path: PathArg,
+        key: Annotated[
+            str | None, Field(description="Object inside a container: HDF5 path, npz member, column, document path.")
+        ] = None,
+        format: FormatArg = None,
+    ) -> SummaryResult:
+        """What a file holds — shape, dtype, columns, stats, a bounded preview — without loading it whole."""
+        return ws.summarize(path, format, key=key, max_bytes=settings.max_response_bytes)
+
+    if settings.read_only:
+        return  # writing tools are not offered at all
+
+    @mcp.tool(annotations=WRITE)
+    @tool_errors
+    def save(
+        path: PathArg,
+        data: Annotated[
+            Any,
+            Field(
+                description=(
+                    "Tables (csv, tsv, parquet): records [{...}] or columns {col: [...]}. "
+                    "Arrays (npy): nested numeric lists. Containers (npz, h5): {name: nested list}, "
+                    "objects nest as HDF5 groups. json/yaml: any JSON. Text: a string."
+                )
+            ),
+        ],
+        format: FormatArg = None,
+        overwrite: Annotated[bool, Field(description="Replace an existing file (atomically).")] = False,
+        dtype: Annotated[str | None, Field(description="NumPy dtype for array data, e.g. 'float32', 'int16'.")] = None,
+    ) -> SaveResult:
+        """Write data to a file atomically; an existing file is kept unless overwrite=true."""
+        return ws.save(data, path, format, overwrite=overwrite, dtype=dtype)
