@@ -101,6 +101,7 @@ class Registry:
             for ext in spec.extensions:
                 self._by_ext.setdefault(ext, []).append(spec.name)
         self._handlers: dict[str, Any] = {}
+        self._available: dict[str, bool] = {}
         self._user: dict[str, UserFormat] = {}
         self._lock = threading.RLock()
 
@@ -176,10 +177,16 @@ class Registry:
                 return spec
         return None
 
-    @staticmethod
-    def is_available(spec: FormatSpec) -> bool:
-        """Whether every required library is importable, without importing it."""
-        return all(importlib.util.find_spec(mod) is not None for mod in spec.requires)
+    def is_available(self, spec: FormatSpec) -> bool:
+        """Whether every required library is importable, found without importing it.
+
+        Memoised per process: a library installed while the process runs is seen after a restart.
+        """
+        known = self._available.get(spec.name)
+        if known is None:
+            known = all(importlib.util.find_spec(mod) is not None for mod in spec.requires)
+            self._available[spec.name] = known
+        return known
 
     def handler(self, spec: FormatSpec) -> Any:
         """Import the spec's handler on first use; a missing library becomes MISSING_DEPENDENCY."""
@@ -202,17 +209,17 @@ class Registry:
     def list_formats(self) -> list[FormatInfo]:
         infos: list[FormatInfo] = []
         for ext, user in sorted(self.user_formats.items()):
+            ops = ["load", "summarize"] if user.loader is not None else []
             infos.append(FormatInfo(
                 name=f"user{ext}", extensions=[ext], kind="user",
-                can_load=user.loader is not None, can_save=user.saver is not None,
-                can_summarize=user.loader is not None, available=True, source="user",
+                operations=ops + (["save"] if user.saver is not None else []), available=True,
             ))
         for spec in self._specs.values():
             available = self.is_available(spec)
+            ops = [op for op in ("load", "save", "summarize") if getattr(spec, "can_" + op)]
             infos.append(FormatInfo(
-                name=spec.name, extensions=list(spec.extensions), kind=spec.kind,
-                can_load=spec.can_load, can_save=spec.can_save, can_summarize=spec.can_summarize,
-                available=available, install_hint=None if available else spec.install,
+                name=spec.name, extensions=list(spec.extensions), kind=spec.kind, operations=ops,
+                available=available, install_hint="" if available else spec.install,
             ))
         return infos
 

@@ -131,15 +131,14 @@ class SummaryResult(_Model):
 
 
 class FormatInfo(_Model):
+    """One format. Kept flat and small: clients validate every list_formats result."""
+
     name: str
     extensions: list[str]
-    kind: str
-    can_load: bool
-    can_save: bool
-    can_summarize: bool
+    kind: str = Field(description="what load returns / save takes: array, arrays, frame, document, text, user")
+    operations: list[Literal["load", "save", "summarize"]]
     available: bool
-    install_hint: str | None = None
-    source: Literal["builtin", "user"] = "builtin"
+    install_hint: str = Field(default="", description="what to install when not available")
 
 
 class FormatList(_Model):

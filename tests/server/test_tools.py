@@ -95,18 +95,31 @@ async def test_save_refuses_overwrite_and_bad_data_keeping_the_old_file(client, 
     assert replaced.overwritten and io_core.load(root / "k.npy").tolist() == [7]
 
 
-async def test_unexpected_failures_are_masked(root):
-    def exploding_saver(data, path):
+async def test_unexpected_failures_are_masked(root, monkeypatch):
+    from io_core.workspace import Workspace
+
+    def broken(self):
         raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(Workspace, "roots_info", broken)
+    async with Client(create_app(Settings(roots=[root]))) as c:
+        res = await c.call_tool("list_roots", {}, raise_on_error=False)
+        assert res.is_error
+        text = res.content[0].text
+        assert text.startswith("INTERNAL_ERROR:") and "secret" not in text and "Traceback" not in text
+        assert not (await c.call_tool("list_formats", {})).is_error
+
+
+async def test_a_plugin_failing_to_save_is_invalid_data_and_writes_nothing(client, root):
+    def exploding_saver(data, path):
+        path.write_bytes(b"partial")
+        raise RuntimeError("plugin cannot store this")
 
     io_core.register_saver(".boom", exploding_saver)
     try:
-        async with Client(create_app(Settings(roots=[root]))) as c:
-            res = await c.call_tool("save", {"path": "x.boom", "data": 1}, raise_on_error=False)
-            assert res.is_error
-            text = res.content[0].text
-            assert text.startswith("INTERNAL_ERROR:") and "secret" not in text
-            assert not (await c.call_tool("list_roots", {})).is_error
+        res = await client.call_tool("save", {"path": "x.boom", "data": 1}, raise_on_error=False)
+        assert res.is_error and res.content[0].text.startswith("INVALID_DATA:")
+        assert list(root.iterdir()) == []
     finally:
         assert io_core.unregister_saver(".boom")
 
@@ -121,7 +134,7 @@ async def test_read_only_server_offers_no_writing_tool(root):
 
 async def test_list_formats_is_complete_and_honest(client):
     formats = FormatList.model_validate((await client.call_tool("list_formats", {})).structured_content)
-    exts = {e for f in formats.formats if f.available and f.can_load and f.can_save for e in f.extensions}
+    exts = {e for f in formats.formats if f.available and {"load", "save", "summarize"} <= set(f.operations) for e in f.extensions}
     for ext in (".npy", ".npz", ".csv", ".tsv", ".json", ".yaml", ".yml", ".txt", ".md", ".log", ".parquet", ".h5", ".hdf5"):
         assert ext in exts
     assert formats.n_available == sum(f.available for f in formats.formats)
