@@ -97,3 +97,11 @@ class NotAFileError(IOCoreError):
 class WriteFailedError(IOCoreError):
     code = "WRITE_FAILED"
     default_hint = "Check free space and permissions of the target folder; the old file is unchanged."
+
+
+class ConfigConflictError(InvalidDataError):
+    code = "CONFIG_CONFLICT"
+    default_hint = (
+        "Config keys are case-insensitive: rename or remove one of the two keys (or files) "
+        "named in the message."
+    )

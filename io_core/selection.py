@@ -1,0 +1,153 @@
+"""NumPy-style selections as text (``"0:10, :, -1"``), validated against a shape before any read.
+
+A parsed ``Selection`` knows the shape and byte size of its answer, so a caller can
+refuse or shrink a request before touching the data. Readers that cannot step
+backwards (h5py) get positive-step slices plus the axes to flip afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from io_core.errors import InvalidSelectionError
+
+_INT = r"[+-]?\d+"
+_SLICE = re.compile(rf"^\s*({_INT})?\s*:\s*({_INT})?\s*(?::\s*({_INT})?\s*)?$")
+_INDEX = re.compile(rf"^\s*({_INT})\s*$")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selection resolved against one shape: only positive steps and in-range ints."""
+
+    items: tuple[slice | int, ...]  # one per axis
+    flip_items: tuple[int, ...]  # positions in ``items`` read forwards, then reversed
+    shape: tuple[int, ...]  # shape of the result
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def nbytes(self, itemsize: int) -> int:
+        return self.size * itemsize
+
+    @property
+    def flip_axes(self) -> tuple[int, ...]:
+        """Axes of the result (integer items drop theirs) to reverse after reading."""
+        kept = [pos for pos, item in enumerate(self.items) if isinstance(item, slice)]
+        return tuple(kept.index(pos) for pos in self.flip_items)
+
+    def __str__(self) -> str:
+        """The canonical text form: non-negative indices, explicit bounds, original direction."""
+        parts = [_format_item(item, pos in self.flip_items) for pos, item in enumerate(self.items)]
+        return ", ".join(parts) if parts else "()"
+
+
+def _format_item(item: slice | int, flipped: bool) -> str:
+    if isinstance(item, int):
+        return str(item)
+    step = item.step or 1
+    if flipped:
+        last = item.start + ((item.stop - 1 - item.start) // step) * step
+        below = item.start - 1
+        return f"{last}:{below if below >= 0 else ''}:-{step}"
+    return f"{item.start}:{item.stop}" + (f":{step}" if step != 1 else "")
+
+
+def _split(text: str) -> list[str]:
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if text.strip() in ("", "()"):
+        return []
+    return [part.strip() for part in text.split(",")]
+
+
+def parse_selection(text: str | None, shape: tuple[int, ...] | list[int]) -> Selection:
+    """Parse ``text`` against ``shape``; ``None`` or ``""`` selects everything.
+
+    Raises INVALID_SELECTION naming the axis and its valid range when an index or
+    the number of indices does not fit the shape.
+    """
+    shape = tuple(int(s) for s in shape)
+    parts = _split(text or "")
+    if parts and parts[-1] == "" and len(parts) > 1:
+        parts = parts[:-1]  # trailing comma, as in "0,"
+    if parts.count("...") > 1:
+        raise InvalidSelectionError("at most one '...' is allowed", hint=f"The shape is {list(shape)}.")
+    explicit = [p for p in parts if p != "..."]
+    if len(explicit) > len(shape):
+        raise InvalidSelectionError(
+            f"{len(explicit)} indices for an array with {len(shape)} dimensions",
+            hint=f"The shape is {list(shape)}: give at most {len(shape)} comma-separated items.",
+        )
+    if "..." in parts:
+        at = parts.index("...")
+        parts = parts[:at] + [":"] * (len(shape) - len(explicit)) + parts[at + 1 :]
+    parts += [":"] * (len(shape) - len(parts))
+
+    items: list[slice | int] = []
+    out_shape: list[int] = []
+    flips: list[int] = []
+    for axis, (part, n) in enumerate(zip(parts, shape, strict=True)):
+        if (m := _INDEX.match(part)) is not None:
+            index = int(m.group(1))
+            if not -n <= index < n:
+                raise InvalidSelectionError(
+                    f"index {index} is out of range for axis {axis} with length {n}",
+                    hint=f"Valid indices on axis {axis} are {-n}..{n - 1}." if n else f"Axis {axis} is empty.",
+                )
+            items.append(index % n)
+            continue
+        if (m := _SLICE.match(part)) is None:
+            raise InvalidSelectionError(
+                f"cannot parse {part!r} on axis {axis}",
+                hint="Use integers, start:stop:step slices and '...', separated by commas, e.g. '0:10, :, 3'.",
+            )
+        start, stop, step = (int(g) if g is not None else None for g in m.groups())
+        if step == 0:
+            raise InvalidSelectionError(f"slice step cannot be zero (axis {axis})")
+        lo, hi, st = slice(start, stop, step).indices(n)
+        count = len(range(lo, hi, st))
+        if st > 0:
+            items.append(slice(lo, lo + (count - 1) * st + 1, st) if count else slice(0, 0, 1))
+        else:
+            # the same elements read forwards, then reversed
+            if count:
+                items.append(slice(lo + (count - 1) * st, lo + 1, -st))
+                flips.append(axis)
+            else:
+                items.append(slice(0, 0, 1))
+        out_shape.append(count)
+    return Selection(items=tuple(items), flip_items=tuple(flips), shape=tuple(out_shape))
+
+
+def read_selection(array, selection: Selection):
+    """Read ``selection`` from anything NumPy-indexable (ndarray, memmap, h5py, zarr)."""
+    import numpy as np
+
+    values = np.asarray(array[selection.items]) if selection.items else np.asarray(array[()])
+    for axis in selection.flip_axes:
+        values = np.flip(values, axis=axis)
+    return values
+
+
+def fitting_selection(shape: tuple[int, ...] | list[int], itemsize: int, max_bytes: int) -> str:
+    """A leading-block selection of ``shape`` whose answer fits in ``max_bytes``.
+
+    Used to suggest a smaller request when one is refused as TOO_LARGE.
+    """
+    budget = max(1, max_bytes // max(1, itemsize))
+    items: list[str] = []
+    remaining = math.prod(shape)
+    for n in shape:
+        inner = remaining // n if n else 1
+        if inner <= budget:
+            items.append(f"0:{max(1, min(n, budget // max(1, inner)))}")
+            items += [":"] * (len(shape) - len(items))
+            return ", ".join(items)
+        items.append("0")
+        remaining = inner
+    return ", ".join(items)
