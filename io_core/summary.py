@@ -230,7 +230,7 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
 
 # -- documents, text, containers --------------------------------------------------------
 
-def _preview(value: Any, opts: ReadOptions, depth: int = 0) -> tuple[Any, bool]:
+def bounded_preview(value: Any, opts: ReadOptions, depth: int = 0) -> tuple[Any, bool]:
     """A nested value cut to ``preview_items`` per level and 4 levels deep."""
     n = opts.preview_items
     if isinstance(value, Mapping):
@@ -238,7 +238,7 @@ def _preview(value: Any, opts: ReadOptions, depth: int = 0) -> tuple[Any, bool]:
             return f"<mapping of {len(value)}>", True
         out, cut = {}, len(value) > n
         for k, v in list(value.items())[:n]:
-            out[str(k)], sub = _preview(v, opts, depth + 1)
+            out[str(k)], sub = bounded_preview(v, opts, depth + 1)
             cut |= sub
         return out, cut
     if isinstance(value, (list, tuple)):
@@ -246,7 +246,7 @@ def _preview(value: Any, opts: ReadOptions, depth: int = 0) -> tuple[Any, bool]:
             return f"<list of {len(value)}>", True
         items, cut = [], len(value) > n
         for v in value[:n]:
-            item, sub = _preview(v, opts, depth + 1)
+            item, sub = bounded_preview(v, opts, depth + 1)
             items.append(item)
             cut |= sub
         return items, cut
@@ -256,7 +256,7 @@ def _preview(value: Any, opts: ReadOptions, depth: int = 0) -> tuple[Any, bool]:
 
 
 def value_summary(value: Any, opts: ReadOptions) -> ValueSummary:
-    preview, cut = _preview(value, opts)
+    preview, cut = bounded_preview(value, opts)
     keys = [str(k) for k in list(value.keys())[: opts.preview_items]] if isinstance(value, Mapping) else None
     length = len(value) if isinstance(value, (Mapping, list, tuple, str)) else None
     return ValueSummary(type=type(value).__name__, length=length, keys=keys, preview=preview, truncated=cut)

@@ -174,7 +174,7 @@ class Workspace:
                 path=self.sandbox.display(real), format=choice.name, size_bytes=real.stat().st_size,
                 key=key, summary=summary,
             )
-            if max_bytes is None or len(result.model_dump_json()) <= max_bytes:
+            if max_bytes is None or len(result.model_dump_json().encode()) <= max_bytes:
                 return result
             if opts.preview_items <= 1 and opts.preview_chars <= 64 and opts.preview_columns <= 1:
                 raise TooLargeError(

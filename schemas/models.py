@@ -163,3 +163,23 @@ class SaveResult(_Model):
     format: str
     size_bytes: int
     overwritten: bool
+
+
+class FoundFile(_Model):
+    path: str
+    captures: dict[str, str] | None = None
+
+
+class FoundFilesResult(_Model):
+    pattern: str
+    files: list[FoundFile]
+    total: int = Field(description="all matches (a lower bound when total_exact is false)")
+    total_exact: bool = True
+    truncated: bool = Field(default=False, description="fewer files listed than matched (limit or response budget)")
+
+
+class ConfigResult(_Model):
+    config_dir: str
+    keys: list[str] = Field(description="top-level keys (file stems, upper case)")
+    tree: Any = Field(description="the merged tree, keys in upper case")
+    truncated: bool = False

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import sys
@@ -25,6 +26,11 @@ CORE_CASES = [
     ("i.h5", {"x": [1, 2, 3], "grp": {"y": [[1.0, 2.0]]}}, {}, "tree"),
     ("j.hdf5", {"z": [0, 1]}, {}, "tree"),
 ]
+
+
+def json_size(value) -> int:
+    """Bytes of a result as the server sends it: compact UTF-8 JSON."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def installed_command() -> list[str]:

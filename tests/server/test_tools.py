@@ -1,7 +1,5 @@
 """The server through FastMCP's in-memory client: contract, round trips, error mapping."""
 
-import json
-
 import numpy as np
 import pytest
 from fastmcp import Client
@@ -10,9 +8,9 @@ import io_core
 from schemas import FormatList, RootsInfo, SaveResult, SummaryResult
 from server.app import create_app
 from server.settings import Settings
-from tests.server.conftest import CORE_CASES
+from tests.server.conftest import CORE_CASES, json_size
 
-READ_TOOLS = {"list_roots", "list_formats", "load_summary"}
+READ_TOOLS = {"list_roots", "list_formats", "load_summary", "find_files", "load_configs"}
 
 
 async def test_tools_advertise_output_schemas_and_annotations(client):
@@ -149,6 +147,6 @@ async def test_summaries_stay_within_the_response_budget(root):
     async with Client(create_app(Settings(roots=[root], max_response_bytes=budget))) as c:
         for name in ("wide.csv", "long.txt"):
             res = await c.call_tool("load_summary", {"path": name})
-            assert len(json.dumps(res.structured_content)) <= budget
+            assert json_size(res.structured_content) <= budget
             summary = SummaryResult.model_validate(res.structured_content).summary
             assert summary.columns_truncated if name == "wide.csv" else summary.truncated
