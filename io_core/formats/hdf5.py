@@ -34,7 +34,8 @@ def _read_dataset(ds: h5py.Dataset) -> np.ndarray:
         )
     if h5py.check_string_dtype(ds.dtype) is not None:
         return np.array(ds.asstr()[()], dtype=str)
-    return ds[()]
+    value = ds[()]
+    return np.asarray(value) if isinstance(value, np.generic) else value  # a 0-d dataset stays an array
 
 
 def _load_group(group: h5py.Group) -> dict[str, Any]:
