@@ -11,6 +11,13 @@ import os
 from typing import Any
 
 from io_core.errors import IOCoreError
+from io_core.hooks import (
+    IOEvent,
+    register_post_load_hook,
+    register_post_save_hook,
+    unregister_post_load_hook,
+    unregister_post_save_hook,
+)
 from io_core.registry import (
     get_loader,
     get_saver,
@@ -48,15 +55,20 @@ def summarize(path: str | os.PathLike[str], format: str | None = None, *, key: s
 
 __all__ = [
     "IOCoreError",
+    "IOEvent",
     "Workspace",
     "get_loader",
     "get_saver",
     "list_formats",
     "load",
+    "register_post_load_hook",
+    "register_post_save_hook",
     "register_loader",
     "register_saver",
     "save",
     "summarize",
     "unregister_loader",
+    "unregister_post_load_hook",
+    "unregister_post_save_hook",
     "unregister_saver",
 ]

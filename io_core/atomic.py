@@ -98,3 +98,60 @@ def atomic_target(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+class AtomicWrite:
+    """One atomic write whose SHA-256 is known, without reading the file back when possible.
+
+    A saver that can write to a stream uses ``open_stream()``: the bytes are hashed as
+    they are written (see ``io_core.hashing.HashingWriter``). A saver that insists on a
+    path (h5py, pyarrow, plugins) writes ``tmp``; the finished temp file is then hashed
+    before the rename, while it is still in the page cache. Either way ``sha256`` and
+    ``size`` describe exactly the bytes that were renamed into place.
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.sha256: str | None = None
+        self.size: int | None = None
+        self.streamed = False
+        self._stream = None
+
+    def open_stream(self):  # -> io_core.hashing.HashingWriter
+        from io_core.hashing import HashingWriter
+
+        if self._stream is not None:
+            raise IOCoreError("a save opens its stream once", hint="This is a bug in the format's saver.")
+        self._stream = HashingWriter(self.tmp)
+        return self._stream
+
+    def _finish(self) -> None:
+        from io_core.hashing import sha256_file
+
+        stream = self._stream
+        if stream is not None and not stream.closed:
+            stream.close()
+        if not self.tmp.exists():
+            return  # atomic_target reports the missing file
+        self.size = self.tmp.stat().st_size
+        if stream is not None and stream.matches(self.tmp):
+            self.sha256, self.streamed = stream.hexdigest(), True
+        else:  # written by path, or something wrote around the stream: hash what is on disk
+            self.sha256 = sha256_file(self.tmp)
+
+    def _abort(self) -> None:
+        if self._stream is not None and not self._stream.closed:
+            self._stream.abort()
+
+
+@contextlib.contextmanager
+def atomic_write(target: Path, *, overwrite: bool = False) -> Iterator[AtomicWrite]:
+    """``atomic_target`` that also hashes what it renames into place (``job.sha256``)."""
+    with atomic_target(target, overwrite=overwrite) as tmp:
+        job = AtomicWrite(tmp)
+        try:
+            yield job
+        except BaseException:
+            job._abort()
+            raise
+        job._finish()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -13,6 +14,8 @@ class ReadOptions:
     preview_chars: int = 2000  # text shown from a text file or a long string
     preview_columns: int = 200  # frame columns described
     exact_stats_bytes: int = 8 * 1024 * 1024  # at or below this, stats read everything
+    exact_stats: bool = False  # stream everything for exact stats (constant memory)
+    progress: Callable[[int, int], None] | None = None  # (done, total) while streaming
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,54 @@ class Selection:
         kept = [pos for pos, item in enumerate(self.items) if isinstance(item, slice)]
         return tuple(kept.index(pos) for pos in self.flip_items)
 
+    def narrowed(self, max_values: int) -> str:
+        """This selection cut to its leading part of at most ``max_values`` values, as text.
+
+        Used to suggest a request that fits when one is refused as TOO_LARGE: leading
+        axes become single indices until one row fits, then that axis is shortened.
+        """
+        parts: list[str] = []
+        remaining, cutting = self.size, self.size > max_values
+        for pos, item in enumerate(self.items):
+            flipped = pos in self.flip_items
+            if isinstance(item, int):
+                parts.append(str(item))
+                continue
+            n = len(range(item.start, item.stop, item.step or 1))
+            inner = remaining // n if n else 1
+            if cutting and inner > max_values and n:
+                parts.append(str(item.start + (n - 1) * (item.step or 1) if flipped else item.start))
+            elif cutting and n:
+                k = max(1, min(n, max_values // max(1, inner)))
+                step = item.step or 1
+                if flipped:
+                    top = item.start + (n - 1) * step
+                    bottom = top - k * step
+                    parts.append(f"{top}:{bottom if bottom >= 0 else ''}:-{step}")
+                else:
+                    parts.append(f"{item.start}:{item.start + (k - 1) * step + 1}" + (f":{step}" if step != 1 else ""))
+                cutting = False
+            else:
+                parts.append(_format_item(item, flipped))
+            remaining = inner
+        return ", ".join(parts) if parts else "()"
+
+    def strided(self, steps: list[int]) -> Selection:
+        """Every ``steps[i]``-th element along each axis of the result (for previews)."""
+        items: list[slice | int] = []
+        shape: list[int] = []
+        axis = 0
+        for item in self.items:
+            if isinstance(item, int):
+                items.append(item)
+                continue
+            step = (item.step or 1) * steps[axis]
+            new = slice(item.start, item.stop, step)
+            items.append(new)
+            shape.append(len(range(new.start, new.stop, step)))
+            axis += 1
+        return Selection(items=tuple(items), flip_items=self.flip_items, shape=tuple(shape))
+
     def __str__(self) -> str:
         """The canonical text form: non-negative indices, explicit bounds, original direction."""
         parts = [_format_item(item, pos in self.flip_items) for pos, item in enumerate(self.items)]
@@ -132,22 +180,3 @@ def read_selection(array, selection: Selection):
     for axis in selection.flip_axes:
         values = np.flip(values, axis=axis)
     return values
-
-
-def fitting_selection(shape: tuple[int, ...] | list[int], itemsize: int, max_bytes: int) -> str:
-    """A leading-block selection of ``shape`` whose answer fits in ``max_bytes``.
-
-    Used to suggest a smaller request when one is refused as TOO_LARGE.
-    """
-    budget = max(1, max_bytes // max(1, itemsize))
-    items: list[str] = []
-    remaining = math.prod(shape)
-    for n in shape:
-        inner = remaining // n if n else 1
-        if inner <= budget:
-            items.append(f"0:{max(1, min(n, budget // max(1, inner)))}")
-            items += [":"] * (len(shape) - len(items))
-            return ", ".join(items)
-        items.append("0")
-        remaining = inner
-    return ", ".join(items)

@@ -59,7 +59,10 @@ class RunningStats:
     inf: int = 0
 
     def add(self, block: np.ndarray) -> None:
-        values = block.reshape(-1)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and overflow are handled below
+            self._add(block.reshape(-1))
+
+    def _add(self, values: np.ndarray) -> None:
         if values.size == 0:
             return
         if values.dtype.kind == "f":

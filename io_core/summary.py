@@ -149,10 +149,15 @@ def compute_stats(values: np.ndarray, *, exact: bool, fraction: float) -> Stats 
     )
 
 
-def array_stats(arr: Any, opts: ReadOptions) -> Stats | None:
+def array_stats(arr: Any, opts: ReadOptions, chunks: tuple[int, ...] | None = None) -> Stats | None:
+    """Exact for small arrays or on request (streamed); else from an evenly spread sample."""
     dtype = np.dtype(arr.dtype)
     if dtype.kind not in "biuf":
         return None
+    if opts.exact_stats:
+        from io_core.stats import exact_stats
+
+        return exact_stats(arr, progress=opts.progress, chunks=chunks)
     size = int(np.prod(arr.shape, dtype=np.int64))
     if size == 0:
         return compute_stats(np.empty(0, dtype=dtype), exact=True, fraction=1.0)
@@ -180,7 +185,7 @@ def array_summary(
     stats = None
     if read_values:
         head = [encode_value(v, opts.preview_chars // 10) for v in head_values(arr, opts.preview_items)]
-        stats = array_stats(arr, opts)
+        stats = array_stats(arr, opts, chunks)
     return ArraySummary(
         shape=shape,
         dtype=dtype.str if dtype.names is None else str(dtype.descr),
@@ -207,7 +212,8 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
         series = df[name]
         stats = None
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
-            stats = compute_stats(series.to_numpy(dtype="float64", na_value=np.nan), exact=n_rows_exact, fraction=1.0)
+            fraction = min(1.0, len(df) / n_rows) if n_rows else 1.0
+            stats = compute_stats(series.to_numpy(dtype="float64", na_value=np.nan), exact=n_rows_exact, fraction=fraction)
         infos.append(ColumnInfo(name=str(name), dtype=str(series.dtype), null_count=int(series.isna().sum()), stats=stats))
     index_desc = None
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
@@ -226,6 +232,35 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
         index=index_desc,
         head=head,
     )
+
+
+def frame_summary_streamed(head: Any, chunks: Any, opts: ReadOptions, *, total_rows: int | None = None) -> FrameSummary:
+    """Exact row count and per-column stats from frames streamed one chunk at a time."""
+    import pandas as pd
+
+    from io_core.stats import RunningStats
+
+    numeric = [c for c in head.columns if pd.api.types.is_numeric_dtype(head[c].dtype)
+               and not pd.api.types.is_complex_dtype(head[c].dtype)]
+    running = {c: RunningStats() for c in numeric}
+    nulls = dict.fromkeys(head.columns, 0)
+    rows = 0
+    for chunk in chunks:
+        rows += len(chunk)
+        for c in head.columns:
+            nulls[c] += int(chunk[c].isna().sum())
+        for c in numeric:
+            running[c].add(chunk[c].to_numpy(dtype="float64", na_value=np.nan))
+        if opts.progress is not None:
+            opts.progress(rows, max(rows, total_rows or rows))
+    base = frame_summary(head, opts, n_rows=rows, n_rows_exact=True)
+    columns = []
+    for info in base.columns:
+        stats = running[info.name].result() if info.name in running else None
+        if stats is not None:
+            stats = stats.model_copy(update={"nan_count": 0})  # missing values are counted as nulls
+        columns.append(info.model_copy(update={"null_count": nulls.get(info.name), "stats": stats}))
+    return base.model_copy(update={"columns": columns})
 
 
 # -- documents, text, containers --------------------------------------------------------

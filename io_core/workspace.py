@@ -10,26 +10,40 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from io_core.atomic import atomic_target
+from io_core.atomic import atomic_write
+from io_core.budget import fit
+from io_core.cache import DEFAULT_CACHE_BYTES, LoadCache
 from io_core.errors import (
     CorruptFileError,
     FormatUnknownError,
     InvalidDataError,
+    InvalidSelectionError,
     IOCoreError,
     MissingDependencyError,
+    PathOutsideRootError,
     ReadOnlyError,
-    TooLargeError,
     UnsupportedOperationError,
     WriteFailedError,
 )
 from io_core.options import ReadOptions, WriteOptions
 from io_core.paths import Sandbox
+from io_core.provenance import HISTORY_LIMIT, LEDGER_DIR, Provenance, default_ledger_path
 from io_core.registry import REGISTRY, FormatSpec, Registry, candidate_extensions
-from schemas import RootInfo, RootsInfo, SaveResult, SummaryResult
+from schemas import (
+    CacheCleared,
+    CacheInfo,
+    FileProvenance,
+    RootInfo,
+    RootsInfo,
+    SaveResult,
+    SliceResult,
+    SummaryResult,
+    VerifyResult,
+)
 
 SNIFF_BYTES = 16
 
@@ -44,7 +58,13 @@ class _Choice:
 
 
 class Workspace:
-    """Roots, permissions and the registry that one server (or script) works with."""
+    """Roots, permissions and the registry that one server (or script) works with.
+
+    ``provenance``: record every save in the ledger at ``<first root>/.sciio/ledger.sqlite``
+    (or ``ledger_path``); a workspace without roots keeps no ledger unless given one.
+    ``record_loads`` also records what loads read. ``cache_bytes`` bounds the load cache
+    (0 turns it off; with it on, loaded arrays are read-only).
+    """
 
     def __init__(
         self,
@@ -53,11 +73,37 @@ class Workspace:
         read_only: bool = False,
         allow_pickle: bool = False,
         registry: Registry = REGISTRY,
+        provenance: bool = True,
+        ledger_path: str | os.PathLike[str] | None = None,
+        record_loads: bool = False,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.sandbox = Sandbox(roots)
         self.read_only = read_only
         self.allow_pickle = allow_pickle
         self.registry = registry
+        self.record_loads = record_loads
+        if ledger_path is not None:
+            ledger = Path(os.path.realpath(os.fspath(ledger_path)))
+        else:
+            ledger = default_ledger_path(self.sandbox.roots[0]) if self.sandbox.roots else None
+        self.provenance = Provenance(ledger if provenance else None, writable=not read_only)
+        self.cache = LoadCache(cache_bytes)
+
+    def _resolve(self, path: str | os.PathLike[str], *, existing: bool) -> Path:
+        """Sandbox resolution that also refuses the ledger: provenance changes only by being recorded."""
+        real = self.sandbox.resolve(path)
+        in_ledger_dir = any(
+            real.is_relative_to(root) and real != root and real.relative_to(root).parts[0].lower() == LEDGER_DIR
+            for root in self.sandbox.roots or ()
+        )
+        if in_ledger_dir or self.provenance.reserved(real):
+            raise PathOutsideRootError(
+                f"{os.fspath(path)!r} is inside the provenance ledger's folder ({LEDGER_DIR}/), which is reserved",
+                hint="Choose another folder; ask about a file's history with file_provenance / verify_file.",
+                path=os.fspath(path),
+            )
+        return self.sandbox.existing_file(path) if existing else real
 
     # -- format choice ---------------------------------------------------------------
     def _choose(self, path: Path, fmt: str | None, op: str) -> _Choice:
@@ -143,12 +189,20 @@ class Workspace:
 
     # -- public API ------------------------------------------------------------------
     def load(self, path: str | os.PathLike[str], format: str | None = None, *, key: str | None = None) -> Any:
-        real = self.sandbox.existing_file(path)
+        """Decoded contents, from the load cache while the file is unchanged (see io_core.cache)."""
+        real = self._resolve(path, existing=True)
         choice = self._choose(real, format, "load")
-        with self._reading(real, choice):
-            if choice.func is not None:
-                return choice.func(real)
-            return self.registry.handler(choice.spec).load(real, self._read_options(key))
+
+        def read() -> Any:
+            with self._reading(real, choice):
+                if choice.func is not None:
+                    return choice.func(real)
+                return self.registry.handler(choice.spec).load(real, self._read_options(key))
+
+        value, cached = self.cache.load(real, (choice.name, choice.func, key, self.allow_pickle), read)
+        self.provenance.loaded(path=real, format=choice.name, arguments={"key": key}, cached=cached,
+                               record=self.record_loads)
+        return value
 
     def summarize(
         self,
@@ -157,36 +211,28 @@ class Workspace:
         *,
         key: str | None = None,
         max_bytes: int | None = None,
+        exact_stats: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SummaryResult:
-        """Header-only summary; with ``max_bytes`` previews shrink until the JSON fits."""
-        real = self.sandbox.existing_file(path)
-        choice = self._choose(real, format, "summarize")
-        opts = self._read_options(key)
-        while True:
-            with self._reading(real, choice):
-                if choice.func is not None:
-                    from io_core.summary import summarize_object
+        """Header-only summary, built once, then cut to ``max_bytes`` (see io_core.budget).
 
-                    summary = summarize_object(choice.func(real), opts)
-                else:
-                    summary = self.registry.handler(choice.spec).summarize(real, opts)
-            result = SummaryResult(
-                path=self.sandbox.display(real), format=choice.name, size_bytes=real.stat().st_size,
-                key=key, summary=summary,
-            )
-            if max_bytes is None or len(result.model_dump_json().encode()) <= max_bytes:
-                return result
-            if opts.preview_items <= 1 and opts.preview_chars <= 64 and opts.preview_columns <= 1:
-                raise TooLargeError(
-                    f"even the smallest summary of {path!s} exceeds {max_bytes} bytes",
-                    hint="Raise max_response_bytes, or ask for one key at a time.",
-                )
-            opts = replace(
-                opts,
-                preview_items=max(1, opts.preview_items // 2),
-                preview_chars=max(64, opts.preview_chars // 2),
-                preview_columns=max(1, opts.preview_columns // 2),
-            )
+        ``exact_stats`` streams the whole object in constant memory, calling ``progress``.
+        """
+        real = self._resolve(path, existing=True)
+        choice = self._choose(real, format, "summarize")
+        opts = self._read_options(key, exact_stats=exact_stats, progress=progress)
+        with self._reading(real, choice):
+            if choice.func is not None:
+                from io_core.summary import summarize_object
+
+                summary = summarize_object(choice.func(real), opts)
+            else:
+                summary = self.registry.handler(choice.spec).summarize(real, opts)
+        result = SummaryResult(
+            path=self.sandbox.display(real), format=choice.name, size_bytes=real.stat().st_size,
+            key=key, summary=summary,
+        )
+        return fit(result, max_bytes)
 
     def save(
         self,
@@ -196,20 +242,35 @@ class Workspace:
         *,
         overwrite: bool = False,
         dtype: str | None = None,
+        inputs: list[str | os.PathLike[str]] | None = None,
+        operation: str = "save",
+        arguments: dict[str, Any] | None = None,
     ) -> SaveResult:
-        """Write atomically: the old file stays byte-identical if anything fails."""
+        """Write atomically: the old file stays byte-identical if anything fails.
+
+        The SHA-256 of the bytes written is computed while writing (stream-capable
+        formats) or from the finished temp file, and recorded with ``operation``, the
+        bounded ``arguments`` and the hashes of ``inputs`` (lineage) in the ledger.
+        """
         if self.read_only:
             raise ReadOnlyError(f"cannot write {os.fspath(path)!r}")
-        real = self.sandbox.resolve(path)
+        real = self._resolve(path, existing=False)
         choice = self._choose(real, format, "save")
+        sources = [self._resolve(p, existing=True) for p in inputs or ()]
+        lineage = self.provenance.input_refs(sources)
         existed = real.exists()
         opts = WriteOptions(allow_pickle=self.allow_pickle, dtype=dtype)
         try:
-            with atomic_target(real, overwrite=overwrite) as tmp:
+            with atomic_write(real, overwrite=overwrite) as job:
                 if choice.func is not None:
-                    choice.func(data, tmp)
+                    choice.func(data, job.tmp)
                 else:
-                    self.registry.handler(choice.spec).save(data, tmp, opts)
+                    handler = self.registry.handler(choice.spec)
+                    if hasattr(handler, "save_stream"):
+                        with job.open_stream() as stream:
+                            handler.save_stream(data, stream, opts)
+                    else:
+                        handler.save(data, job.tmp, opts)
         except IOCoreError:
             raise
         except (TypeError, ValueError, KeyError, IndexError) as exc:
@@ -224,8 +285,129 @@ class Workspace:
                 f"cannot save this data as {choice.name}: {type(exc).__name__}: {str(exc)[:300]}",
                 hint=_save_hint(choice),
             ) from None
-        return SaveResult(
-            path=self.sandbox.display(real), format=choice.name, size_bytes=real.stat().st_size, overwritten=existed
+        recorded = self.provenance.saved(
+            path=real, format=choice.name, sha256=job.sha256, size=job.size, operation=operation,
+            arguments={"format": choice.name, "overwrite": overwrite, "dtype": dtype, **(arguments or {})},
+            inputs=lineage,
+        )
+        return SaveResult(path=self.sandbox.display(real), format=choice.name, size_bytes=job.size,
+                          overwritten=existed, sha256=job.sha256, recorded=recorded)
+
+    def file_provenance(self, path: str | os.PathLike[str], *, limit: int = HISTORY_LIMIT) -> FileProvenance:
+        """The ledger's records for ``path`` (newest first, at most ``limit``) and its lineage."""
+        return self.provenance.file_provenance(self._resolve(path, existing=False), self.sandbox.display, limit)
+
+    def verify_file(self, path: str | os.PathLike[str]) -> VerifyResult:
+        """Re-hash the file: OK / MODIFIED against its last recorded write, UNKNOWN if never recorded."""
+        return self.provenance.verify(self._resolve(path, existing=True), self.sandbox.display)
+
+    def cache_info(self) -> CacheInfo:
+        return self.cache.info()
+
+    def clear_cache(self) -> CacheCleared:
+        return self.cache.clear()
+
+    def read_slice(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        selection: str | None = None,
+        columns: list[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        format: str | None = None,
+        max_bytes: int | None = None,
+    ) -> SliceResult:
+        """Part of an array (NumPy-style ``selection``), a page of table rows, or text lines."""
+        from io_core import slicing
+
+        if offset < 0 or (limit is not None and limit < 0):
+            raise InvalidSelectionError("offset and limit must not be negative")
+        real = self._resolve(path, existing=True)
+        choice = self._choose(real, format, "load")
+        opts = self._read_options(key)
+        with self._reading(real, choice):
+            source = self._sliceable(real, choice, opts)
+            if source[0] == "array":
+                with source[1]() as array:
+                    part = slicing.array_slice(array, selection, max_bytes)
+            elif source[0] == "rows":
+                rows = limit if limit is not None else slicing.DEFAULT_ROWS
+                page, total, exact = source[1](columns or ([key] if key else None), offset, rows)
+                part = slicing.frame_page(page, offset, rows, total, exact, max_bytes)
+            else:
+                count = limit if limit is not None else slicing.DEFAULT_LINES
+                lines, more = source[1](offset, count)
+                part = slicing.text_page(lines, offset, more, max_bytes)
+        return SliceResult(path=self.sandbox.display(real), format=choice.name, key=key, slice=part)
+
+    def preview_image(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        selection: str | None = None,
+        max_side: int = 512,
+        format: str | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        """A PNG of a picture, a 2-D slab (heatmap), a 1-D signal or table columns (line plots)."""
+        from io_core import previews
+
+        real = self._resolve(path, existing=True)
+        choice = self._choose(real, format, "load")
+        opts = self._read_options(key)
+        with self._reading(real, choice):
+            handler = self.registry.handler(choice.spec) if choice.spec else None
+            if handler is not None and hasattr(handler, "open_picture"):
+                with handler.open_picture(real, opts) as picture:
+                    png, caption = previews.picture_preview(picture, max_side, max_bytes)
+            else:
+                source = self._sliceable(real, choice, opts)
+                if source[0] == "array":
+                    with source[1]() as array:
+                        png, caption = previews.array_preview(array, selection, max_side, max_bytes)
+                elif source[0] == "rows":
+                    page, _, _ = source[1]([key] if key else None, 0, previews.MAX_SIGNAL_POINTS)
+                    png, caption = previews.frame_preview(page, max_side, max_bytes)
+                else:
+                    raise UnsupportedOperationError(f"{choice.name} files have nothing to draw")
+        caption.update(path=self.sandbox.display(real), format=choice.name, key=key)
+        return png, caption
+
+    def _sliceable(self, real: Path, choice: _Choice, opts: ReadOptions) -> tuple[str, Callable]:
+        """How to read part of this file: ("array", open) | ("rows", read_rows) | ("lines", read_lines)."""
+        import contextlib
+
+        if choice.func is None:
+            handler = self.registry.handler(choice.spec)
+            if hasattr(handler, "open_array"):
+                return "array", lambda: handler.open_array(real, opts)
+            if hasattr(handler, "read_rows"):
+                return "rows", lambda cols, offset, limit: handler.read_rows(real, opts, cols, offset, limit)
+            if choice.spec.kind == "text":
+                from io_core.formats.text import read_lines
+
+                return "lines", lambda offset, limit: read_lines(real, offset, limit)
+            value = handler.load(real, opts)
+        else:
+            value = choice.func(real)
+        # in memory (user plugins, whole-file formats): arrays, frames and strings can be sliced
+        if hasattr(value, "iloc") and hasattr(value, "columns"):
+            def rows(cols, offset, limit):
+                picked = value[cols] if cols else value
+                return picked.iloc[offset : offset + limit], len(value), True
+
+            return "rows", rows
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            return "array", lambda: contextlib.nullcontext(value)
+        if isinstance(value, str):
+            lines = value.splitlines()
+            return "lines", lambda offset, limit: (lines[offset : offset + limit], offset + limit < len(lines))
+        raise UnsupportedOperationError(
+            f"{choice.name} data ({type(value).__name__}) has no shape, rows or lines to slice",
+            hint="Use load_summary (with key=) to look inside it.",
         )
 
     def roots_info(self) -> RootsInfo:

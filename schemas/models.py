@@ -116,8 +116,18 @@ class ValueSummary(_Model):
     truncated: bool = False
 
 
+class ImageSummary(_Model):
+    kind: Literal["image"] = "image"
+    width: int
+    height: int
+    mode: str
+    format: str | None = None
+    n_frames: int = 1
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
 Summary = Annotated[
-    ArraySummary | FrameSummary | TreeSummary | TextSummary | ValueSummary,
+    ArraySummary | FrameSummary | TreeSummary | TextSummary | ValueSummary | ImageSummary,
     Field(discriminator="kind"),
 ]
 
@@ -163,6 +173,8 @@ class SaveResult(_Model):
     format: str
     size_bytes: int
     overwritten: bool
+    sha256: str = Field(description="SHA-256 of the bytes written, as sha256sum prints it")
+    recorded: bool = Field(default=False, description="a provenance ledger row was written (see file_provenance)")
 
 
 class FoundFile(_Model):
@@ -183,3 +195,116 @@ class ConfigResult(_Model):
     keys: list[str] = Field(description="top-level keys (file stems, upper case)")
     tree: Any = Field(description="the merged tree, keys in upper case")
     truncated: bool = False
+
+
+# -- provenance and the load cache -----------------------------------------------------------
+
+class FileRef(_Model):
+    """A file as it was at one moment: its path and the SHA-256 of its bytes then."""
+
+    path: str
+    sha256: str
+
+
+class ProvenanceRecord(_Model):
+    """One ledger row: a write of (or, when loads are recorded, a read of) one file."""
+
+    id: int
+    path: str
+    sha256: str
+    size_bytes: int
+    recorded_at: str = Field(description="UTC, ISO 8601")
+    kind: Literal["write", "read"]
+    operation: str = Field(description="save, convert, embed_metadata, load, ...")
+    format: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict, description="call arguments, bounded; never file contents")
+    inputs: list[FileRef] = Field(default_factory=list, description="the files this one was made from (lineage)")
+
+
+class LineageEntry(_Model):
+    """An ancestor: an input file's recorded content and, when known, the write that produced it."""
+
+    depth: int = Field(description="1 = a direct input of the newest write")
+    path: str
+    sha256: str
+    produced_by: int | None = Field(default=None, description="id of the ledger record that wrote exactly these bytes")
+    operation: str | None = None
+    recorded_at: str | None = None
+    inputs: list[FileRef] = Field(default_factory=list)
+
+
+class FileProvenance(_Model):
+    path: str
+    exists: bool
+    ledger: str | None = Field(description="the ledger consulted; null when this workspace keeps none")
+    n_records: int = Field(description="all records for this path (records may list fewer)")
+    records: list[ProvenanceRecord] = Field(description="newest first")
+    truncated: bool = False
+    lineage: list[LineageEntry] = Field(default_factory=list, description="ancestors of the newest write, breadth first")
+    lineage_truncated: bool = False
+
+
+class VerifyResult(_Model):
+    """OK: the bytes hash as last recorded; MODIFIED: they do not; UNKNOWN: never recorded."""
+
+    path: str
+    status: Literal["OK", "MODIFIED", "UNKNOWN"]
+    sha256: str = Field(description="SHA-256 of the file now")
+    size_bytes: int
+    recorded_sha256: str | None = None
+    recorded_size_bytes: int | None = None
+    recorded_at: str | None = None
+    record_id: int | None = None
+    operation: str | None = None
+
+
+class CacheInfo(_Model):
+    enabled: bool
+    hits: int
+    misses: int
+    entries: int
+    bytes: int = Field(description="bytes held by cached objects; never above max_bytes")
+    max_bytes: int
+    evictions: int = 0
+    not_cached: int = Field(default=0, description="loads not kept: too large, unmeasurable, or the file was changing")
+
+
+class CacheCleared(_Model):
+    entries_removed: int
+    bytes_freed: int
+
+
+class ArraySlice(_Model):
+    kind: Literal["array"] = "array"
+    source_shape: list[int]
+    selection: str = Field(description="the selection read, in canonical form")
+    shape: list[int]
+    dtype: str
+    values: Any = Field(description="nested lists in C order, values encoded as in previews")
+
+
+class FrameSlice(_Model):
+    kind: Literal["frame"] = "frame"
+    offset: int
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total_rows: int
+    total_rows_exact: bool = True
+    truncated: bool = False
+    next_offset: int | None = Field(default=None, description="offset of the next page, if any")
+
+
+class TextSlice(_Model):
+    kind: Literal["text"] = "text"
+    offset: int = Field(description="first line returned (0-based)")
+    lines: list[str]
+    truncated: bool = False
+    next_offset: int | None = None
+
+
+class SliceResult(_Model):
+    path: str
+    format: str
+    key: str | None = None
+    slice: Annotated[ArraySlice | FrameSlice | TextSlice, Field(discriminator="kind")]
+

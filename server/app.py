@@ -3,9 +3,10 @@
 from fastmcp import FastMCP
 
 from io_core.workspace import Workspace
-from server import __version__
+from server import __version__, guards, web
+from server.auth import build_auth
 from server.settings import Settings
-from server.tools import discovery, files
+from server.tools import data, discovery, files, provenance
 
 INSTRUCTIONS = (
     "Scientific file I/O. Start with list_roots and list_formats; use load_summary to see what a "
@@ -15,8 +16,14 @@ INSTRUCTIONS = (
 
 def create_app(settings: Settings | None = None) -> FastMCP:
     settings = settings or Settings()
-    ws = Workspace(settings.roots, read_only=settings.read_only, allow_pickle=settings.allow_pickle)
-    mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True)
+    ws = Workspace(settings.roots, read_only=settings.read_only, allow_pickle=settings.allow_pickle,
+                   cache_bytes=settings.cache_bytes)
+    mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True,
+                  auth=build_auth(settings))  # bearer tokens on /mcp (HTTP only); None: no auth configured
+    guards.install(mcp, settings)  # access log, per-client rate limit, read-only tokens, call time limit
+    web.register_routes(mcp, settings)  # GET /health, GET /ready (HTTP only, no auth)
     files.register(mcp, ws, settings)
     discovery.register(mcp, ws, settings)
+    data.register(mcp, ws, settings)
+    provenance.register(mcp, ws, settings)  # file_provenance, verify_file, cache_info, clear_cache
     return mcp

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,3 +17,22 @@ class Settings(BaseSettings):
     allow_pickle: bool = False
     max_response_bytes: int = Field(default=32768, ge=1024)
     log_level: str = "WARNING"
+    cache_bytes: int = Field(default=512 * 1024 * 1024, ge=0, description="load-cache bound in bytes; 0 turns it off")
+
+    # -- HTTP transport (sciio-mcp --http); see server/auth.py for the token formats --------
+    http_host: str = "127.0.0.1"  # SCIIO_HTTP_HOST (not SCIIO_HOST/PORT: Kubernetes sets <SERVICE>_PORT itself)
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    log_format: Literal["text", "json"] | None = Field(default=None, description="default: json over HTTP, text over stdio")
+    token_file: Path | None = None
+    tokens: SecretStr | None = None  # SCIIO_TOKENS: same syntax as the token file, entries per line or comma
+    jwt_secret: SecretStr | None = None  # SCIIO_JWT_SECRET (HS256); or jwt_secret_file
+    jwt_secret_file: Path | None = None
+    jwt_public_key_file: Path | None = None  # PEM (RS256)
+    jwt_algorithm: str | None = None  # default: HS256 with a secret, RS256 with a public key
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None  # required with JWT; comma-separated to accept several
+    insecure_no_auth: bool = False  # allow serving a non-loopback address without auth
+    call_timeout: float = Field(default=120.0, gt=0, description="seconds a tool call may run")
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    rate_limit: float = Field(default=20.0, ge=0, description="tool calls per second per client; 0 turns it off")
+    rate_burst: int | None = Field(default=None, ge=1, description="bucket size; default twice the rate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from io_core.errors import InvalidDataError, UnsafeFormatError
 from io_core.options import ReadOptions, WriteOptions
@@ -45,13 +45,21 @@ class JsonFormat:
             return _pick(json.load(fh), opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        path.write_text(self._render(data), encoding="utf-8")
+
+    def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
+        """Same bytes as ``save``, into a stream that hashes them while they are written."""
+        fh.write(self._render(data).encode("utf-8"))
+
+    @staticmethod
+    def _render(data: Any) -> str:
         try:
             text = json.dumps(to_plain(data), indent=2, ensure_ascii=False, allow_nan=False)
         except ValueError as exc:
             raise InvalidDataError(f"not valid JSON: {exc}", hint="JSON has no NaN or Infinity; use null.") from None
         except TypeError as exc:
             raise InvalidDataError(f"not JSON-serialisable: {exc}") from None
-        path.write_text(text + "\n", encoding="utf-8")
+        return text + "\n"
 
     def summarize(self, path: Path, opts: ReadOptions) -> ValueSummary:
         return value_summary(self.load(path, opts), opts)
@@ -71,14 +79,21 @@ class YamlFormat:
                 raise
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        path.write_text(self._render(data), encoding="utf-8")
+
+    def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
+        """Same bytes as ``save``, into a stream that hashes them while they are written."""
+        fh.write(self._render(data).encode("utf-8"))
+
+    @staticmethod
+    def _render(data: Any) -> str:
         import yaml
 
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         try:
-            text = yaml.dump(to_plain(data), Dumper=dumper, sort_keys=False, allow_unicode=True)
+            return yaml.dump(to_plain(data), Dumper=dumper, sort_keys=False, allow_unicode=True)
         except yaml.representer.RepresenterError as exc:
             raise InvalidDataError(f"not representable as plain YAML: {exc}") from None
-        path.write_text(text, encoding="utf-8")
 
     def summarize(self, path: Path, opts: ReadOptions) -> ValueSummary:
         return value_summary(self.load(path, opts), opts)

@@ -9,6 +9,8 @@ files behind the sandbox's back; summaries show them as links without following 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,18 +128,33 @@ class Hdf5Format:
                 attrs=_attrs(obj, opts),
             )
 
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[h5py.Dataset]:
+        """The dataset at ``key``, read lazily by whatever selection the caller makes."""
+        with open_read(path) as f:
+            if not opts.key:
+                raise KeyNotFoundError(
+                    "pass key= with a dataset path", hint=f"Top-level members: {list(itertools.islice(f, 50))}."
+                )
+            obj = _lookup(f, opts.key)
+            if not isinstance(obj, h5py.Dataset):
+                raise KeyNotFoundError(f"{opts.key!r} is a group, not a dataset", hint="Use load_summary to list it.")
+            if obj.is_virtual or obj.external:
+                raise UnsupportedOperationError(f"{opts.key!r} stores its data in other files; it was not read")
+            yield obj
+
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         if isinstance(data, np.ndarray) or not isinstance(data, dict):
             data = {"data": data}
         tree = as_array_tree(data, opts.dtype, allow_pickle=False)
-        with h5py.File(path, "w") as f:
+        with h5py.File(path, "w", track_order=True) as f:
             _write_group(f, tree)
 
 
 def _write_group(group: h5py.Group, tree: dict[str, Any]) -> None:
     for name, value in tree.items():
         if isinstance(value, dict):
-            _write_group(group.create_group(name), value)
+            _write_group(group.create_group(name, track_order=True), value)
         elif value.dtype.kind == "U":
             group.create_dataset(name, data=value.astype(object), dtype=h5py.string_dtype("utf-8"))
         else:

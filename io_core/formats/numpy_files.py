@@ -6,7 +6,10 @@ unpickled unless the workspace allows pickle.
 
 from __future__ import annotations
 
+import io
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,10 +68,51 @@ class NpyFormat:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return array_summary(arr, opts, fortran_order=fortran)
 
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[np.ndarray]:
+        """A memory map: selections read only the pages they touch."""
+        shape, dtype, _, _ = self._header(path)
+        _refuse_objects(dtype, opts, path.name)
+        if dtype.hasobject or int(np.prod(shape, dtype=np.int64)) == 0:
+            yield np.load(path, allow_pickle=opts.allow_pickle)
+        else:
+            yield np.load(path, mmap_mode="r", allow_pickle=False)
+
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle)
         with open(path, "wb") as fh:
             np.save(fh, arr, allow_pickle=opts.allow_pickle)
+
+    def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
+        """The bytes ``np.save`` writes, into an append-only stream that hashes them.
+
+        The array's own memory goes out in one ``write`` (no 16 MiB copies), so the
+        workspace can hash it on another core while this one writes it.
+        """
+        arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle)
+        raw = _file_order_bytes(arr)
+        header = io.BytesIO()
+        try:
+            if raw is None:
+                raise ValueError("not a plain memory block")
+            np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(arr))
+        except (ValueError, UnicodeEncodeError):  # objects, exotic dtypes, huge headers: numpy's own way
+            np.save(fh, arr, allow_pickle=opts.allow_pickle)
+            return
+        fh.write(header.getvalue())
+        if raw.size:
+            fh.write(raw)
+
+
+def _file_order_bytes(arr: np.ndarray) -> np.ndarray | None:
+    """The array's memory as bytes in the order ``np.save`` writes them, or None to let numpy do it."""
+    if arr.dtype.hasobject or not getattr(type(arr.dtype), "_legacy", True) or arr.dtype.itemsize == 0:
+        return None
+    if arr.flags.c_contiguous:
+        return arr.reshape(-1).view(np.uint8)
+    if arr.flags.f_contiguous:  # saved as fortran_order, i.e. its memory as is
+        return arr.T.reshape(-1).view(np.uint8)
+    return None
 
 
 class NpzFormat:
@@ -102,6 +146,28 @@ class NpzFormat:
         if key not in names:
             raise KeyNotFoundError(f"no member {key!r}; members: {names[:50]}")
         return key
+
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[np.ndarray]:
+        """One member: memory-mapped when stored uncompressed, else read (it is compressed)."""
+        with self._open(path) as zf:
+            names = self._members(zf)
+            if opts.key is None and len(names) != 1:
+                raise KeyNotFoundError(f"{path.name!r} holds {len(names)} arrays; pass key= (members: {names[:50]})")
+            name = self._check_key(opts.key or names[0], names)
+            shape, dtype, fortran, header_len = self._member_header(zf, name)
+            _refuse_objects(dtype, opts, f"member {name!r}")
+            info = zf.getinfo(name + ".npy")
+            if info.compress_type == zipfile.ZIP_STORED and not dtype.hasobject and int(np.prod(shape)) > 0:
+                with open(path, "rb") as fh:
+                    fh.seek(info.header_offset)
+                    local = fh.read(30)
+                name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+                offset = info.header_offset + 30 + name_len + extra_len + header_len
+                yield np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+                return
+        with np.load(path, allow_pickle=opts.allow_pickle) as npz:
+            yield npz[name]
 
     def summarize(self, path: Path, opts: ReadOptions):
         with self._open(path) as zf:

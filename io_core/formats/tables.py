@@ -16,11 +16,13 @@ import pandas as pd
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, KeyNotFoundError
 from io_core.options import ReadOptions, WriteOptions
-from io_core.summary import encode_value, frame_summary
+from io_core.summary import encode_value, frame_summary, frame_summary_streamed
 from schemas import ColumnInfo, FrameSummary, Stats
 
 SMALL_TEXT_TABLE = 8 * 1024 * 1024  # read whole (exact counts) at or below this size
 HEAD_BYTES = 1024 * 1024
+CSV_CHUNK_ROWS = 200_000
+PARQUET_BATCH_ROWS = 200_000
 
 
 def _has_default_index(df: pd.DataFrame) -> bool:
@@ -56,20 +58,64 @@ class DelimitedFormat:
         df.to_csv(path, sep=self.sep, index=not _has_default_index(df))
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary:
-        self._check_text(path)
-        size = path.stat().st_size
-        if size <= SMALL_TEXT_TABLE or path.name.lower().endswith(".gz"):
-            return frame_summary(_select(pd.read_csv(path, sep=self.sep), opts.key), opts)
-        with open(path, "rb") as fh:
-            head_bytes = fh.read(HEAD_BYTES)
-        cut = head_bytes.rfind(b"\n") + 1
-        head_bytes = head_bytes[:cut]
-        lines = head_bytes.count(b"\n")
-        from io import BytesIO
+        """Small files are parsed whole; large ones give head rows and a sampled row count.
 
-        head = pd.read_csv(BytesIO(head_bytes), sep=self.sep)
-        estimate = int(round((size / len(head_bytes)) * lines)) - 1 if lines else 0
-        return frame_summary(_select(head, opts.key), opts, n_rows=max(estimate, len(head)), n_rows_exact=False)
+        With ``exact_stats`` the file is streamed in chunks (constant memory): exact row
+        count and exact per-column stats.
+        """
+        self._check_text(path)
+        if path.stat().st_size <= SMALL_TEXT_TABLE:
+            return frame_summary(_select(pd.read_csv(path, sep=self.sep), opts.key), opts)
+        head = _select(pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, 1000)), opts.key)
+        if opts.exact_stats:
+            chunks = pd.read_csv(path, sep=self.sep, chunksize=CSV_CHUNK_ROWS, usecols=list(head.columns))
+            return frame_summary_streamed(head, chunks, opts, total_rows=estimate_rows(path))
+        return frame_summary(head, opts, n_rows=max(estimate_rows(path), len(head)), n_rows_exact=False)
+
+    def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
+        """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count."""
+        self._check_text(path)
+        header = pd.read_csv(path, sep=self.sep, nrows=0)
+        usecols = _check_columns(list(header.columns), columns)
+        page = pd.read_csv(path, sep=self.sep, skiprows=range(1, offset + 1), nrows=limit, usecols=usecols)
+        page = page[usecols] if usecols else page
+        if path.stat().st_size <= SMALL_TEXT_TABLE:
+            return page, len(pd.read_csv(path, sep=self.sep, usecols=[0])), True
+        return page, max(estimate_rows(path), offset + len(page)), False
+
+
+def _check_columns(names: list[str], wanted: list[str] | None) -> list[str] | None:
+    if wanted is None:
+        return None
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise KeyNotFoundError(f"no column(s) {missing}; columns: {[str(n) for n in names[:50]]}")
+    return list(wanted)
+
+
+def estimate_rows(path: Path, blocks: int = 16, block_bytes: int = 64 * 1024) -> int:
+    """Data rows (header excluded) estimated from the newline density of evenly spread blocks.
+
+    Compressed files use the gzip trailer's uncompressed size and their first megabyte.
+    """
+    size = path.stat().st_size
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        with open(path, "rb") as fh:
+            fh.seek(-4, 2)
+            raw_size = int.from_bytes(fh.read(4), "little")  # modulo 4 GiB: a lower bound beyond
+        with gzip.open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+        return max(0, round(raw_size * head.count(b"\n") / max(1, len(head))) - 1)
+    newlines = sampled = 0
+    with open(path, "rb") as fh:
+        for start in np.linspace(0, max(0, size - block_bytes), blocks).astype(np.int64):
+            fh.seek(int(start))
+            block = fh.read(block_bytes)
+            newlines += block.count(b"\n")
+            sampled += len(block)
+    return max(0, round(size * newlines / max(1, sampled)) - 1)
 
 
 class ParquetFormat:
@@ -105,6 +151,14 @@ class ParquetFormat:
             names = [self._check_column(path, opts.key)]
         shown = names[: opts.preview_columns]
         columns = [ColumnInfo(name=n, dtype=str(schema.field(n).type), **self._column_stats(meta, n)) for n in shown]
+        if opts.exact_stats and meta.num_rows:
+            head_df = next(pf.iter_batches(batch_size=max(1, opts.preview_items), columns=shown)).to_pandas()
+            batches = (b.to_pandas() for b in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=shown))
+            streamed = frame_summary_streamed(head_df, batches, opts, total_rows=meta.num_rows)
+            return streamed.model_copy(update={
+                "n_columns": len(names), "columns_truncated": len(names) > len(shown),
+                "index": ", ".join(sorted(index_cols)) or None,
+            })
         head: list[dict[str, Any]] = []
         if meta.num_rows and shown:
             batch = next(pf.iter_batches(batch_size=opts.preview_items, columns=shown), None)
@@ -121,6 +175,25 @@ class ParquetFormat:
             index=", ".join(sorted(index_cols)) or None,
             head=head,
         )
+
+    def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
+        """Only the row groups that overlap the page are read."""
+        pf = self._file(path)
+        meta = pf.metadata
+        names = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]
+        usecols = _check_columns(names, columns)
+        pieces, first = [], 0
+        for rg in range(meta.num_row_groups):
+            n = meta.row_group(rg).num_rows
+            if first + n > offset and first < offset + limit:
+                table = pf.read_row_group(rg, columns=usecols, use_pandas_metadata=True)
+                lo = max(0, offset - first)
+                pieces.append(table.slice(lo, offset + limit - first - lo).to_pandas())
+            first += n
+            if first >= offset + limit:
+                break
+        page = pd.concat(pieces) if pieces else pf.schema_arrow.empty_table().to_pandas()
+        return (page[usecols] if usecols else page), meta.num_rows, True
 
     @staticmethod
     def _column_stats(meta: Any, name: str) -> dict[str, Any]:

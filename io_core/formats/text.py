@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError
 from io_core.options import ReadOptions, WriteOptions
@@ -34,6 +34,12 @@ class TextFormat:
         with open(path, "w", encoding="utf-8", newline="") as fh:
             fh.write(data)
 
+    def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
+        """Same bytes as ``save``, into a stream that hashes them while they are written."""
+        if not isinstance(data, str):
+            raise InvalidDataError(f"text files take a string, not {type(data).__name__}")
+        fh.write(data.encode("utf-8"))
+
     def summarize(self, path: Path, opts: ReadOptions) -> TextSummary:
         """Counts lines and characters in one streamed pass; keeps only the head."""
         decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
@@ -60,3 +66,34 @@ class TextFormat:
 
 
 TEXT = TextFormat()
+
+
+MAX_LINE_CHARS = 1024 * 1024
+
+
+def read_lines(path: Path, offset: int, limit: int) -> tuple[list[str], bool]:
+    """Lines ``offset .. offset+limit`` (without line ends) and whether more follow.
+
+    Streams the file; a line longer than MAX_LINE_CHARS is cut (ending in "…") and the
+    rest of it skipped, so a one-line gigabyte file costs a megabyte of memory.
+    """
+    with open(path, "rb") as raw:
+        _refuse_binary(raw.read(8192), path.name)
+    out: list[str] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            index = 0
+            while True:
+                line = fh.readline(MAX_LINE_CHARS)
+                if not line:
+                    return out, False
+                cut = not line.endswith(("\n", "\r")) and len(line) == MAX_LINE_CHARS
+                while cut and (rest := fh.readline(MAX_LINE_CHARS)) and not rest.endswith(("\n", "\r")):
+                    pass
+                if index >= offset:
+                    if len(out) == limit:
+                        return out, True
+                    out.append(line.rstrip("\r\n") + ("…" if cut else ""))
+                index += 1
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None

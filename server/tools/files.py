@@ -2,7 +2,8 @@
 
 from typing import Annotated, Any
 
-from fastmcp import FastMCP
+import anyio
+from fastmcp import Context, FastMCP
 from pydantic import Field
 
 from io_core.workspace import Workspace
@@ -14,6 +15,9 @@ READ = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
 WRITE = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": False}
 
 PathArg = Annotated[str, Field(description="File path: relative to the first root, or absolute inside a root.")]
+KeyArg = Annotated[
+    str | None, Field(description="Object inside a container: HDF5 dataset path, npz member, table column, document path.")
+]
 FormatArg = Annotated[
     str | None, Field(description="Format name (see list_formats) when the extension is missing or misleading.")
 ]
@@ -35,15 +39,27 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
 
     @mcp.tool(annotations=READ)
     @tool_errors
-    def load_summary(
+    async def load_summary(
         path: PathArg,
-        key: Annotated[
-            str | None, Field(description="Object inside a container: HDF5 path, npz member, column, document path.")
-        ] = None,
+        key: KeyArg = None,
         format: FormatArg = None,
+        exact_stats: Annotated[
+            bool, Field(description="Stream every value for exact stats (slower; reports progress).")
+        ] = False,
+        ctx: Context | None = None,
     ) -> SummaryResult:
         """What a file holds — shape, dtype, columns, stats, a bounded preview — without loading it whole."""
-        return ws.summarize(path, format, key=key, max_bytes=settings.max_response_bytes)
+        progress = None
+        if exact_stats and ctx is not None:
+
+            def progress(done: int, total: int) -> None:
+                anyio.from_thread.run(ctx.report_progress, done, total)
+
+        return await anyio.to_thread.run_sync(
+            lambda: ws.summarize(
+                path, format, key=key, max_bytes=settings.max_response_bytes, exact_stats=exact_stats, progress=progress
+            )
+        )
 
     if settings.read_only:
         return  # writing tools are not offered at all

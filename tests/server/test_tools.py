@@ -10,12 +10,14 @@ from server.app import create_app
 from server.settings import Settings
 from tests.server.conftest import CORE_CASES, json_size
 
-READ_TOOLS = {"list_roots", "list_formats", "load_summary", "find_files", "load_configs"}
+READ_TOOLS = {"list_roots", "list_formats", "load_summary", "find_files", "load_configs",
+              "file_provenance", "verify_file", "cache_info"}
+HOUSEKEEPING_TOOLS = {"clear_cache"}  # not read-only, but writes no file: offered by read-only servers too
 
 
 async def test_tools_advertise_output_schemas_and_annotations(client):
     tools = {t.name: t for t in await client.list_tools()}
-    assert set(tools) == READ_TOOLS | {"save"}
+    assert set(tools) == READ_TOOLS | HOUSEKEEPING_TOOLS | {"save"}
     for name, tool in tools.items():
         assert tool.output_schema and tool.output_schema.get("type") == "object", name
         if name in READ_TOOLS:
@@ -86,7 +88,7 @@ async def test_save_refuses_overwrite_and_bad_data_keeping_the_old_file(client, 
     ragged = await client.call_tool("save", {"path": "k.npy", "data": [[1, 2], [3]], "overwrite": True}, raise_on_error=False)
     assert ragged.is_error and ragged.content[0].text.startswith("INVALID_DATA:")
     assert (root / "k.npy").read_bytes() == before
-    assert sorted(p.name for p in root.iterdir()) == ["k.npy"]
+    assert sorted(p.name for p in root.iterdir()) == [".sciio", "k.npy"]  # .sciio: the provenance ledger
     replaced = SaveResult.model_validate(
         (await client.call_tool("save", {"path": "k.npy", "data": [7], "overwrite": True})).structured_content
     )
@@ -125,7 +127,7 @@ async def test_a_plugin_failing_to_save_is_invalid_data_and_writes_nothing(clien
 async def test_read_only_server_offers_no_writing_tool(root):
     async with Client(create_app(Settings(roots=[root], read_only=True))) as c:
         names = {t.name for t in await c.list_tools()}
-        assert names == READ_TOOLS
+        assert names == READ_TOOLS | HOUSEKEEPING_TOOLS
         info = RootsInfo.model_validate((await c.call_tool("list_roots", {})).structured_content)
         assert info.read_only and info.roots[0].path == str(root.resolve())
 

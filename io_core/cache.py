@@ -1,0 +1,214 @@
+"""The load cache: decoded objects kept in an LRU bounded by bytes, never handed out.
+
+Why each rule:
+
+- Keyed on the resolved path, the file's stamp (device, inode, size, mtime_ns,
+  ctime_ns) and the load options: a rewrite (even same size with mtime restored)
+  changes ctime, an ``os.replace`` changes the inode, so a changed file always misses.
+  Nothing is stored under a stamp that is not yet settled (see ``fileid``), nor when
+  the file changed while it was being read.
+- Bounded by the bytes the objects hold (arrays: ``nbytes``, frames: deep memory
+  usage), not by entry count: one entry can be 1 GB. An object bigger than the bound
+  is returned but not kept.
+- The cached object itself never leaves the cache. Arrays are made read-only and
+  handed out as read-only views (free); mutable containers (dict, list, DataFrame)
+  are handed out as copies whose arrays are again read-only views. So mutating what
+  a load returned can never change what the next load returns. With the cache on,
+  every array a load returns is read-only (call ``.copy()`` to get a writable one),
+  whether it came from the cache or not, so code does not depend on cache state.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from io_core.fileid import SETTLE_NS, FileStamp, settled, stamp
+from schemas import CacheCleared, CacheInfo
+
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+
+
+@dataclass
+class _Entry:
+    value: Any
+    nbytes: int
+
+
+class LoadCache:
+    """Thread-safe, byte-bounded LRU of decoded file contents."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES, *, settle_ns: int = SETTLE_NS) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0 (0 turns the cache off)")
+        self.max_bytes = int(max_bytes)
+        self._settle_ns = settle_ns
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._live: dict[Hashable, Hashable] = {}  # (path, options) -> its one current key
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = self.evictions = self.not_cached = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def load(self, path: Path, options: Hashable, loader: Callable[[], Any]) -> tuple[Any, bool]:
+        """``(object, hit)``: from the cache when the file is unchanged, else from ``loader()``."""
+        if not self.enabled:
+            return loader(), False
+        ident = (str(path), options)
+        before = stamp(path)
+        key = (ident, before)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+                stale = self._live.get(ident)
+                if stale is not None:
+                    self._remove(stale)  # the file changed: its old contents are dead weight
+        if entry is not None:
+            return _hand_out(entry.value), True
+        value = loader()
+        _freeze(value)
+        nbytes = measure(value)
+        if nbytes is None or nbytes > self.max_bytes or not self._storable(path, before):
+            with self._lock:
+                self.not_cached += 1
+            return value, False
+        with self._lock:
+            self._remove(key)
+            stale = self._live.get(ident)
+            if stale is not None:
+                self._remove(stale)
+            self._entries[key] = _Entry(value, nbytes)
+            self._live[ident] = key
+            self._bytes += nbytes
+            while self._bytes > self.max_bytes:
+                self._remove(next(iter(self._entries)))
+                self.evictions += 1
+        return _hand_out(value), False
+
+    def _storable(self, path: Path, before: FileStamp) -> bool:
+        """Unchanged while it was read, and old enough that a later change must alter the stamp."""
+        try:
+            return stamp(path) == before and settled(before, window_ns=self._settle_ns)
+        except OSError:
+            return False
+
+    def _remove(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry.nbytes
+            ident = key[0]
+            if self._live.get(ident) == key:
+                del self._live[ident]
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(
+                enabled=self.enabled, hits=self.hits, misses=self.misses, entries=len(self._entries),
+                bytes=self._bytes, max_bytes=self.max_bytes, evictions=self.evictions, not_cached=self.not_cached,
+            )
+
+    def clear(self) -> CacheCleared:
+        with self._lock:
+            removed, freed = len(self._entries), self._bytes
+            self._entries.clear()
+            self._live.clear()
+            self._bytes = 0
+        return CacheCleared(entries_removed=removed, bytes_freed=freed)
+
+
+# -- what an object costs, and how it leaves the cache -------------------------------------
+
+def _is_array(value: Any) -> bool:
+    np = sys.modules.get("numpy")  # nothing can be an ndarray before numpy is imported
+    return np is not None and isinstance(value, np.ndarray)
+
+
+def _is_pandas(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "memory_usage")
+
+
+def measure(value: Any, _depth: int = 0) -> int | None:
+    """Bytes held by a loaded object, or None when it must not be cached (unknown, or holds Python objects)."""
+    if _depth > 100:
+        return None
+    if _is_array(value):
+        if value.dtype.hasobject:
+            return None  # read-only flags do not protect the objects inside
+        root = value
+        while _is_array(getattr(root, "base", None)):
+            root = root.base
+        return max(int(value.nbytes), int(root.nbytes))
+    if _is_pandas(value):
+        usage = value.memory_usage(index=True, deep=True)
+        return int(usage.sum()) if hasattr(usage, "sum") else int(usage)
+    if isinstance(value, _SCALARS) or type(value).__module__ == "numpy":
+        return sys.getsizeof(value)
+    if isinstance(value, dict):
+        total = sys.getsizeof(value)
+        for k, v in value.items():
+            parts = (measure(k, _depth + 1), measure(v, _depth + 1))
+            if None in parts:
+                return None
+            total += parts[0] + parts[1]
+        return total
+    if isinstance(value, (list, tuple)):
+        total = sys.getsizeof(value)
+        for v in value:
+            part = measure(v, _depth + 1)
+            if part is None:
+                return None
+            total += part
+        return total
+    return None
+
+
+def _freeze(value: Any) -> None:
+    """Make every array inside a freshly loaded object read-only, in place."""
+    if _is_array(value):
+        value.setflags(write=False)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _freeze(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _freeze(v)
+
+
+def _pandas_copy_on_write() -> bool:
+    pd = sys.modules.get("pandas")
+    return pd is not None and int(pd.__version__.split(".")[0]) >= 3
+
+
+def _hand_out(value: Any) -> Any:
+    """What a caller may hold: read-only views of arrays, fresh copies of containers."""
+    if _is_array(value):
+        return value.view()  # read-only, like the array it shows; cannot be made writable
+    if _is_pandas(value):
+        # pandas >= 3 is copy-on-write: a shallow copy can never write through to ours.
+        return value.copy(deep=not _pandas_copy_on_write())
+    if isinstance(value, _SCALARS) or type(value).__module__ == "numpy":
+        return value
+    if type(value) is dict:
+        return {k: _hand_out(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_hand_out(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_hand_out(v) for v in value)
+    return copy.deepcopy(value)
+
+
+__all__ = ["DEFAULT_CACHE_BYTES", "LoadCache", "measure"]
