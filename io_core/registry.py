@@ -48,6 +48,7 @@ class FormatSpec:
     can_save: bool = True
     can_summarize: bool = True
     magic: tuple[bytes, ...] = field(default=())
+    directory: bool = False  # a store that is a folder (Zarr), not a file
 
 
 _F = "io_core.formats."
@@ -64,6 +65,10 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("text", (".txt", ".md", ".log"), _F + "text:TEXT", "text"),
     FormatSpec("hdf5", (".h5", ".hdf5", ".he5"), _F + "hdf5:HDF5", "arrays", ("h5py", "numpy"),
                "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",)),
+    FormatSpec("zarr", (".zarr",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
+               can_save=False, directory=True),
+    FormatSpec("zarr_zip", (".zarr.zip",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
+               can_save=False),
 )
 
 
@@ -72,6 +77,14 @@ class UserFormat:
     extension: str
     loader: Loader | None
     saver: Saver | None
+
+
+ZARR_METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zmetadata")
+
+
+def is_zarr_dir(path: Path) -> bool:
+    """A folder holding Zarr (v2 or v3) metadata: recognised without importing zarr."""
+    return path.is_dir() and any((path / name).is_file() for name in ZARR_METADATA_FILES)
 
 
 def normalize_extension(ext: str) -> str:

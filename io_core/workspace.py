@@ -32,7 +32,7 @@ from io_core.errors import (
 from io_core.options import ReadOptions, WriteOptions
 from io_core.paths import Sandbox
 from io_core.provenance import HISTORY_LIMIT, LEDGER_DIR, Provenance, default_ledger_path
-from io_core.registry import REGISTRY, FormatSpec, Registry, candidate_extensions
+from io_core.registry import REGISTRY, FormatSpec, Registry, candidate_extensions, is_zarr_dir
 from schemas import (
     CacheCleared,
     CacheInfo,
@@ -103,7 +103,17 @@ class Workspace:
                 hint="Choose another folder; ask about a file's history with file_provenance / verify_file.",
                 path=os.fspath(path),
             )
+        if existing and real.is_dir() and self._directory_store(real):
+            return real
         return self.sandbox.existing_file(path) if existing else real
+
+    def _directory_store(self, real: Path) -> FormatSpec | None:
+        """The folder format (Zarr) a directory is, by extension or by its metadata files."""
+        for ext in candidate_extensions(real):
+            for spec in self.registry.specs_for_extension(ext):
+                if spec.directory:
+                    return spec
+        return self.registry.spec("zarr") if is_zarr_dir(real) else None
 
     # -- format choice ---------------------------------------------------------------
     def _choose(self, path: Path, fmt: str | None, op: str) -> _Choice:
@@ -124,6 +134,8 @@ class Workspace:
         if unavailable:
             hints = "; ".join(f"{s.name}: {s.install}" for s in unavailable)
             raise MissingDependencyError(f"formats for {path.name!r} need libraries that are not installed", hint=hints)
+        if op != "save" and path.is_dir() and (store := self._directory_store(path)) is not None:
+            return _Choice(name=store.name, spec=store)
         if op != "save" and path.is_file():
             sniffed = self._sniff(path)
             if sniffed is not None:
@@ -229,8 +241,8 @@ class Workspace:
             else:
                 summary = self.registry.handler(choice.spec).summarize(real, opts)
         result = SummaryResult(
-            path=self.sandbox.display(real), format=choice.name, size_bytes=real.stat().st_size,
-            key=key, summary=summary,
+            path=self.sandbox.display(real), format=choice.name,
+            size_bytes=real.stat().st_size if real.is_file() else None, key=key, summary=summary,
         )
         return fit(result, max_bytes)
 

@@ -135,7 +135,7 @@ Summary = Annotated[
 class SummaryResult(_Model):
     path: str
     format: str
-    size_bytes: int
+    size_bytes: int | None = Field(description="file size; null for a folder store (Zarr directory)")
     key: str | None = None
     summary: Summary
 

@@ -1,0 +1,116 @@
+"""Zarr v2 and v3 stores (directories, or .zip files) through zarr-python 3, read-only.
+
+Summaries read metadata only (consolidated metadata when the store has it) plus a
+bounded preview; selections read only the chunks they touch. Loading gives an array,
+or a dict of arrays with nested dicts for groups, like HDF5.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from io_core.coerce import as_array_tree
+from io_core.errors import CorruptFileError, KeyNotFoundError
+from io_core.options import ReadOptions, WriteOptions
+from io_core.registry import is_zarr_dir
+from io_core.summary import array_summary, encode_value
+from schemas import ArraySummary, ChildInfo, TreeSummary
+
+@contextmanager
+def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
+    """The array or group at ``key`` in a store opened read-only."""
+    store: Any = str(path)
+    if path.is_file():
+        store = zarr.storage.ZipStore(path, mode="r")
+    elif not is_zarr_dir(path):
+        raise CorruptFileError(f"{path.name!r} is not a Zarr store (no zarr.json, .zarray or .zgroup)")
+    try:
+        node = zarr.open(store=store, mode="r")
+        if key and key.strip("/"):
+            if not isinstance(node, zarr.Group):
+                raise KeyNotFoundError(f"{path.name!r} is a single array; it has no member {key!r}")
+            try:
+                node = node[key.strip("/")]
+            except KeyError:
+                raise KeyNotFoundError(f"no array or group {key!r} in the store") from None
+        yield node
+    finally:
+        if not isinstance(store, str):
+            store.close()
+
+
+def _codecs(arr: zarr.Array) -> str | None:
+    names = [type(c).__name__ for c in (*arr.filters, *arr.compressors)]
+    return "+".join(names) or None
+
+
+def _child(group: zarr.Group, name: str) -> ChildInfo:
+    node = group[name]
+    if isinstance(node, zarr.Group):
+        return ChildInfo(name=name, kind="group", n_children=sum(1 for _ in node.keys()))
+    return ChildInfo(name=name, kind="array", shape=list(node.shape), dtype=np.dtype(node.dtype).str)
+
+
+def _load(node: Any) -> Any:
+    if isinstance(node, zarr.Group):
+        return {name: _load(node[name]) for name in node.keys()}
+    return node[...]
+
+
+class ZarrFormat:
+    def load(self, path: Path, opts: ReadOptions) -> Any:
+        with open_node(path, opts.key) as node:
+            return _load(node)
+
+    def summarize(self, path: Path, opts: ReadOptions) -> TreeSummary | ArraySummary:
+        with open_node(path, opts.key) as node:
+            if isinstance(node, zarr.Array):
+                note = f"zarr v{node.metadata.zarr_format}" + (f", shards {list(node.shards)}" if node.shards else "")
+                return array_summary(node, opts, chunks=node.chunks, compression=_codecs(node), note=note)
+            names = list(itertools.islice(node.keys(), opts.preview_items))
+            attrs = {k: encode_value(v, opts.preview_chars // 10)
+                     for k, v in itertools.islice(node.attrs.items(), opts.preview_items)}
+            return TreeSummary(
+                path="/" + (opts.key or "").strip("/"),
+                n_children=sum(1 for _ in node.keys()),
+                children=[_child(node, n) for n in names],
+                truncated=False,
+                attrs=attrs,
+            ).model_copy(update={"truncated": len(names) < sum(1 for _ in node.keys())})
+
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[zarr.Array]:
+        with open_node(path, opts.key) as node:
+            if not isinstance(node, zarr.Array):
+                raise KeyNotFoundError(
+                    f"{opts.key or '/'!r} is a group, not an array", hint=f"Members: {list(itertools.islice(node.keys(), 50))}."
+                )
+            yield node
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        """A directory store (zarr v3) holding one array, or groups of arrays from a dict."""
+        if isinstance(data, dict):
+            tree = as_array_tree(data, opts.dtype)
+            root = zarr.open_group(store=str(path), mode="w")
+            _write_group(root, tree)
+        else:
+            arr = np.asarray(as_array_tree({"data": data}, opts.dtype)["data"])
+            zarr.create_array(store=str(path), data=arr, overwrite=True)
+
+
+def _write_group(group: zarr.Group, tree: dict[str, Any]) -> None:
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            _write_group(group.create_group(name), value)
+        else:
+            group.create_array(name, data=value)
+
+
+ZARR = ZarrFormat()
