@@ -17,7 +17,7 @@ import numpy as np
 
 from schemas import Stats
 
-BLOCK_BYTES = 64 * 1024 * 1024
+BLOCK_BYTES = 16 * 1024 * 1024
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -116,6 +116,21 @@ def exact_stats(array: Any, *, progress: Progress | None = None, block_bytes: in
     total = math.prod(shape) * dtype.itemsize
     running = RunningStats()
     done = 0
+    from io_core.summary import file_backing, read_flat
+
+    source = file_backing(array)
+    if source is not None:  # a memory map: read the file into one reused buffer instead of mapping it all
+        count = math.prod(shape)
+        per_block = max(1, block_bytes // dtype.itemsize)
+        buffer = np.empty(min(per_block, max(1, count)), dtype=dtype)
+        with open(source[0], "rb", buffering=0) as fh:
+            for start in range(0, count, per_block):
+                block = read_flat(fh, source[1], dtype, start, min(per_block, count - start), out=buffer)
+                running.add(block)
+                done += block.nbytes
+                if progress is not None:
+                    progress(done, total)
+        return running.result()
     for index in iter_blocks(shape, dtype.itemsize, block_bytes, chunks):
         block = np.asarray(array[index]) if index else np.asarray(array[()])
         running.add(block)

@@ -100,12 +100,33 @@ def head_values(arr: Any, n: int) -> np.ndarray:
     return np.asarray(arr[_head_selection(shape, n)]).reshape(-1)[:n]
 
 
-def _sample(arr: Any, size: int) -> np.ndarray:
-    """An evenly spread sample of about SAMPLE_ELEMENTS values, read in blocks."""
-    if isinstance(arr, np.ndarray) and arr.flags.c_contiguous:
-        flat = arr.reshape(-1)
+def _sample(arr: Any, size: int, chunks: tuple[int, ...] | None = None) -> np.ndarray:
+    """An evenly spread sample of about SAMPLE_ELEMENTS values, read in few, large pieces.
+
+    Chunked storage (HDF5, Zarr) is sampled by whole chunks spread over the chunk grid,
+    so each chunk is decompressed once; memory maps by contiguous blocks.
+    """
+    itemsize = np.dtype(arr.dtype).itemsize
+    if chunks and not isinstance(arr, np.ndarray):
+        shape = tuple(int(n) for n in arr.shape)
+        grid = [-(-n // c) for n, c in zip(shape, chunks, strict=True)]
+        chunk_values = int(np.prod(chunks, dtype=np.int64))
+        want = max(1, min(SAMPLE_BLOCKS, SAMPLE_ELEMENTS // max(1, chunk_values), int(np.prod(grid))))
+        picks = np.unique(np.linspace(0, int(np.prod(grid)) - 1, want).astype(np.int64))
+        pieces = []
+        for flat in picks:
+            corner = np.unravel_index(int(flat), grid)
+            region = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(corner, chunks, shape, strict=True))
+            pieces.append(np.asarray(arr[region]).reshape(-1))
+        return np.concatenate(pieces)
+    if isinstance(arr, np.ndarray) and (arr.flags.c_contiguous or arr.flags.f_contiguous):
         block = max(1, SAMPLE_ELEMENTS // SAMPLE_BLOCKS)
         starts = np.linspace(0, size - block, SAMPLE_BLOCKS).astype(np.int64)
+        source = file_backing(arr)
+        if source is not None:  # plain reads: no page mapped into this process beyond the sample
+            with open(source[0], "rb", buffering=0) as fh:
+                return np.concatenate([read_flat(fh, source[1], arr.dtype, int(s), block) for s in starts])
+        flat = arr.reshape(-1, order="A")
         return np.concatenate([np.asarray(flat[s : s + block]) for s in starts])
     shape = tuple(arr.shape)
     per_row = max(1, size // shape[0])
@@ -119,6 +140,26 @@ def _sample(arr: Any, size: int) -> np.ndarray:
     budget = max(1, SAMPLE_ELEMENTS // len(picks))
     sub = _head_selection(shape[1:], budget)
     return np.concatenate([np.asarray(arr[(int(i),) + sub]).reshape(-1)[:budget] for i in picks])
+
+
+def file_backing(arr: Any) -> tuple[str, int] | None:
+    """(file name, byte offset) of a contiguous memory map that covers its whole file region."""
+    if isinstance(arr, np.memmap) and arr.filename and (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        base = arr
+        while isinstance(base.base, np.memmap):
+            base = base.base
+        if base is arr or (base.shape == arr.shape):
+            return str(arr.filename), int(arr.offset)
+    return None
+
+
+def read_flat(fh: Any, offset: int, dtype: Any, start: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Values ``start .. start+count`` in storage order, read from an open file (no mapping)."""
+    dtype = np.dtype(dtype)
+    buf = out[:count] if out is not None else np.empty(count, dtype=dtype)
+    fh.seek(offset + start * dtype.itemsize)
+    got = fh.readinto(memoryview(buf).cast("B"))
+    return buf[: got // dtype.itemsize]
 
 
 def compute_stats(values: np.ndarray, *, exact: bool, fraction: float) -> Stats | None:
@@ -163,7 +204,7 @@ def array_stats(arr: Any, opts: ReadOptions, chunks: tuple[int, ...] | None = No
         return compute_stats(np.empty(0, dtype=dtype), exact=True, fraction=1.0)
     if size * dtype.itemsize <= opts.exact_stats_bytes or size <= SAMPLE_ELEMENTS:
         return compute_stats(np.asarray(arr[()]).reshape(-1), exact=True, fraction=1.0)
-    sample = _sample(arr, size)
+    sample = _sample(arr, size, chunks)
     return compute_stats(sample, exact=False, fraction=min(1.0, sample.size / size))
 
 
