@@ -439,4 +439,5 @@ def _save_hint(choice: _Choice) -> str:
         "frame": "Give records (a list of objects) or columns (an object of equal-length lists).",
         "document": "Give JSON-compatible objects, lists, strings and numbers.",
         "text": "Give a string.",
+        "image": "Give an (H, W), (H, W, 3) or (H, W, 4) nested list of 0..255 values (dtype uint8).",
     }.get(kind, "Check the data against what the saver expects.")

@@ -225,3 +225,15 @@ def test_preview_fits_a_small_budget(ws, tmp_path):
     png, caption = ws.preview_image("noise.npy", max_side=1024, max_bytes=8192)
     assert len(png) * 4 / 3 <= 8192 + 4 and caption["max_side"] < 1024
     assert json.dumps(caption)
+
+
+def test_picture_file_preview_is_downsampled(ws, tmp_path):
+    img = np.zeros((1000, 2000, 3), dtype=np.uint8)
+    img[:, :1000] = (255, 0, 0)
+    img[:, 1000:] = (0, 0, 255)
+    ws.save(img, "photo.png")
+    png, caption = ws.preview_image("photo.png", max_side=200)
+    thumb = _png(png)
+    assert thumb.size == (200, 100) and caption["kind"] == "image" and caption["width"] == 2000
+    assert thumb.getpixel((10, 50)) == (255, 0, 0) and thumb.getpixel((190, 50)) == (0, 0, 255)
+    assert ws.summarize("photo.png").summary.kind == "image"

@@ -110,6 +110,34 @@ CASES = [
     Case(".hdf5", "hdf5", "tree", _arrays, _check_arrays),
     Case(".he5", "hdf5", "tree", _arrays, _check_arrays),
 ]
+def _picture(mode: str) -> Callable[[], np.ndarray]:
+    def make() -> np.ndarray:
+        y, x = np.mgrid[0:48, 0:64]
+        grey = ((x * 4 + y * 2) % 256).astype(np.uint8)
+        if mode == "L":
+            return grey
+        channels = [grey, (255 - grey), ((x * 7) % 256).astype(np.uint8)]
+        if mode == "RGBA":
+            channels.append(np.full_like(grey, 200))
+        return np.stack(channels, axis=-1)
+
+    return make
+
+
+def _check_lossy(orig: np.ndarray, got: np.ndarray) -> None:
+    assert got.shape == orig.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - orig.astype(int)).mean() < 8  # JPEG: close, not equal
+
+
+CASES += [
+    Case(".png", "png", "image", _picture("RGBA"), _check_array),
+    Case(".jpg", "jpeg", "image", _picture("RGB"), _check_lossy),
+    Case(".jpeg", "jpeg", "image", _picture("L"), _check_lossy),
+    Case(".tif", "tiff", "image", _picture("RGB"), _check_array),
+    Case(".tiff", "tiff", "image", _picture("L"), _check_array),
+    Case(".bmp", "bmp", "image", _picture("RGB"), _check_array),
+    Case(".gif", "gif", "image", _picture("L"), _check_array),
+]
 IDS = [c.ext.lstrip(".") for c in CASES]
 H5_EXTS = [".h5", ".hdf5"]
 
@@ -409,6 +437,12 @@ def _big(case: Case) -> tuple[Any, Callable[[Any], None]]:
             assert s.type == "dict" and s.length == len(doc) and s.truncated
 
         return doc, chk
+
+    if case.kind == "image":
+        def chk_image(s):
+            assert (s.width, s.height) == (6000, 4000) and s.n_frames == 1
+
+        return np.zeros((4000, 6000, 3) if case.fmt != "gif" else (4000, 6000), dtype=np.uint8), chk_image
 
     def chk_text(s):
         assert s.n_chars == 5_000_000 and s.n_lines == 1 and s.truncated
