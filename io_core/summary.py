@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from io_core.options import ReadOptions
+from io_core.stats import RunningStats
 from schemas import ArraySummary, ColumnInfo, FrameSummary, Stats, TextSummary, TreeSummary, ValueSummary
 from schemas.models import ChildInfo
 
-SAMPLE_ELEMENTS = 1_000_000  # upper bound on values read for approximate stats
+SAMPLE_ELEMENTS = 262_144  # upper bound on values read for approximate stats
 SAMPLE_BLOCKS = 64
 
 
@@ -163,31 +164,12 @@ def read_flat(fh: Any, offset: int, dtype: Any, start: int, count: int, out: np.
 
 
 def compute_stats(values: np.ndarray, *, exact: bool, fraction: float) -> Stats | None:
-    """Stats over finite values of a real numeric or boolean array."""
+    """Stats over finite values of a real numeric or boolean array (None for other kinds)."""
     if values.dtype.kind not in "biuf":
         return None
-    vals = values.astype(np.float64, copy=False) if values.dtype.kind in "bf" else values
-    if vals.dtype.kind == "f":
-        finite = np.isfinite(vals)
-        nan_count = int(np.isnan(vals).sum())
-        inf_count = int(vals.size - finite.sum() - nan_count)
-        vals = vals[finite]
-    else:
-        nan_count = inf_count = 0
-    if vals.size == 0:
-        return Stats(nan_count=nan_count, inf_count=inf_count, count=0, exact=exact, sampled_fraction=fraction)
-    as_float = vals.astype(np.float64, copy=False)
-    return Stats(
-        min=encode_value(vals.min()),
-        max=encode_value(vals.max()),
-        mean=float(as_float.mean()),
-        std=float(as_float.std()),
-        nan_count=nan_count,
-        inf_count=inf_count,
-        count=int(vals.size),
-        exact=exact,
-        sampled_fraction=fraction,
-    )
+    running = RunningStats()
+    running.add(values)
+    return running.result(exact=exact, fraction=fraction)
 
 
 def array_stats(arr: Any, opts: ReadOptions, chunks: tuple[int, ...] | None = None) -> Stats | None:
