@@ -3,6 +3,8 @@
 A failed or interrupted write never touches the existing target and leaves no temp
 file behind. With ``overwrite=False`` the final step is a hard link, which fails if
 the target appeared meanwhile, so a concurrent writer is never clobbered either.
+``atomic_write`` adds the SHA-256 of exactly the bytes renamed into place, hashed
+while they are written when the saver can write to a stream (see ``AtomicWrite``).
 """
 
 from __future__ import annotations
@@ -126,18 +128,17 @@ class AtomicWrite:
         return self._stream
 
     def _finish(self) -> None:
-        from io_core.hashing import sha256_file
+        from io_core import hashing
 
         stream = self._stream
         if stream is not None and not stream.closed:
             stream.close()
         if not self.tmp.exists():
             return  # atomic_target reports the missing file
-        self.size = self.tmp.stat().st_size
         if stream is not None and stream.matches(self.tmp):
-            self.sha256, self.streamed = stream.hexdigest(), True
-        else:  # written by path, or something wrote around the stream: hash what is on disk
-            self.sha256 = sha256_file(self.tmp)
+            self.sha256, self.size, self.streamed = stream.hexdigest(), stream.nbytes, True
+        else:  # written by path (or around the stream): hash what is on disk, a file or a folder store
+            self.sha256, self.size = hashing.sha256_path(self.tmp)
 
     def _abort(self) -> None:
         if self._stream is not None and not self._stream.closed:

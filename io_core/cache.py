@@ -21,6 +21,7 @@ Why each rule:
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import threading
 from collections import OrderedDict
@@ -64,6 +65,11 @@ class LoadCache:
         """``(object, hit)``: from the cache when the file is unchanged, else from ``loader()``."""
         if not self.enabled:
             return loader(), False
+        if not os.path.isfile(path):  # a folder store: its stamp misses changes to the files inside
+            value = _freeze(loader())
+            with self._lock:
+                self.not_cached += 1
+            return value, False
         ident = (str(path), options)
         before = stamp(path)
         key = (ident, before)
@@ -79,8 +85,7 @@ class LoadCache:
                     self._remove(stale)  # the file changed: its old contents are dead weight
         if entry is not None:
             return _hand_out(entry.value), True
-        value = loader()
-        _freeze(value)
+        value = _freeze(loader())
         nbytes = measure(value)
         if nbytes is None or nbytes > self.max_bytes or not self._storable(path, before):
             with self._lock:
@@ -153,6 +158,8 @@ def measure(value: Any, _depth: int = 0) -> int | None:
             root = root.base
         return max(int(value.nbytes), int(root.nbytes))
     if _is_pandas(value):
+        if _holds_mutable_cells(value):
+            return None  # a copy of the frame would share those objects
         usage = value.memory_usage(index=True, deep=True)
         return int(usage.sum()) if hasattr(usage, "sum") else int(usage)
     if isinstance(value, _SCALARS) or type(value).__module__ == "numpy":
@@ -176,16 +183,44 @@ def measure(value: Any, _depth: int = 0) -> int | None:
     return None
 
 
-def _freeze(value: Any) -> None:
-    """Make every array inside a freshly loaded object read-only, in place."""
+def _holds_mutable_cells(frame: Any) -> bool:
+    """Whether an object column of a DataFrame/Series holds lists, dicts, arrays... (not just scalars)."""
+    columns = [frame] if frame.ndim == 1 else [frame.iloc[:, i] for i in range(frame.shape[1])]
+    for col in columns:
+        if getattr(col, "dtype", None) == object and not all(
+            isinstance(v, _SCALARS) or type(v).__module__ == "numpy" and not _is_array(v) or v is None
+            for v in col.array
+        ):
+            return True
+    return False
+
+
+def _freeze(value: Any) -> Any:
+    """Make every array inside a freshly loaded object read-only, down to the memory's owner.
+
+    Freezing only the array itself is not enough: ``np.load`` returns a view of a
+    writable owner, and any view of a writable owner can be made writable again.
+    Memory owned by something other than an array (a bytearray, an mmap) is copied.
+    """
     if _is_array(value):
-        value.setflags(write=False)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _freeze(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _freeze(v)
+        chain = [value]
+        while _is_array(chain[-1].base):
+            chain.append(chain[-1].base)
+        if chain[-1].base is not None and not isinstance(chain[-1].base, bytes):
+            value = value.copy()  # owns its memory now
+            chain = [value]
+        for arr in reversed(chain):
+            arr.setflags(write=False)
+        return value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            value[k] = _freeze(v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            value[i] = _freeze(v)
+    elif isinstance(value, tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
 def _pandas_copy_on_write() -> bool:

@@ -105,3 +105,11 @@ class ConfigConflictError(InvalidDataError):
         "Config keys are case-insensitive: rename or remove one of the two keys (or files) "
         "named in the message."
     )
+
+
+class LedgerError(IOCoreError):
+    code = "LEDGER_ERROR"
+    default_hint = (
+        "The provenance ledger (.sciio/ledger.sqlite in the first root) cannot be read; saving still works. "
+        "Move that file aside to start a new ledger."
+    )

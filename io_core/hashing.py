@@ -70,6 +70,31 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def sha256_tree(folder: str | os.PathLike[str]) -> tuple[str, int]:
+    """(digest, total bytes) of a folder store (Zarr), reproducible with coreutils::
+
+        cd FOLDER && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum
+
+    i.e. SHA-256 over the lines ``<file sha256>  ./<relative path>`` in byte order of the paths.
+    """
+    root = Path(folder)
+    files = sorted((p for p in root.rglob("*") if p.is_file() and not p.is_symlink()),
+                   key=lambda p: os.fsencode("./" + p.relative_to(root).as_posix()))
+    h = hashlib.sha256()
+    total = 0
+    for p in files:
+        h.update(f"{sha256_file(p)}  ./{p.relative_to(root).as_posix()}\n".encode("utf-8", "surrogateescape"))
+        total += p.stat().st_size
+    return h.hexdigest(), total
+
+
+def sha256_path(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """(digest, size): ``sha256_file`` for a file, ``sha256_tree`` for a folder store."""
+    if os.path.isdir(path):
+        return sha256_tree(path)
+    return sha256_file(path), os.stat(path).st_size
+
+
 class HashingWriter(io.RawIOBase):
     """A write-only, append-only binary file that hashes exactly the bytes it writes.
 
@@ -112,8 +137,8 @@ class HashingWriter(io.RawIOBase):
         if self.closed:
             raise ValueError("write to a closed file")
         view = memoryview(b)
-        if not view.contiguous:
-            view = memoryview(view.tobytes())
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())  # C order, as a file would be given it
         view = view.cast("B")
         n = view.nbytes
         if n < PARALLEL_MIN:
@@ -236,8 +261,14 @@ class HashCache:
                 self._entries.popitem(last=False)
 
     def sha256(self, path: Path) -> tuple[str, FileStamp]:
-        """The file's digest and the stamp it belongs to, hashing only when not cached."""
+        """The file's digest and the stamp it belongs to, hashing only when not cached.
+
+        A folder store is always hashed afresh: its own stamp does not change when a
+        file inside it is rewritten.
+        """
         before = stamp(path)
+        if os.path.isdir(path):
+            return sha256_tree(path)[0], before
         digest = self.get(path, before)
         if digest is not None:
             return digest, before
@@ -255,4 +286,4 @@ class HashCache:
 
 HASHES = HashCache()  # process-wide: keys are file identities, valid for every workspace
 
-__all__ = ["HASHES", "HashCache", "HashingWriter", "sha256_file", "stamp_of"]
+__all__ = ["HASHES", "HashCache", "HashingWriter", "sha256_file", "sha256_path", "sha256_tree", "stamp_of"]

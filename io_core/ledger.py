@@ -191,7 +191,12 @@ class Ledger:
             conn = self._connection()
             if conn is None:
                 return []
-            return self._retry(lambda: conn.execute(sql, params).fetchall())
+            try:
+                return self._retry(lambda: conn.execute(sql, params).fetchall())
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # created by another process, schema not made yet
+                    return []
+                raise
 
     def history(self, path: str, limit: int) -> tuple[list[Row], int]:
         """Newest first, at most ``limit`` rows, and how many there are in all."""

@@ -22,13 +22,15 @@ import math
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from io_core.errors import LedgerError
 from io_core.fileid import stamp
-from io_core.hashing import HASHES, HashCache, sha256_file
+from io_core.hashing import HASHES, HashCache, sha256_path
 from io_core.hooks import IOEvent, has_hooks, run_hooks
 from io_core.ledger import Ledger, Row
 from schemas import FileProvenance, FileRef, LineageEntry, ProvenanceRecord, VerifyResult
@@ -81,6 +83,14 @@ def arguments_json(arguments: Mapping[str, Any]) -> str:
     if len(text) > MAX_ARGUMENT_CHARS:
         text = json.dumps({"_truncated": True, "keys": [str(k)[:100] for k in list(arguments)[:50]]})
     return text
+
+
+@contextmanager
+def _readable_ledger() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise LedgerError(f"the provenance ledger cannot be read: {exc}") from None
 
 
 def _iso(time_ns: int) -> str:
@@ -138,6 +148,10 @@ class Provenance:
 
     # -- questions -------------------------------------------------------------------
     def file_provenance(self, real: Path, display: Display, limit: int = HISTORY_LIMIT) -> FileProvenance:
+        with _readable_ledger():
+            return self._file_provenance(real, display, limit)
+
+    def _file_provenance(self, real: Path, display: Display, limit: int) -> FileProvenance:
         ledger_shown = display(self.ledger.path) if self.ledger is not None else None
         if self.ledger is None:
             return FileProvenance(path=display(real), exists=real.is_file(), ledger=None, n_records=0, records=[])
@@ -152,17 +166,18 @@ class Provenance:
     def verify(self, real: Path, display: Display) -> VerifyResult:
         """Hash the file afresh and compare with its last recorded write (or, failing that, read)."""
         before = stamp(real)
-        digest = sha256_file(real)
-        if stamp(real) == before:
+        digest, size = sha256_path(real)
+        if stamp(real) == before and not real.is_dir():
             self.hashes.put(real, before, digest)
         row = None
         if self.ledger is not None:
-            row = self.ledger.latest(str(real), "write") or self.ledger.latest(str(real), "read")
+            with _readable_ledger():
+                row = self.ledger.latest(str(real), "write") or self.ledger.latest(str(real), "read")
         if row is None:
-            return VerifyResult(path=display(real), status="UNKNOWN", sha256=digest, size_bytes=before.size)
+            return VerifyResult(path=display(real), status="UNKNOWN", sha256=digest, size_bytes=size)
         return VerifyResult(
             path=display(real), status="OK" if row.sha256 == digest else "MODIFIED", sha256=digest,
-            size_bytes=before.size, recorded_sha256=row.sha256, recorded_size_bytes=row.size,
+            size_bytes=size, recorded_sha256=row.sha256, recorded_size_bytes=row.size,
             recorded_at=_iso(row.time_ns), record_id=row.id, operation=row.operation,
         )
 

@@ -5,14 +5,24 @@ Built-ins are ``FormatSpec`` rows naming a handler by dotted path; the handler m
 memoised. User functions registered with ``register_loader`` / ``register_saver`` win
 over built-ins for their extension. Extensions match case-insensitively, longest
 compound suffix first (``.nii.gz`` before ``.gz``).
+
+Third-party packages plug in through the entry-point group ``sciio.formats``, read
+the first time the registry is asked about formats (never at import). An entry point
+names either a ``FormatSpec`` (or any object with the same attributes; its ``handler``
+may be a dotted path or the handler object itself), a list of them, or a callable
+taking the registry, which may call ``register_loader`` / ``register_saver`` on it and
+may return specs. A plugin that fails to load is logged to stderr and skipped; a plugin
+spec never replaces a built-in of the same name.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import threading
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -21,6 +31,10 @@ from typing import Any, Protocol
 from io_core.errors import MissingDependencyError
 from io_core.options import ReadOptions, WriteOptions
 from schemas import FormatInfo
+
+log = logging.getLogger("io_core.registry")
+
+ENTRY_POINT_GROUP = "sciio.formats"
 
 Loader = Callable[[Path], Any]
 Saver = Callable[[Any, Path], None]
@@ -40,7 +54,7 @@ class FormatSpec:
 
     name: str
     extensions: tuple[str, ...]
-    handler: str  # "package.module:attribute"
+    handler: str  # "package.module:attribute" (a plugin may give the handler object itself)
     kind: str  # what load returns / save takes: array, arrays, frame, document, text
     requires: tuple[str, ...] = ()
     install: str = ""
@@ -62,9 +76,33 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                "pip install pandas pyarrow", magic=(b"PAR1",)),
     FormatSpec("json", (".json",), _F + "documents:JSON", "document"),
     FormatSpec("yaml", (".yaml", ".yml"), _F + "documents:YAML", "document", ("yaml",), "pip install pyyaml"),
-    FormatSpec("text", (".txt", ".md", ".log"), _F + "text:TEXT", "text"),
+    FormatSpec("text", (".txt", ".md", ".log", ".rst"), _F + "text:TEXT", "text"),
     FormatSpec("hdf5", (".h5", ".hdf5", ".he5"), _F + "hdf5:HDF5", "arrays", ("h5py", "numpy"),
                "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",)),
+    # -- issue 5 part A: more tables, arrays, markup, bibliography, databases, pickles --------
+    FormatSpec("feather", (".feather", ".arrow"), _F + "tabular_extra:FEATHER", "frame", ("pandas", "pyarrow"),
+               "pip install pandas pyarrow", magic=(b"ARROW1", b"FEA1")),
+    FormatSpec("xlsx", (".xlsx",), _F + "tabular_extra:XLSX", "frame", ("pandas", "openpyxl"),
+               "pip install openpyxl"),
+    FormatSpec("jsonl", (".jsonl", ".ndjson"), _F + "tabular_extra:JSONL", "frame", ("pandas",),
+               "pip install pandas"),
+    FormatSpec("mat", (".mat",), _F + "matlab:MAT", "arrays", ("scipy", "h5py"), "pip install scipy h5py",
+               magic=(b"MATLAB 5.0 MAT-file", b"MATLAB 7.3 MAT-file")),
+    FormatSpec("netcdf", (".nc", ".nc4"), _F + "netcdf:NETCDF", "arrays", ("h5netcdf",), "pip install h5netcdf",
+               magic=(b"CDF\x01", b"CDF\x02")),
+    FormatSpec("toml", (".toml",), _F + "markup:TOML", "document", ("tomli_w",), "pip install tomli-w"),
+    FormatSpec("xml", (".xml",), _F + "markup:XML", "text"),
+    FormatSpec("html", (".html", ".htm"), _F + "markup:HTML", "text"),
+    FormatSpec("svg", (".svg",), _F + "markup:SVG", "text"),
+    FormatSpec("bibtex", (".bib",), _F + "bibliography:BIB", "records", ("bibtexparser",),
+               "pip install 'bibtexparser>=2'"),
+    FormatSpec("sqlite", (".db", ".sqlite", ".sqlite3"), _F + "sqlite:SQLITE", "tables", ("pandas",),
+               "pip install pandas", magic=(b"SQLite format 3\x00",)),
+    FormatSpec("pickle", (".pkl", ".pickle"), _F + "serialized:PICKLE", "object"),
+    FormatSpec("pickle_gz", (".pkl.gz", ".pickle.gz"), _F + "serialized:PICKLE_GZ", "object"),
+    FormatSpec("joblib", (".joblib",), _F + "serialized:JOBLIB", "object", ("joblib",), "pip install joblib"),
+    FormatSpec("torch", (".pt", ".pth"), _F + "serialized:TORCH", "object", ("torch",),
+               "pip install torch (CPU wheels: see pytorch.org)"),
     FormatSpec("png", (".png",), _F + "images:PNG", "image", ("PIL",), "pip install pillow",
                magic=(b"\x89PNG\r\n\x1a\n",)),
     FormatSpec("jpeg", (".jpg", ".jpeg"), _F + "images:JPEG", "image", ("PIL",), "pip install pillow",
@@ -74,6 +112,24 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("bmp", (".bmp",), _F + "images:BMP", "image", ("PIL",), "pip install pillow", magic=(b"BM",)),
     FormatSpec("gif", (".gif",), _F + "images:GIF", "image", ("PIL",), "pip install pillow",
                magic=(b"GIF87a", b"GIF89a")),
+    # audio (soundfile / libsndfile) and EEG/MEG recordings (MNE; export helpers edfio, pybv, eeglabio)
+    FormatSpec("wav", (".wav",), _F + "audio:WAV", "audio", ("soundfile", "numpy"), "pip install soundfile"),
+    FormatSpec("flac", (".flac",), _F + "audio:FLAC", "audio", ("soundfile", "numpy"), "pip install soundfile",
+               magic=(b"fLaC",)),
+    FormatSpec("ogg", (".ogg", ".oga"), _F + "audio:OGG", "audio", ("soundfile", "numpy"), "pip install soundfile",
+               magic=(b"OggS",)),
+    FormatSpec("fif", (".fif", ".fif.gz"), _F + "eeg:FIF", "recording", ("mne",), "pip install mne",
+               magic=(b"\x00\x00\x00\x64\x00\x00\x00\x1f\x00\x00\x00\x14",)),
+    FormatSpec("edf", (".edf",), _F + "eeg:EDF", "recording", ("mne",), "pip install mne edfio",
+               magic=(b"0       ",)),
+    FormatSpec("bdf", (".bdf",), _F + "eeg:BDF", "recording", ("mne",), "pip install mne edfio",
+               magic=(b"\xffBIOSEMI",)),
+    FormatSpec("gdf", (".gdf",), _F + "eeg:GDF", "recording", ("mne",), "pip install mne", can_save=False,
+               magic=(b"GDF",)),
+    FormatSpec("brainvision", (".vhdr",), _F + "eeg:BRAINVISION", "recording", ("mne",), "pip install mne pybv",
+               magic=(b"Brain Vision Dat", b"BrainVision Data")),
+    FormatSpec("eeglab", (".set",), _F + "eeg:EEGLAB", "recording", ("mne",), "pip install mne eeglabio"),
+    FormatSpec("cnt", (".cnt",), _F + "eeg:CNT", "recording", ("mne",), "pip install mne", can_save=False),
     FormatSpec("zarr", (".zarr",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
                can_save=False, directory=True),
     FormatSpec("zarr_zip", (".zarr.zip",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
@@ -116,24 +172,86 @@ def candidate_extensions(path: str | Path) -> list[str]:
 class Registry:
     """Thread-safe registry of built-in specs, their memoised handlers and user plugins."""
 
-    def __init__(self, specs: tuple[FormatSpec, ...] = BUILTIN_FORMATS) -> None:
-        self._specs: dict[str, FormatSpec] = {s.name: s for s in specs}
+    def __init__(self, specs: tuple[FormatSpec, ...] = BUILTIN_FORMATS, *, entry_points: str | None = None) -> None:
+        """``entry_points``: the entry-point group read (lazily) for plugins; None reads none."""
+        self._specs: dict[str, FormatSpec] = {}
         self._by_ext: dict[str, list[str]] = {}
         for spec in specs:
-            for ext in spec.extensions:
-                self._by_ext.setdefault(ext, []).append(spec.name)
+            self._add_spec(spec)
+        self._builtin_names = frozenset(self._specs)
         self._handlers: dict[str, Any] = {}
         self._available: dict[str, bool] = {}
         self._user: dict[str, UserFormat] = {}
         self._lock = threading.RLock()
+        self._entry_point_group = entry_points
+        self._plugins_loaded = entry_points is None
+        self.plugin_errors: dict[str, str] = {}
+
+    def _add_spec(self, spec: FormatSpec) -> None:
+        self._specs[spec.name] = spec
+        for ext in spec.extensions:
+            self._by_ext.setdefault(ext, []).append(spec.name)
+
+    # -- entry-point plugins -----------------------------------------------------------
+    def _ensure_plugins(self) -> None:
+        """Read the entry-point group once, on the first question about formats."""
+        if self._plugins_loaded:
+            return
+        with self._lock:
+            if self._plugins_loaded:
+                return
+            self._plugins_loaded = True  # set first: a plugin may ask the registry questions
+            from importlib.metadata import entry_points
+
+            try:
+                found = list(entry_points(group=self._entry_point_group))
+            except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path must not break io_core
+                log.warning("could not list %s entry points: %s", self._entry_point_group, exc)
+                return
+            for ep in sorted(found, key=lambda e: e.name):
+                try:
+                    self._install_plugin(ep.load())
+                except Exception as exc:  # noqa: BLE001 - a broken plugin is skipped, never fatal
+                    self.plugin_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                    log.warning("format plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+
+    def _install_plugin(self, obj: Any) -> None:
+        if _is_spec_like(obj):
+            self._add_plugin_spec(obj)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                self._install_plugin(item)
+        elif callable(obj):
+            result = obj(self)
+            if result is not None:
+                self._install_plugin(result)
+        else:
+            raise TypeError(f"a sciio.formats entry point gives a FormatSpec, a list or a callable, not {type(obj).__name__}")
+
+    def _add_plugin_spec(self, obj: Any) -> None:
+        spec = obj if isinstance(obj, FormatSpec) else FormatSpec(
+            name=str(obj.name), extensions=tuple(obj.extensions), handler=obj.handler,
+            kind=str(getattr(obj, "kind", "user")), requires=tuple(getattr(obj, "requires", ())),
+            install=str(getattr(obj, "install", "")), can_load=bool(getattr(obj, "can_load", True)),
+            can_save=bool(getattr(obj, "can_save", True)), can_summarize=bool(getattr(obj, "can_summarize", True)),
+            magic=tuple(getattr(obj, "magic", ())), directory=bool(getattr(obj, "directory", False)),
+        )
+        spec = dataclasses.replace(spec, extensions=tuple(normalize_extension(e) for e in spec.extensions))
+        if spec.name in self._builtin_names:
+            raise ValueError(f"a plugin cannot replace the built-in format {spec.name!r}")
+        if spec.name in self._specs:
+            raise ValueError(f"format {spec.name!r} is already registered")
+        self._add_spec(spec)
 
     # -- read-only views -------------------------------------------------------------
     @property
     def specs(self) -> Mapping[str, FormatSpec]:
+        self._ensure_plugins()
         return MappingProxyType(self._specs)
 
     @property
     def user_formats(self) -> Mapping[str, UserFormat]:
+        self._ensure_plugins()
         return MappingProxyType(dict(self._user))
 
     # -- user plugins ----------------------------------------------------------------
@@ -179,21 +297,26 @@ class Registry:
         return self._unregister(ext, "saver")
 
     def user_loader(self, ext: str) -> Loader | None:
+        self._ensure_plugins()
         entry = self._user.get(normalize_extension(ext))
         return entry.loader if entry else None
 
     def user_saver(self, ext: str) -> Saver | None:
+        self._ensure_plugins()
         entry = self._user.get(normalize_extension(ext))
         return entry.saver if entry else None
 
     # -- built-ins -------------------------------------------------------------------
     def spec(self, name: str) -> FormatSpec | None:
+        self._ensure_plugins()
         return self._specs.get(name.lower().lstrip("."))
 
     def specs_for_extension(self, ext: str) -> list[FormatSpec]:
+        self._ensure_plugins()
         return [self._specs[n] for n in self._by_ext.get(normalize_extension(ext), [])]
 
     def spec_for_magic(self, head: bytes) -> FormatSpec | None:
+        self._ensure_plugins()
         for spec in self._specs.values():
             if any(head.startswith(m) for m in spec.magic):
                 return spec
@@ -216,6 +339,9 @@ class Registry:
             cached = self._handlers.get(spec.name)
             if cached is not None:
                 return cached
+            if not isinstance(spec.handler, str):  # a plugin handing over its handler object
+                self._handlers[spec.name] = spec.handler
+                return spec.handler
             module_name, _, attr = spec.handler.partition(":")
             try:
                 handler = getattr(importlib.import_module(module_name), attr)
@@ -229,6 +355,7 @@ class Registry:
 
     # -- listing ---------------------------------------------------------------------
     def list_formats(self) -> list[FormatInfo]:
+        self._ensure_plugins()
         infos: list[FormatInfo] = []
         for ext, user in sorted(self.user_formats.items()):
             ops = ["load", "summarize"] if user.loader is not None else []
@@ -246,7 +373,12 @@ class Registry:
         return infos
 
 
-REGISTRY = Registry()
+def _is_spec_like(obj: Any) -> bool:
+    return isinstance(obj, FormatSpec) or (
+        not isinstance(obj, type) and all(hasattr(obj, a) for a in ("name", "extensions", "handler")))
+
+
+REGISTRY = Registry(entry_points=ENTRY_POINT_GROUP)
 register_loader = REGISTRY.register_loader
 register_saver = REGISTRY.register_saver
 unregister_loader = REGISTRY.unregister_loader

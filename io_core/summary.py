@@ -343,6 +343,11 @@ def describe_child(name: str, value: Any) -> ChildInfo:
 
 def summarize_object(value: Any, opts: ReadOptions) -> Any:
     """Summary of an object already in memory (user loaders, fallbacks)."""
+    if type(value).__module__.split(".")[0] == "mne":  # an MNE Raw: described from its header, never loaded
+        from io_core.formats.eeg import is_raw, summarize_raw
+
+        if is_raw(value):
+            return summarize_raw(value, opts)
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a core dependency

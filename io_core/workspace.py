@@ -19,6 +19,7 @@ from io_core.budget import fit
 from io_core.cache import DEFAULT_CACHE_BYTES, LoadCache
 from io_core.errors import (
     CorruptFileError,
+    ExistsError,
     FormatUnknownError,
     InvalidDataError,
     InvalidSelectionError,
@@ -268,6 +269,22 @@ class Workspace:
             raise ReadOnlyError(f"cannot write {os.fspath(path)!r}")
         real = self._resolve(path, existing=False)
         choice = self._choose(real, format, "save")
+        return self._write(data, real, choice, overwrite=overwrite, dtype=dtype, inputs=inputs,
+                           operation=operation, arguments=arguments)
+
+    def _write(
+        self,
+        data: Any,
+        real: Path,
+        choice: _Choice,
+        *,
+        overwrite: bool,
+        dtype: str | None,
+        inputs: list[str | os.PathLike[str]] | None,
+        operation: str,
+        arguments: dict[str, Any] | None,
+    ) -> SaveResult:
+        """``save`` after the path and the format are chosen (``convert`` comes in here too)."""
         sources = [self._resolve(p, existing=True) for p in inputs or ()]
         lineage = self.provenance.input_refs(sources)
         existed = real.exists()
@@ -422,6 +439,52 @@ class Workspace:
             hint="Use load_summary (with key=) to look inside it.",
         )
 
+    def convert(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        key: str | None = None,
+        overwrite: bool = False,
+        src_format: str | None = None,
+        dst_format: str | None = None,
+    ) -> SaveResult:
+        """Read ``src`` (``key``: one member, column or table) and write it to ``dst`` in its format.
+
+        Streamed chunk by chunk where both formats allow it, else loaded whole and adapted
+        (see io_core.convert). The write is ``save``'s: atomic, hashed, and recorded in the
+        ledger as operation "convert" with ``src`` as its input.
+        """
+        from io_core import convert as conv
+
+        if self.read_only:
+            raise ReadOnlyError(f"cannot write {os.fspath(dst)!r}")
+        real_src = self._resolve(src, existing=True)
+        real_dst = self._resolve(dst, existing=False)
+        if real_src == real_dst:
+            raise InvalidDataError("source and destination are the same file", hint="Choose another destination path.")
+        src_choice = self._choose(real_src, src_format, "load")
+        dst_choice = self._choose(real_dst, dst_format, "save")
+        if real_dst.exists() and not overwrite:
+            raise ExistsError(f"{real_dst.name!r} already exists")
+        arguments: dict[str, Any] = {"source_format": src_choice.name, "key": key}
+        write = dict(overwrite=overwrite, dtype=None, inputs=[real_src], operation="convert")
+        if src_choice.spec is not None and dst_choice.func is None:
+            with self._reading(real_src, src_choice):
+                plan = conv.stream_plan(self.registry, real_src, src_choice.spec, dst_choice.spec,
+                                        self._read_options(key))
+            if plan is not None:
+                try:
+                    return self._write(None, real_dst, _Choice(dst_choice.name, dst_choice.spec, plan.write),
+                                       arguments={**arguments, "streamed": True}, **write)
+                except conv.CannotStream:
+                    pass  # e.g. a later chunk's types differ: convert the whole way
+        data = self.load(real_src, src_choice.name if src_choice.spec is not None else src_format, key=key)
+        kind = dst_choice.spec.kind if dst_choice.spec is not None else "user"
+        table = key or real_src.name.split(".")[0] or "data"
+        data = conv.adapt(data, kind, table_name=table)
+        return self._write(data, real_dst, dst_choice, arguments={**arguments, "streamed": False}, **write)
+
     def roots_info(self) -> RootsInfo:
         roots = self.sandbox.roots or [Path.cwd()]
         return RootsInfo(
@@ -440,4 +503,6 @@ def _save_hint(choice: _Choice) -> str:
         "document": "Give JSON-compatible objects, lists, strings and numbers.",
         "text": "Give a string.",
         "image": "Give an (H, W), (H, W, 3) or (H, W, 4) nested list of 0..255 values (dtype uint8).",
+        "records": 'Give records: [{"ENTRYTYPE": "article", "ID": "key", "title": "..."}, ...].',
+        "tables": "Give {table: records or columns}, or one table's records or columns.",
     }.get(kind, "Check the data against what the saver expects.")

@@ -4,6 +4,10 @@ Imports neither io_core nor server, and nothing heavier than pydantic.
 """
 
 from schemas.models import (
+    AnnotationDesc,
+    AudioSummary,
+    ChannelDesc,
+    RecordingSummary,
     ArraySlice,
     FrameSlice,
     ImageSummary,
@@ -38,6 +42,10 @@ from schemas.models import (
 )
 
 __all__ = [
+    "AnnotationDesc",
+    "AudioSummary",
+    "ChannelDesc",
+    "RecordingSummary",
     "ArraySlice",
     "FrameSlice",
     "ImageSummary",

@@ -126,8 +126,62 @@ class ImageSummary(_Model):
     info: dict[str, Any] = Field(default_factory=dict)
 
 
+class AudioSummary(_Model):
+    """A sound file, from its header (plus sampled or exact sample statistics)."""
+
+    kind: Literal["audio"] = "audio"
+    samplerate: int
+    channels: int
+    frames: int
+    duration_s: float
+    format: str = Field(description="container as libsndfile names it: WAV, WAVEX, RF64, FLAC, OGG")
+    subtype: str = Field(description="sample encoding: PCM_16, PCM_24, FLOAT, VORBIS, ...")
+    endian: str | None = None
+    dtype: str = Field(description="dtype of the samples load / read_slice return (the file's native type)")
+    stats: Stats | None = Field(default=None, description="over all samples of all channels")
+    tags: dict[str, Any] = Field(default_factory=dict, description="title, artist, comment, ... when present")
+    note: str | None = None
+
+
+class ChannelDesc(_Model):
+    name: str
+    type: str = Field(description="MNE channel type: eeg, meg, mag, grad, eog, ecg, emg, stim, misc, ...")
+    unit: str | None = None
+
+
+class AnnotationDesc(_Model):
+    onset: float = Field(description="seconds from the first sample")
+    duration: float
+    description: str
+
+
+class RecordingSummary(_Model):
+    """An EEG/MEG recording (through MNE), read from its header: no sample is loaded."""
+
+    kind: Literal["recording"] = "recording"
+    reader: str = Field(description="the MNE reader class, e.g. RawEDF")
+    sfreq: float
+    n_channels: int
+    n_times: int
+    duration_s: float
+    first_time_s: float = 0.0
+    meas_date: str | None = Field(default=None, description="ISO 8601, UTC")
+    highpass: float | None = None
+    lowpass: float | None = None
+    channel_types: dict[str, int] = Field(default_factory=dict, description="number of channels of each type")
+    channels: list[ChannelDesc] = Field(default_factory=list)
+    channels_truncated: bool = False
+    bads: list[str] = Field(default_factory=list)
+    n_annotations: int = 0
+    annotation_counts: dict[str, int] = Field(default_factory=dict, description="description -> count (bounded)")
+    annotations: list[AnnotationDesc] = Field(default_factory=list, description="the first annotations")
+    annotations_truncated: bool = False
+    note: str | None = None
+
+
 Summary = Annotated[
-    ArraySummary | FrameSummary | TreeSummary | TextSummary | ValueSummary | ImageSummary,
+    ArraySummary | FrameSummary | TreeSummary | TextSummary | ValueSummary | ImageSummary
+    | AudioSummary | RecordingSummary,
     Field(discriminator="kind"),
 ]
 

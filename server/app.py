@@ -6,7 +6,7 @@ from io_core.workspace import Workspace
 from server import __version__, guards, web
 from server.auth import build_auth
 from server.settings import Settings
-from server.tools import data, discovery, files, provenance
+from server.tools import convert, data, discovery, files, provenance
 
 INSTRUCTIONS = (
     "Scientific file I/O. Start with list_roots and list_formats; use load_summary to see what a "
@@ -26,4 +26,5 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     discovery.register(mcp, ws, settings)
     data.register(mcp, ws, settings)
     provenance.register(mcp, ws, settings)  # file_provenance, verify_file, cache_info, clear_cache
+    convert.register(mcp, ws, settings)  # convert (a writing tool: absent when read-only)
     return mcp

@@ -1,5 +1,7 @@
 """Per-call guards, outermost first: access log, rate limit, write permission, time limit.
 
+(Also ``CachedDereference``, which replaces FastMCP's per-list schema dereferencing.)
+
 * ``AccessLog``: one JSON-ready log record per tool call (tool, duration_ms, outcome,
   code, client identity) on the ``sciio_mcp.access`` logger; never arguments or results.
 * ``RateLimit``: a token bucket per client identity (``server.auth.current_identity``),
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import re
 import threading
@@ -249,8 +252,57 @@ class CallTimeout(Middleware):
         return task.result()
 
 
+class CachedDereference(Middleware):
+    """FastMCP's schema dereferencing (inline ``$ref`` for clients that cannot follow it), memoised.
+
+    The stock middleware re-derives every tool's schemas on every tools/list (~13 ms for
+    our tools), and over modern streamable HTTP the MCP SDK runs a whole tools/list for
+    every tools/call with arguments (to check ``Mcp-Param-*`` headers against the input
+    schema), so it was most of the server's CPU per call. Schemas are fixed once a tool
+    is registered: derive them once.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[dict, dict]] = {}
+
+    def _deref(self, schema: dict | None) -> dict | None:
+        if schema is None:
+            return None
+        hit = self._memo.get(id(schema))
+        if hit is not None and hit[0] is schema:  # the source is kept alive, so its id is not reused
+            return hit[1]
+        from fastmcp.utilities.json_schema import dereference_refs
+
+        out = dereference_refs(schema) if "$defs" in schema or "$ref" in json.dumps(schema) else schema
+        if len(self._memo) >= self.MAX_ENTRIES:
+            self._memo.clear()
+        self._memo[id(schema)] = (schema, out)
+        return out
+
+    async def on_list_tools(self, context: MiddlewareContext, call_next: CallNext) -> Sequence[Tool]:
+        listed = []
+        for tool in await call_next(context):
+            params, output = self._deref(tool.parameters), self._deref(tool.output_schema)
+            if params is not tool.parameters or output is not tool.output_schema:
+                tool = tool.model_copy(update={"parameters": params, "output_schema": output})
+            listed.append(tool)
+        return listed
+
+    async def on_list_resource_templates(self, context: MiddlewareContext, call_next: CallNext) -> Any:
+        listed = []
+        for template in await call_next(context):
+            params = self._deref(template.parameters)
+            listed.append(template if params is template.parameters else template.model_copy(update={"parameters": params}))
+        return listed
+
+
 def install(mcp: Any, settings: Any) -> None:
     """Add the guards in order (the first added is the outermost)."""
+    from fastmcp.server.middleware.dereference import DereferenceRefsMiddleware
+
+    mcp.middleware[:] = [CachedDereference() if isinstance(m, DereferenceRefsMiddleware) else m for m in mcp.middleware]
     mcp.add_middleware(AccessLog())
     if settings.rate_limit > 0:
         mcp.add_middleware(RateLimit(settings.rate_limit, settings.rate_burst))

@@ -110,6 +110,86 @@ CASES = [
     Case(".hdf5", "hdf5", "tree", _arrays, _check_arrays),
     Case(".he5", "hdf5", "tree", _arrays, _check_arrays),
 ]
+
+# -- issue 5 part A: more tables, MATLAB, NetCDF, markup, BibTeX, SQLite, pickles ----------------
+def _check_mat(orig: dict, got: dict) -> None:
+    """MATLAB has no 1-D arrays: a vector comes back as a 1xN row (matlab.py docstring)."""
+    assert list(got) == list(orig)
+    for k in orig:
+        want = np.atleast_2d(orig[k])
+        assert got[k].dtype == want.dtype and got[k].shape == want.shape
+        np.testing.assert_array_equal(got[k], want)
+
+
+def _toml_doc() -> dict[str, Any]:  # TOML has no null; tables come after plain keys
+    return {"name": "run-7", "ünïcode": "日本語", "n": 3, "ratio": 0.25, "ok": True, "list": [1, 2, [3, 4]],
+            "empty": [], "nested": {"a": 1, "deep": {"x": "y"}}, "z_last": {}}
+
+
+def _bib() -> list[dict[str, str]]:
+    return [
+        {"ENTRYTYPE": "article", "ID": "smith2020", "author": "Smith, J. and Müller, Ä.",
+         "Title": "A {DNA} study of ünïcode", "journal": "J. Tests", "year": "2020"},
+        {"ENTRYTYPE": "misc", "ID": "doe:2021-x", "howpublished": "\\url{https://example.org}", "note": "two, parts"},
+    ]
+
+
+def _tables() -> dict[str, pd.DataFrame]:
+    return {"measurements": _frame(), "runs": pd.DataFrame({"id": [1, 2], "label": ["a", "b"]})}
+
+
+def _check_tables(orig: dict, got: dict) -> None:
+    assert list(got) == list(orig)
+    for k in orig:
+        pd.testing.assert_frame_equal(got[k], orig[k])
+
+
+def _pyobject() -> dict[str, Any]:
+    return {"name": "run-7", "weights": np.arange(12.0).reshape(3, 4), "nested": {"list": [1, (2, 3)], "set": {1, 2}},
+            "frame": _frame(), "none": None}
+
+
+def _check_pyobject(orig: dict, got: dict) -> None:
+    assert list(got) == list(orig)
+    _check_array(orig["weights"], got["weights"])
+    pd.testing.assert_frame_equal(got["frame"], orig["frame"])
+    assert got["nested"] == orig["nested"] and got["name"] == orig["name"] and got["none"] is None
+
+
+_XML = '<?xml version="1.0" encoding="UTF-8"?>\n<run id="7"><title>ünïcode ✓</title><step n="1"/><step n="2"/></run>\n'
+_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48" viewBox="0 0 64 48"><rect width="8" height="8"/></svg>\n'
+_HTML = '<!DOCTYPE html>\n<html lang="en"><head><title>Run 7 ✓</title></head><body><h1>Results</h1></body></html>\n'
+# an empty file of these is a valid, empty document (the others are CORRUPT_FILE)
+EMPTY_IS_VALID = {"toml": {}, "html": "", "bibtex": []}
+PICKLE_FORMATS = ("pickle", "pickle_gz", "joblib", "torch")
+
+CASES += [
+    Case(".feather", "feather", "frame", _frame, _check_frame),
+    Case(".arrow", "feather", "frame", _frame, _check_frame),
+    Case(".xlsx", "xlsx", "frame", _frame, _check_frame),
+    Case(".jsonl", "jsonl", "frame", _frame, _check_frame, text_based=True),
+    Case(".ndjson", "jsonl", "frame", _frame, _check_frame, text_based=True),
+    Case(".mat", "mat", "tree", _arrays, _check_mat),
+    Case(".nc", "netcdf", "tree", _arrays, _check_arrays),
+    Case(".nc4", "netcdf", "tree", _arrays, _check_arrays),
+    Case(".toml", "toml", "value", _toml_doc, _check_equal, text_based=True),
+    Case(".xml", "xml", "value", lambda: _XML, _check_equal),
+    Case(".svg", "svg", "value", lambda: _SVG, _check_equal),
+    Case(".html", "html", "value", lambda: _HTML, _check_equal, text_based=True),
+    Case(".htm", "html", "value", lambda: _HTML, _check_equal, text_based=True),
+    Case(".rst", "text", "text", lambda: "Title\n=====\n\n* ünïcode ✓\n", _check_equal, text_based=True),
+    Case(".bib", "bibtex", "value", _bib, _check_equal, text_based=True),
+    Case(".db", "sqlite", "tree", _tables, _check_tables),
+    Case(".sqlite", "sqlite", "tree", _tables, _check_tables),
+    Case(".sqlite3", "sqlite", "tree", _tables, _check_tables),
+    Case(".pkl", "pickle", "value", _pyobject, _check_pyobject),
+    Case(".pickle", "pickle", "value", _pyobject, _check_pyobject),
+    Case(".pkl.gz", "pickle_gz", "value", _pyobject, _check_pyobject),
+    Case(".pickle.gz", "pickle_gz", "value", _pyobject, _check_pyobject),
+    Case(".joblib", "joblib", "value", _pyobject, _check_pyobject),  # skipped unless joblib is installed
+    Case(".pt", "torch", "value", _pyobject, _check_pyobject),  # skipped unless torch is installed
+    Case(".pth", "torch", "value", _pyobject, _check_pyobject),
+]
 def _picture(mode: str) -> Callable[[], np.ndarray]:
     def make() -> np.ndarray:
         y, x = np.mgrid[0:48, 0:64]
@@ -138,12 +218,85 @@ CASES += [
     Case(".bmp", "bmp", "image", _picture("RGB"), _check_array),
     Case(".gif", "gif", "image", _picture("L"), _check_array),
 ]
+
+
+# -- audio (soundfile) and EEG/MEG recordings (MNE) -------------------------------------------
+def _sound(dtype: str) -> Callable[[], dict[str, Any]]:
+    def make() -> dict[str, Any]:
+        t = np.arange(8000 * 2) / 8000
+        wave = np.stack([np.sin(2 * np.pi * 440 * t), 0.5 * np.sin(2 * np.pi * 97 * t)], axis=1)
+        data = (wave * 20000).astype(dtype) if dtype == "int16" else (wave * 0.8).astype(dtype)
+        return {"samplerate": 8000, "data": data}
+
+    return make
+
+
+def _check_sound(orig: dict, got: dict) -> None:
+    assert list(got) == ["samplerate", "data"] and got["samplerate"] == orig["samplerate"]
+    _check_array(orig["data"], got["data"])
+
+
+def _check_sound_lossy(orig: dict, got: dict) -> None:  # Vorbis: close, not equal
+    assert got["samplerate"] == orig["samplerate"] and got["data"].shape == orig["data"].shape
+    assert got["data"].dtype == np.float32
+    assert np.abs(got["data"] - orig["data"]).mean() < 0.02
+
+
+def _recording() -> Any:
+    import mne
+
+    info = mne.create_info(["Fz", "Cz", "Pz", "EOG"], 128.0, ["eeg", "eeg", "eeg", "eog"])
+    rng = np.random.default_rng(7)
+    raw = mne.io.RawArray(rng.normal(scale=2e-5, size=(4, 128 * 3)), info, verbose="error")
+    raw.set_meas_date(1_700_000_000)
+    raw.set_annotations(mne.Annotations([0.5, 1.25], [0.25, 0.0], ["stim", "resp"]), verbose="error")
+    return raw
+
+
+def _check_recording(exact: bool) -> Callable[[Any, Any], None]:
+    def check(orig: Any, got: Any) -> None:
+        assert type(got).__module__.startswith("mne.io") and not got.preload  # header only
+        assert got.ch_names == orig.ch_names and got.info["sfreq"] == orig.info["sfreq"]
+        assert got.n_times == orig.n_times
+        data, want = got.get_data(), orig.get_data()
+        if exact:  # FIF: types and double-precision values kept
+            np.testing.assert_array_equal(data, want)
+            assert got.get_channel_types() == orig.get_channel_types()
+        else:  # exports quantize: EDF to 16 bits of each channel's range, the others to float32 / 24 bits
+            np.testing.assert_allclose(data, want, rtol=0, atol=np.abs(want).max() * 1e-4)
+        np.testing.assert_allclose(got.annotations.onset - got.first_time, [0.5, 1.25], atol=1 / 128)
+        assert [d.split("/")[-1] for d in got.annotations.description] == ["stim", "resp"]
+
+    return check
+
+
+CASES += [
+    Case(".wav", "wav", "audio", _sound("int16"), _check_sound),
+    Case(".flac", "flac", "audio", _sound("int16"), _check_sound),
+    Case(".ogg", "ogg", "audio", _sound("float32"), _check_sound_lossy),
+    Case(".oga", "ogg", "audio", _sound("float32"), _check_sound_lossy),
+    Case(".fif", "fif", "recording", _recording, _check_recording(exact=True)),
+    Case(".fif.gz", "fif", "recording", _recording, _check_recording(exact=True)),
+    Case(".edf", "edf", "recording", _recording, _check_recording(exact=False)),
+    Case(".bdf", "bdf", "recording", _recording, _check_recording(exact=False)),
+    Case(".vhdr", "brainvision", "recording", _recording, _check_recording(exact=False)),
+    Case(".set", "eeglab", "recording", _recording, _check_recording(exact=False)),
+]
 IDS = [c.ext.lstrip(".") for c in CASES]
 H5_EXTS = [".h5", ".hdf5"]
 
 
 @pytest.fixture()
-def ws(tmp_path: Path) -> Workspace:
+def ws(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
+    """A workspace on tmp_path; a case's format must be installed, pickle cases allow pickle."""
+    case = request.node.callspec.params.get("case") if hasattr(request.node, "callspec") else None
+    if isinstance(case, Case):
+        from io_core.registry import REGISTRY
+
+        spec = REGISTRY.spec(case.fmt)
+        if not REGISTRY.is_available(spec):
+            pytest.skip(f"{case.fmt} is not installed ({spec.install})")
+        return Workspace([tmp_path], allow_pickle=case.fmt in PICKLE_FORMATS)
     return Workspace([tmp_path])
 
 
@@ -159,7 +312,7 @@ def _valid_file(ws: Workspace, tmp_path: Path, case: Case, name: str = "valid") 
 
 
 # load-only stores made by their own library are tested in their own module
-REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py"}
+REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "test_eeg.py", "cnt": "test_eeg.py"}
 
 
 def test_every_builtin_extension_is_in_the_suite():
@@ -187,7 +340,7 @@ def test_round_trip_and_summary_kind(ws, tmp_path, case):
     assert summary.summary.kind == case.kind
     assert len(summary.model_dump_json()) <= BUDGET
     # module-level API goes through the same code
-    case.check(case.sample(), io_core.load(tmp_path / ("rt" + case.ext)))
+    case.check(case.sample(), io_core.load(tmp_path / ("rt" + case.ext), allow_pickle=case.fmt in PICKLE_FORMATS))
 
 
 # -- arrays: dtypes, shapes, order -----------------------------------------------------------------
@@ -438,11 +591,86 @@ def _big(case: Case) -> tuple[Any, Callable[[Any], None]]:
 
         return doc, chk
 
+    if case.fmt in ("mat", "netcdf"):  # thousands of variables: listed from the headers, cut
+        n = 5000 if case.fmt == "mat" else 300  # h5netcdf writes a dimension scale per axis: slower
+
+        def chk_vars(s):
+            assert s.n_children == n and s.truncated and s.children[0].name == "d0000"
+            assert s.children[0].shape == ([1, 3] if case.fmt == "mat" else [3])
+
+        return {f"d{i:04d}": np.arange(3) for i in range(n)}, chk_vars
+
+    if case.fmt == "sqlite":
+        def chk_db(s):
+            assert s.n_children == 300 and s.truncated and s.children[0].shape == [2, 2]
+
+        return {f"table_{i:03d}": {"a": [1, 2], "b": ["x" * 500, "y"]} for i in range(300)}, chk_db
+
+    if case.fmt in ("toml", "bibtex") or case.fmt in PICKLE_FORMATS:
+        if case.fmt == "bibtex":
+            data = [{"ENTRYTYPE": "article", "ID": f"key{i}", "title": "é" * 2000, "year": str(2000 + i % 20)}
+                    for i in range(1500)]
+        else:
+            data = {f"key{i}": {"text": "é" * 3000, "rows": [[i, j, "x" * 40] for j in range(30)]} for i in range(300)}
+            if case.fmt in PICKLE_FORMATS:
+                data["arrays"] = {f"a{i}": np.zeros((i + 1, 3)) for i in range(100)}
+
+        def chk_doc(s):
+            assert s.length == len(data) and s.truncated
+
+        return data, chk_doc
+
+    if case.fmt in ("xml", "svg", "html"):
+        n = 100_000
+        if case.fmt == "html":
+            text = "<html><head><title>Big ✓</title></head><body>" + "<p>x</p>" * n + "</body></html>"
+        else:
+            root = "svg" if case.fmt == "svg" else "log"
+            ns = ' xmlns="http://www.w3.org/2000/svg"' if case.fmt == "svg" else ""
+            text = f"<{root}{ns}>" + '<g id="x"/>' * n + f"</{root}>"
+
+        def chk_markup(s):
+            assert s.length == len(text) and s.truncated and len(s.preview["head"]) < 2000
+            if case.fmt == "html":
+                assert s.preview["title"] == "Big ✓"
+            else:
+                assert s.preview["n_elements"] == n + 1 and s.preview["children"] == {"g": n}
+
+        return text, chk_markup
+
     if case.kind == "image":
         def chk_image(s):
             assert (s.width, s.height) == (6000, 4000) and s.n_frames == 1
 
         return np.zeros((4000, 6000, 3) if case.fmt != "gif" else (4000, 6000), dtype=np.uint8), chk_image
+
+    if case.kind == "audio":  # 60 s of stereo at 48 kHz: stats from a sample, header facts exact
+        t = np.arange(48_000 * 60, dtype=np.float32) / 48_000
+        tone = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 3 * t)], axis=1) * 0.5
+        data = (tone * 30000).astype(np.int16) if case.fmt != "ogg" else tone
+
+        def chk_audio(s):
+            assert (s.frames, s.channels, s.samplerate, s.duration_s) == (48_000 * 60, 2, 48_000, 60.0)
+            assert s.stats is not None and s.stats.exact is False and 0 < s.stats.sampled_fraction < 0.5
+
+        return {"samplerate": 48_000, "data": data}, chk_audio
+
+    if case.kind == "recording":  # 300 channels, 600 annotations (pybv checks events slowly): described, bounded
+        import mne
+
+        names = [f"EEG-ch-{i:03d}-long" for i in range(300)]
+        raw = mne.io.RawArray(np.random.default_rng(1).normal(scale=1e-5, size=(300, 100 * 20)),
+                              mne.create_info(names, 100.0, "eeg"), verbose="error")
+        raw.set_annotations(mne.Annotations(np.linspace(0, 19, 600), 0.0, [f"event {i % 70} " + "x" * 60
+                                                                            for i in range(600)]))
+
+        def chk_recording(s):
+            assert (s.n_channels, s.n_times, s.sfreq) == (300, 2000, 100.0) and s.channel_types == {"eeg": 300}
+            assert s.channels_truncated and 0 < len(s.channels) < 300 and s.channels[0].name == names[0]
+            assert s.n_annotations == 600 and s.annotations_truncated and 0 < len(s.annotations) < 600
+            assert sum(s.annotation_counts.values()) <= 600 and len(s.annotation_counts) < 70
+
+        return raw, chk_recording
 
     def chk_text(s):
         assert s.n_chars == 5_000_000 and s.n_lines == 1 and s.truncated
@@ -499,6 +727,9 @@ def test_empty_file(ws, tmp_path, case):
         assert ws.summarize("e" + case.ext).summary.n_chars == 0
     elif case.fmt == "yaml":
         assert ws.load("e" + case.ext) is None  # an empty YAML stream is a null document
+    elif case.fmt in EMPTY_IS_VALID:
+        assert ws.load("e" + case.ext) == EMPTY_IS_VALID[case.fmt]
+        assert ws.summarize("e" + case.ext, max_bytes=BUDGET).summary.kind == case.kind
     else:
         _expect_corrupt(ws, "e" + case.ext)
 

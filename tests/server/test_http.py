@@ -43,7 +43,7 @@ def data(tmp_path_factory):
     root.mkdir()
     (root / "small.csv").write_text("a,b\n1,x\n2,y\n3,z\n")
     (root / "notes.txt").write_text("hello\n")
-    write_slow_csv_gz(root / "slow.csv.gz", blocks=60)  # 3-4 s of load_summary here
+    write_slow_csv_gz(root / "slow.csv.gz", blocks=40)  # 2-3 s of load_summary here
     return root
 
 
@@ -180,19 +180,6 @@ async def test_rate_limit_is_per_client_identity(strict):
             await a.list_tools()
 
 
-async def test_call_timeout_gives_a_coded_error_promptly(strict):
-    async with Client(strict.mcp, auth=LOAD[0]) as c:
-        args = await slow_summary_args(c, "slow.csv.gz")
-        started = time.perf_counter()
-        res = await c.call_tool("load_summary", args, raise_on_error=False)
-        elapsed = time.perf_counter() - started
-        assert res.is_error and res.content[0].text.startswith("TIMEOUT:") and "Hint:" in res.content[0].text
-        assert elapsed < 2.0  # the client is answered at the limit, not when the worker finishes (3-4 s)
-        assert not (await c.call_tool("list_roots", {})).is_error
-    codes = [r.get("code") for r in strict.log_lines() if r.get("event") == "tool_call" and r["tool"] == "load_summary"]
-    assert "TIMEOUT" in codes
-
-
 # -- concurrency --------------------------------------------------------------------------------------
 
 async def test_slow_call_does_not_hold_back_a_quick_one(lab):
@@ -287,3 +274,17 @@ async def test_insecure_no_auth_on_all_interfaces_with_read_only_mode(data, tmp_
     clients = {r["client"] for r in server.log_lines() if r.get("event") == "tool_call"}
     assert clients == {"anon:127.0.0.1"}
     assert not (data / "x.json").exists()
+
+
+# runs last: the worker it abandons keeps a CPU busy for a few seconds
+async def test_call_timeout_gives_a_coded_error_promptly(strict):
+    async with Client(strict.mcp, auth=LOAD[0]) as c:
+        args = await slow_summary_args(c, "slow.csv.gz")
+        started = time.perf_counter()
+        res = await c.call_tool("load_summary", args, raise_on_error=False)
+        elapsed = time.perf_counter() - started
+        assert res.is_error and res.content[0].text.startswith("TIMEOUT:") and "Hint:" in res.content[0].text
+        assert elapsed < 1.6  # the client is answered at the limit, not when the worker finishes (2-3 s)
+        assert not (await c.call_tool("list_roots", {})).is_error
+    codes = [r.get("code") for r in strict.log_lines() if r.get("event") == "tool_call" and r["tool"] == "load_summary"]
+    assert "TIMEOUT" in codes

@@ -1,0 +1,459 @@
+"""EEG / MEG recordings through MNE: FIF (raw), EDF, BDF, GDF, BrainVision, EEGLAB, CNT.
+
+``load`` returns an ``mne.io.Raw`` opened with ``preload=False``: the header is read,
+samples are not (``raw.get_data(picks, start, stop)`` reads a window). ``load`` with a
+``key`` returns the samples of those channels as an ndarray ``(channels, times)``.
+
+``key`` names channels: one name (``"Fz"``), several separated by commas
+(``"Fz,Cz"``), or a channel type (``"eeg"``, ``"eog"``, ``"stim"``: every channel of
+that type). Names match exactly, else case-insensitively when that is unambiguous.
+
+Summaries come from the header only (channels and their types, sampling rate,
+duration, measurement date, filters, bad channels, annotations, bounded): nothing is
+loaded. With a ``key`` the summary is an array summary of those channels (shape,
+stats sampled or exact on request, first values). ``read_slice`` / ``preview_image``
+go through ``open_array``: a ``(channels, times)`` array-like (restricted to ``key``'s
+channels when given) whose indexing calls ``raw.get_data(picks=..., start=...,
+stop=...)``, so ``selection="0:2, 256:512"`` reads one second of two channels at
+256 Hz without loading the recording. Times are in samples (seconds x sfreq; see
+``io_core.formats.windowed.time_window``); values in SI units (V, T, T/m), as MNE has them.
+
+Saving takes an MNE ``Raw`` (any reader's, or ``RawArray``) or agent JSON
+``{"sfreq": 256, "data": [[...], ...] (channels x times, in volts), "ch_names": [...],
+"ch_types": "eeg" | [...], "annotations": [{"onset", "duration", "description"}],
+"meas_date": ISO 8601}`` (only ``sfreq`` and ``data`` are required; channel types
+default to ``misc``). FIF is written by ``raw.save`` (double precision when the data
+were double, else single, MNE's default); EDF (16-bit) and BDF (24-bit) through edfio,
+BrainVision through pybv, EEGLAB through eeglabio, all via ``mne.export.export_raw``.
+Exports quantize (EDF/BDF: per-channel physical range over 2^16 / 2^24 steps) and keep
+channel names, sampling rate, annotations and (except EEGLAB) the measurement date, not
+channel types (they read back as EEG). BrainVision writes three files: ``x.vhdr`` (the
+path saved, atomically, hashed in the provenance ledger) and its companions ``x.eeg`` /
+``x.vmrk``, placed beside it first. GDF and CNT are read-only (MNE cannot write them).
+
+Files that point at other files (a BrainVision header's data and marker files, an
+EEGLAB ``.fdt``, FIF split parts) are read only when those files lie in the header's
+own folder; anything else is refused (PATH_OUTSIDE_ROOT) before it is read. Headers
+that promise more data than the file holds (EDF/BDF record counts, a last sample that
+cannot be read) are refused as CORRUPT_FILE. MNE's logging is kept at "error" on every
+call: nothing is printed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mne
+import numpy as np
+
+from io_core.atomic import TEMP_MARKER, fsync_path
+from io_core.coerce import as_array
+from io_core.errors import (
+    CorruptFileError,
+    ExistsError,
+    InvalidDataError,
+    KeyNotFoundError,
+    PathOutsideRootError,
+)
+from io_core.formats.windowed import WindowedSignal
+from io_core.options import ReadOptions, WriteOptions
+from io_core.summary import array_summary, clip_text
+from schemas import AnnotationDesc, ChannelDesc, RecordingSummary
+
+LOG = "error"  # MNE logs to stdout by default: keep it silent
+MAX_CHANNELS = 128  # channels described one by one in a summary
+MAX_DESCRIPTIONS = 50  # distinct annotation descriptions counted
+NAME_CHARS = 64
+TEXT_CHARS = 120
+_UNITS = {"V": "V", "T": "T", "T_M": "T/m", "AM": "Am", "MOL": "mol", "CEL": "°C", "M": "m", "S": "s"}
+_BYTES = {"short": 2, "int": 4, "single": 4, "double": 8}
+_TEMP_NAME = re.compile(re.escape(TEMP_MARKER) + r"[0-9a-f]+-(.+)$")
+
+
+class RecordingView(WindowedSignal):
+    """``(channels, times)`` of a Raw opened without preload: indexing reads that window only."""
+
+    time_axis = 1
+
+    def __init__(self, raw: Any, picks: list[int]) -> None:
+        self._raw = raw
+        self._picks = picks
+        self.shape = (len(picks), int(raw.n_times))
+        self.dtype = np.dtype(np.float64)
+
+    def _read(self, start: int, stop: int, others: list[int]) -> np.ndarray:
+        picks = [self._picks[i] for i in others]
+        return self._raw.get_data(picks=picks, start=start, stop=stop, verbose=LOG)
+
+
+class RecordingFormat:
+    """One MNE reader (and, when MNE can write the format, its writer)."""
+
+    def __init__(self, name: str, reader: str, export: str | None = None, *, signature: tuple[bytes, ...] = (),
+                 **reader_kwargs: Any) -> None:
+        self.name = name
+        self.reader = reader  # "module:attribute" of the MNE reader
+        self.export = export  # "fif" (raw.save) or an mne.export format; None: read-only
+        self.signature = signature  # what the file must start with (checked here: the reader class does not)
+        self.reader_kwargs = reader_kwargs
+
+    def _reader(self) -> Any:
+        import importlib
+
+        module, _, attr = self.reader.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def _check_signature(self, path: Path) -> None:
+        if not self.signature:
+            return
+        with open(path, "rb") as fh:
+            head = fh.read(max(len(s) for s in self.signature))
+        if not any(head.startswith(s) for s in self.signature):
+            raise CorruptFileError(
+                f"{path.name!r} is not a {self.name.upper()} file: it does not start with {self.signature[0]!r}",
+                hint="The file is empty." if not head else CorruptFileError.default_hint,
+            )
+
+    # -- reading -----------------------------------------------------------------------
+    def read_raw(self, path: Path) -> Any:
+        """The recording, header only; its companion files checked; refused if cut short."""
+        self._check_signature(path)
+        if self.name == "brainvision":
+            _check_vhdr_references(path)
+        with mne.utils.use_log_level(LOG):
+            raw = self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs)
+            _check_companions(path, raw)
+            self._check_complete(path, raw)
+        return raw
+
+    def _check_complete(self, path: Path, raw: Any) -> None:
+        extras = raw._raw_extras[0] if getattr(raw, "_raw_extras", None) else {}
+        if self.name in ("edf", "bdf"):
+            with open(path, "rb") as fh:
+                head = fh.read(256)
+            try:
+                declared = int(head[236:244].decode("ascii").strip())
+            except ValueError:
+                declared = -1
+            record = int(np.sum(extras.get("n_samps", 0))) * int(extras.get("dtype_byte", 0))
+            expected = int(extras.get("data_offset", 0)) + declared * record
+            if declared > 0 and record > 0 and path.stat().st_size < expected:
+                raise CorruptFileError(
+                    f"{path.name!r} is truncated: its header promises {declared} records "
+                    f"({expected} bytes), the file has {path.stat().st_size}"
+                )
+        if self.name == "gdf" and "bytes_tot" in extras:  # GDF's record count is binary; MNE keeps it as is
+            expected = int(extras.get("data_offset", 0)) + int(extras.get("n_records", 0)) * int(extras["bytes_tot"])
+            if path.stat().st_size < expected:
+                raise CorruptFileError(f"{path.name!r} is truncated: its header promises {expected} bytes, "
+                                       f"the file has {path.stat().st_size}")
+        if self.name == "brainvision" and extras.get("fmt") in _BYTES and raw.filenames and raw.filenames[0]:
+            frame = _BYTES[extras["fmt"]] * int(extras.get("orig_nchan", raw.info["nchan"]))
+            size = os.path.getsize(raw.filenames[0])
+            if frame and size % frame:
+                raise CorruptFileError(
+                    f"the data file of {path.name!r} is truncated: {size} bytes is not a whole number of "
+                    f"{frame}-byte samples"
+                )
+        if raw.n_times:  # the last sample must be readable: catches readers that trust their header
+            try:
+                last = raw.get_data(picks=[0], start=raw.n_times - 1, stop=raw.n_times, verbose=LOG)
+            except Exception as exc:  # noqa: BLE001 - whatever the reader raises means "cut short"
+                raise CorruptFileError(
+                    f"{path.name!r} is truncated or damaged: its last sample cannot be read "
+                    f"({type(exc).__name__}: {str(exc)[:200]})"
+                ) from None
+            if last.shape[-1] != 1:
+                raise CorruptFileError(f"{path.name!r} is truncated: it ends before its last sample")
+
+    def load(self, path: Path, opts: ReadOptions) -> Any:
+        raw = self.read_raw(path)
+        if opts.key in (None, ""):
+            return raw
+        return raw.get_data(picks=resolve_picks(raw, opts.key), verbose=LOG)
+
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[RecordingView]:
+        raw = self.read_raw(path)
+        yield RecordingView(raw, resolve_picks(raw, opts.key))
+
+    def summarize(self, path: Path, opts: ReadOptions) -> Any:
+        return summarize_raw(self.read_raw(path), opts)
+
+    # -- writing -----------------------------------------------------------------------
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        raw = as_raw(data, opts)
+        with mne.utils.use_log_level(LOG):
+            if self.export == "fif":
+                fmt = "double" if getattr(raw, "orig_format", "single") == "double" else "single"
+                if path.name.lower().endswith((".fif", ".fif.gz")):
+                    raw.save(path, fmt=fmt, overwrite=True, verbose=LOG)
+                else:  # MNE insists on the suffix (format="fif" to a name without it)
+                    named = path.with_name(path.name + ".fif")
+                    try:
+                        raw.save(named, fmt=fmt, overwrite=True, verbose=LOG)
+                        os.replace(named, path)
+                    finally:
+                        named.unlink(missing_ok=True)
+            elif self.export == "brainvision":
+                _save_brainvision(raw, path)
+            else:
+                _require_export_helper(self.export)
+                # exporters may load the data into the object they get: give them a copy
+                mne.export.export_raw(os.fspath(path), raw.copy(), fmt=self.export, overwrite=True, verbose=LOG)
+
+
+# -- channels -------------------------------------------------------------------------------
+
+def resolve_picks(raw: Any, key: str | None) -> list[int]:
+    """Channel indices for ``key``: names (comma-separated) or channel types; None: all."""
+    if key in (None, ""):
+        return list(range(raw.info["nchan"]))
+    names = raw.ch_names
+    types = raw.get_channel_types()
+    lower: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        lower.setdefault(n.lower(), []).append(i)
+    exact = {n: i for i, n in enumerate(names)}
+    picks: list[int] = []
+    for part in (p.strip() for p in str(key).split(",")):
+        if not part:
+            continue
+        if part in exact:
+            picks.append(exact[part])
+        elif len(lower.get(part.lower(), [])) == 1:
+            picks.append(lower[part.lower()][0])
+        elif part.lower() in types:
+            picks.extend(i for i, t in enumerate(types) if t == part.lower())
+        else:
+            raise KeyNotFoundError(
+                f"no channel or channel type {part!r}",
+                hint=f"Channels: {names[:40]}{' ...' if len(names) > 40 else ''}; types: {sorted(set(types))}. "
+                     "Separate several with commas.",
+            )
+    if not picks:
+        raise KeyNotFoundError(f"key {key!r} names no channel")
+    return list(dict.fromkeys(picks))
+
+
+def _unit(ch: Mapping[str, Any]) -> str | None:
+    name = getattr(ch.get("unit"), "_name", "")
+    short = name.removeprefix("FIFF_UNIT_")
+    if not short or short == "NONE":
+        return None
+    return _UNITS.get(short, short)
+
+
+def summarize_raw(raw: Any, opts: ReadOptions) -> Any:
+    """A recording summary from the header; with ``opts.key``, an array summary of those channels."""
+    if opts.key not in (None, ""):
+        picks = resolve_picks(raw, opts.key)
+        view = RecordingView(raw, picks)
+        shown = [raw.ch_names[i] for i in picks[:20]]
+        return array_summary(
+            view, opts,
+            note=f"channels {shown}{' ...' if len(picks) > 20 else ''} x samples at {raw.info['sfreq']:g} Hz, "
+                 "values in SI units (V, T, T/m)",
+        )
+    info = raw.info
+    types = raw.get_channel_types()
+    sfreq = float(info["sfreq"])
+    channels = [
+        ChannelDesc(name=clip_text(name, NAME_CHARS)[0], type=kind, unit=_unit(ch))
+        for name, kind, ch in zip(raw.ch_names[:MAX_CHANNELS], types, info["chs"], strict=False)
+    ]
+    annotations = raw.annotations
+    onsets = np.asarray(annotations.onset, dtype=float)
+    if annotations.orig_time is not None:  # onsets count from meas_date; report them from the first sample
+        onsets = onsets - float(raw.first_time)
+    descriptions = [str(d) for d in annotations.description]
+    shown = [
+        AnnotationDesc(onset=float(o), duration=float(d), description=clip_text(desc, TEXT_CHARS)[0])
+        for o, d, desc in zip(onsets[: opts.preview_items], annotations.duration[: opts.preview_items],
+                              descriptions[: opts.preview_items], strict=False)
+    ]
+    counts = Counter(descriptions).most_common(MAX_DESCRIPTIONS)
+    meas_date = info["meas_date"]
+    highpass, lowpass = info.get("highpass"), info.get("lowpass")
+    n_times = int(raw.n_times)
+    return RecordingSummary(
+        reader=type(raw).__name__,
+        sfreq=sfreq,
+        n_channels=int(info["nchan"]),
+        n_times=n_times,
+        duration_s=n_times / sfreq if sfreq else 0.0,
+        first_time_s=float(raw.first_time),
+        meas_date=meas_date.isoformat() if meas_date is not None else None,
+        highpass=float(highpass) if highpass is not None and np.isfinite(highpass) else None,
+        lowpass=float(lowpass) if lowpass is not None and np.isfinite(lowpass) else None,
+        channel_types=dict(Counter(types)),
+        channels=channels,
+        channels_truncated=len(raw.ch_names) > len(channels),
+        bads=[clip_text(b, NAME_CHARS)[0] for b in info["bads"][:MAX_CHANNELS]],
+        n_annotations=len(annotations),
+        annotation_counts={clip_text(d, TEXT_CHARS)[0]: n for d, n in counts},
+        annotations=shown,
+        annotations_truncated=len(annotations) > len(shown),
+        note=f"key= picks channels (names, comma-separated, or a type); read_slice selection is "
+             f"'channels, samples' with sample = seconds x {sfreq:g}",
+    )
+
+
+# -- what save accepts ------------------------------------------------------------------------
+
+def is_raw(value: Any) -> bool:
+    return isinstance(value, mne.io.BaseRaw)
+
+
+def as_raw(data: Any, opts: WriteOptions) -> Any:
+    """An MNE Raw from a Raw or from agent JSON (sfreq, data, and optional names/types/annotations)."""
+    if is_raw(data):
+        return data
+    if not isinstance(data, Mapping) or "sfreq" not in data or "data" not in data:
+        raise InvalidDataError(
+            "a recording is saved from an MNE Raw or {'sfreq': Hz, 'data': channels x times, ...}",
+            hint='For example {"sfreq": 256, "data": [[0.0, 1e-6, ...], ...], "ch_names": ["Fz", ...], '
+                 '"ch_types": "eeg"} (values in volts).',
+        )
+    allowed = {"sfreq", "data", "ch_names", "ch_types", "annotations", "meas_date"}
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise InvalidDataError(f"unexpected recording fields {extra}", hint=f"Known fields: {sorted(allowed)}.")
+    arr = as_array(data["data"], opts.dtype or "float64", name="data")
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.dtype.kind not in "biuf":
+        raise InvalidDataError(f"recording data is numbers shaped (channels, times), not {arr.dtype} {arr.shape}")
+    try:
+        sfreq = float(data["sfreq"])
+    except (TypeError, ValueError):
+        sfreq = float("nan")
+    if not np.isfinite(sfreq) or sfreq <= 0:
+        raise InvalidDataError(f"sfreq must be a positive number of Hz, not {data['sfreq']!r}")
+    n = arr.shape[0]
+    names = data.get("ch_names") or [f"ch{i}" for i in range(n)]
+    kinds = data.get("ch_types") or "misc"
+    if not isinstance(names, (list, tuple)) or len(names) != n or not all(isinstance(c, str) and c for c in names):
+        raise InvalidDataError(f"ch_names must be {n} non-empty strings, one per row of data")
+    if len(set(names)) != n:
+        raise InvalidDataError("ch_names must be unique", hint=f"Repeated: {sorted({c for c in names if names.count(c) > 1})[:10]}.")
+    if isinstance(kinds, (list, tuple)) and len(kinds) != n:
+        raise InvalidDataError(f"ch_types must be one type or {n} types, one per row of data")
+    try:
+        info = mne.create_info(list(names), sfreq, kinds if isinstance(kinds, str) else list(kinds), verbose=LOG)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidDataError(f"invalid channels: {exc}",
+                               hint="Channel names must be unique; types are eeg, meg, eog, ecg, emg, stim, misc, ...") from None
+    raw = mne.io.RawArray(arr.astype(np.float64, copy=False), info, verbose=LOG)
+    if data.get("meas_date") is not None:
+        try:
+            when = _dt.datetime.fromisoformat(str(data["meas_date"]))
+        except ValueError:
+            raise InvalidDataError(f"meas_date must be ISO 8601, not {data['meas_date']!r}") from None
+        raw.set_meas_date(when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc))
+    notes = data.get("annotations") or []
+    if notes:
+        try:
+            onset = [float(a["onset"]) for a in notes]
+            duration = [float(a.get("duration", 0.0)) for a in notes]
+            description = [str(a["description"]) for a in notes]
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise InvalidDataError("annotations are [{'onset': s, 'duration': s, 'description': str}, ...]") from None
+        raw.set_annotations(mne.Annotations(onset, duration, description), verbose=LOG)
+    return raw
+
+
+def _require_export_helper(fmt: str) -> None:
+    import importlib.util
+
+    from io_core.errors import MissingDependencyError
+
+    helper = {"edf": "edfio", "bdf": "edfio", "eeglab": "eeglabio", "brainvision": "pybv"}[fmt]
+    if importlib.util.find_spec(helper) is None:
+        raise MissingDependencyError(f"MNE exports {fmt} through {helper}, which is not installed",
+                                     hint=f"pip install {helper}")
+
+
+def _save_brainvision(raw: Any, tmp: Path) -> None:
+    """x.vhdr plus its companions x.eeg / x.vmrk, named after the final path (not the temp file).
+
+    pybv writes all three from one base name. They are written in a hidden folder, the
+    companions are moved beside the target first, the header last into ``tmp`` (which
+    the workspace then renames into place): a header never points at missing data.
+    """
+    _require_export_helper("brainvision")
+    match = _TEMP_NAME.match(tmp.name)
+    final = tmp.parent / (match.group(1) if match else tmp.name)
+    stem = final.name[: -len(".vhdr")] if final.name.lower().endswith(".vhdr") else final.name
+    companions = [final.parent / (stem + ext) for ext in (".eeg", ".vmrk")]
+    if not final.exists():  # a new header must not take over someone else's .eeg / .vmrk
+        taken = [c.name for c in companions if c.exists()]
+        if taken:
+            raise ExistsError(f"{taken} already exist and do not belong to {final.name!r}",
+                              hint="Remove them, or choose another name.")
+    work = Path(tempfile.mkdtemp(prefix=TEMP_MARKER, dir=tmp.parent))
+    try:
+        mne.export.export_raw(os.fspath(work / (stem + ".vhdr")), raw, fmt="brainvision", overwrite=True,
+                              verbose=LOG)
+        for companion in companions:
+            written = work / companion.name
+            fsync_path(written)
+            os.replace(written, companion)
+        os.replace(work / (stem + ".vhdr"), tmp)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- files that point at other files -------------------------------------------------------------
+
+def _inside(folder: str, candidate: str | os.PathLike[str]) -> bool:
+    real = os.path.realpath(candidate)
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _check_vhdr_references(path: Path) -> None:
+    """Refuse a BrainVision header whose DataFile / MarkerFile lies outside its folder, before MNE reads it."""
+    with open(path, "rb") as fh:
+        text = fh.read(1 << 20).decode("latin-1")
+    folder = os.path.realpath(path.parent)
+    for match in re.finditer(r"^\s*(DataFile|MarkerFile)\s*=\s*(.*?)\s*$", text, re.IGNORECASE | re.MULTILINE):
+        target = match.group(2)
+        if target and not _inside(folder, os.path.join(folder, target)):
+            raise PathOutsideRootError(
+                f"{path.name!r} names {match.group(1)}={target!r}, outside the header's folder; it was not read",
+                hint="Keep a BrainVision header's .eeg and .vmrk files in its own folder.",
+                path=str(path),
+            )
+
+
+def _check_companions(path: Path, raw: Any) -> None:
+    """Every file the reader will take samples from lies in the header's folder."""
+    folder = os.path.realpath(path.parent)
+    for name in getattr(raw, "filenames", ()) or ():
+        if name is not None and not _inside(folder, name):
+            raise PathOutsideRootError(
+                f"{path.name!r} refers to {os.fspath(name)!r}, outside its own folder; it was not read",
+                hint="Keep the files of a recording (data files, split parts) in one folder.",
+                path=str(path),
+            )
+
+
+# EDF/BDF/GDF through the reader classes: read_raw_edf & co refuse a file whose extension
+# differs (format= overrides, sniffed files without extension); the signature check replaces it
+FIF = RecordingFormat("fif", "mne.io:read_raw_fif", "fif", allow_maxshield="yes")
+EDF = RecordingFormat("edf", "mne.io.edf.edf:RawEDF", "edf", signature=(b"0       ",))
+BDF = RecordingFormat("bdf", "mne.io.edf.edf:RawBDF", "bdf", signature=(b"\xffBIOSEMI",))
+GDF = RecordingFormat("gdf", "mne.io.edf.edf:RawGDF", signature=(b"GDF",))
+# MNE reads BrainVision and EEGLAB only from files named .vhdr / .set
+BRAINVISION = RecordingFormat("brainvision", "mne.io:read_raw_brainvision", "brainvision")
+EEGLAB = RecordingFormat("eeglab", "mne.io:read_raw_eeglab", "eeglab")
+CNT = RecordingFormat("cnt", "mne.io:read_raw_cnt")

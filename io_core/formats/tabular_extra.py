@@ -1,0 +1,436 @@
+"""More tables: Feather / Arrow IPC (pyarrow), Excel .xlsx (openpyxl), JSON Lines.
+
+- Feather v2 *is* the Arrow IPC file format: ``.feather`` is written lz4-compressed
+  (pyarrow's default), ``.arrow`` uncompressed for the widest reader support. Both keep
+  dtypes, column order and a non-default index. Summaries read the schema and the row
+  count of each record batch from the file's metadata (no column data is decoded).
+- ``.xlsx``: one sheet loads as a DataFrame, several as ``{sheet: DataFrame}``; ``key``
+  picks a sheet. Summaries take the sheet sizes from the workbook's dimension records and
+  read only the first rows. Saving takes a frame (one sheet, "Sheet1") or
+  ``{sheet: frame | records | columns}``. Like CSV, a non-default index is written as a
+  leading column and dtypes are re-inferred on load.
+- ``.jsonl`` / ``.ndjson``: one JSON value a line. Objects load as a DataFrame (keys are
+  columns, in first-seen order); a file with other values loads as a list. Floats keep
+  every digit (Python's ``repr``); NaN / missing values are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from io_core.coerce import as_frame
+from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.options import ReadOptions, WriteOptions
+from io_core.summary import frame_summary, frame_summary_streamed, value_summary
+from schemas import ChildInfo, FrameSummary, TreeSummary, ValueSummary
+
+SMALL_TABLE_BYTES = 8 * 1024 * 1024  # at or below: read whole for exact stats
+SMALL_XLSX_BYTES = 2 * 1024 * 1024  # zipped XML: a small file is a big parse
+BATCH_ROWS = 200_000
+
+
+def _has_default_index(df: pd.DataFrame) -> bool:
+    return isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1 and df.index.name is None
+
+
+def _check_columns(names: list[str], wanted: list[str] | None) -> list[str] | None:
+    if wanted is None:
+        return None
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise KeyNotFoundError(f"no column(s) {missing}; columns: {[str(n) for n in names[:50]]}")
+    return list(wanted)
+
+
+def _exact_rows(summary: FrameSummary) -> FrameSummary:
+    """The row count is known exactly even when the stats came from the first rows only."""
+    return summary.model_copy(update={"n_rows_exact": True})
+
+
+# -- Feather / Arrow IPC -------------------------------------------------------------------------
+
+class FeatherFormat:
+    """Arrow IPC files (Feather v2); Feather v1 files are read through pyarrow.feather."""
+
+    @staticmethod
+    def _reader(path: Path, columns: list[str] | None = None):
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        source = pa.memory_map(str(path), "r")
+        if columns is None:
+            return ipc.open_file(source)
+        names = ipc.open_file(source).schema.names
+        fields = [names.index(c) for c in columns]
+        return ipc.open_file(source, options=ipc.IpcReadOptions(included_fields=fields))
+
+    @staticmethod
+    def _is_v1(path: Path) -> bool:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"FEA1"
+
+    def _names(self, path: Path) -> list[str]:
+        import pyarrow.feather as feather
+
+        if self._is_v1(path):
+            return feather.read_table(str(path), memory_map=True).schema.names
+        schema = self._reader(path).schema
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        return [n for n in schema.names if n not in index]
+
+    def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame:
+        import pyarrow.feather as feather
+
+        if opts.key:
+            _check_columns(self._names(path), [opts.key])
+            return feather.read_table(str(path), columns=[opts.key], memory_map=True).to_pandas()
+        return feather.read_table(str(path), memory_map=True).to_pandas()
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        df = as_frame(data)
+        df.columns = [str(c) for c in df.columns]
+        table = pa.Table.from_pandas(df, preserve_index=None)
+        compression = "uncompressed" if path.name.lower().endswith(".arrow") else None
+        feather.write_feather(table, str(path), compression=compression)
+
+    def row_count(self, path: Path) -> int:
+        """Rows from each batch's metadata only: no column is decompressed."""
+        import pyarrow.feather as feather
+
+        if self._is_v1(path):
+            return feather.read_table(str(path), memory_map=True).num_rows
+        reader = self._reader(path, columns=[])
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+    def iter_frames(self, path: Path, opts: ReadOptions, rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        """Record batches as DataFrames (the index, if any, restored per batch)."""
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        if self._is_v1(path):
+            yield feather.read_table(str(path), memory_map=True).to_pandas()
+            return
+        reader = self._reader(path)
+        for i in range(reader.num_record_batches):
+            table = pa.Table.from_batches([reader.get_batch(i)])
+            for start in range(0, max(1, table.num_rows), rows):
+                yield table.slice(start, rows).to_pandas()
+
+    def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary:
+        names = self._names(path)
+        if opts.key:
+            _check_columns(names, [opts.key])
+        if path.stat().st_size <= SMALL_TABLE_BYTES:
+            return frame_summary(self.load(path, opts), opts)
+        total = self.row_count(path)
+        frames = self.iter_frames(path, opts, rows=max(1000, opts.preview_items))
+        head = next(frames, pd.DataFrame(columns=names))
+        if opts.key:
+            head = head[[opts.key]]
+        if opts.exact_stats:
+            chunks = (f[list(head.columns)] for f in self.iter_frames(path, opts))
+            return frame_summary_streamed(head, chunks, opts, total_rows=total)
+        return _exact_rows(frame_summary(head, opts, n_rows=max(total, len(head)), n_rows_exact=len(head) >= total))
+
+    def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
+        """Only the record batches overlapping the page are decoded."""
+        import pyarrow as pa
+
+        names = self._names(path)
+        usecols = _check_columns(names, columns)
+        if self._is_v1(path):
+            df = self.load(path, ReadOptions())
+            page = df.iloc[offset : offset + limit]
+            return (page[usecols] if usecols else page), len(df), True
+        counts = self._reader(path, columns=[])
+        reader = self._reader(path)
+        pieces, first = [], 0
+        total = 0
+        for i in range(counts.num_record_batches):
+            n = counts.get_batch(i).num_rows
+            if first + n > offset and first < offset + limit:
+                lo = max(0, offset - first)
+                table = pa.Table.from_batches([reader.get_batch(i)]).slice(lo, offset + limit - first - lo)
+                pieces.append(table.to_pandas())
+            first += n
+            total = first
+        page = pd.concat(pieces) if pieces else reader.schema.empty_table().to_pandas()
+        return (page[usecols] if usecols else page), total, True
+
+
+# -- Excel ---------------------------------------------------------------------------------------
+
+_SHEET_FORBIDDEN = set("[]:*?/\\")
+
+
+def _workbook(path: Path):
+    import openpyxl
+
+    return openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+
+
+def _sheet_size(ws: Any) -> tuple[int, int, bool]:
+    """(rows, columns, exact) from the sheet's dimension record; counted when it is missing."""
+    rows, cols = ws.max_row, ws.max_column
+    if rows is not None and cols is not None:
+        return rows, cols, True
+    rows = cols = 0
+    for row in ws.iter_rows(values_only=True):  # streamed: one row in memory at a time
+        rows += 1
+        cols = max(cols, len(row))
+    return rows, cols, True
+
+
+def _head_frame(ws: Any, n: int) -> pd.DataFrame:
+    rows = list(ws.iter_rows(max_row=n + 1, values_only=True))
+    if not rows:
+        return pd.DataFrame()
+    header = [str(c) if c is not None else f"Unnamed: {i}" for i, c in enumerate(rows[0])]
+    body = [list(r) + [None] * (len(header) - len(r)) for r in rows[1:]]
+    return pd.DataFrame(body, columns=header).infer_objects()
+
+
+class XlsxFormat:
+    def _sheet_name(self, names: list[str], key: str | None) -> str:
+        if key is None:
+            return names[0]
+        if key not in names:
+            raise KeyNotFoundError(f"no sheet {key!r}; sheets: {names[:50]}")
+        return key
+
+    def sheet_names(self, path: Path) -> list[str]:
+        wb = _workbook(path)
+        try:
+            return list(wb.sheetnames)
+        finally:
+            wb.close()
+
+    def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        names = self.sheet_names(path)
+        if not names:
+            raise CorruptFileError(f"{path.name!r} holds no worksheet")
+        if opts.key is not None or len(names) == 1:
+            return pd.read_excel(path, sheet_name=self._sheet_name(names, opts.key), engine="openpyxl")
+        return pd.read_excel(path, sheet_name=None, engine="openpyxl")
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        sheets = _sheets(data)
+        for name in sheets:
+            if not name or len(name) > 31 or _SHEET_FORBIDDEN & set(name):
+                raise InvalidDataError(
+                    f"invalid sheet name {name!r}", hint="Sheet names have 1-31 characters and none of []:*?/\\."
+                )
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            for name, df in sheets.items():
+                df.to_excel(writer, sheet_name=name, index=not _has_default_index(df))
+
+    def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary | TreeSummary:
+        wb = _workbook(path)
+        try:
+            names = list(wb.sheetnames)
+            if not names:
+                raise CorruptFileError(f"{path.name!r} holds no worksheet")
+            if opts.key is None and len(names) > 1:
+                children = []
+                for name in names[: opts.preview_items]:
+                    rows, cols, _ = _sheet_size(wb[name])
+                    children.append(ChildInfo(name=name, kind="group", shape=[max(0, rows - 1), cols], n_children=cols))
+                return TreeSummary(path="/", n_children=len(names), children=children,
+                                   truncated=len(names) > len(children), attrs={"sheets": names[: opts.preview_items]})
+            name = self._sheet_name(names, opts.key)
+            ws = wb[name]
+            rows, _, exact = _sheet_size(ws)
+            small = path.stat().st_size <= SMALL_XLSX_BYTES
+            head = None if small else _head_frame(ws, max(opts.preview_items, 1000))
+        finally:
+            wb.close()
+        if head is None:
+            return frame_summary(pd.read_excel(path, sheet_name=name, engine="openpyxl"), opts)
+        n_rows = max(rows - 1, len(head))
+        return frame_summary(head, opts, n_rows=n_rows, n_rows_exact=len(head) >= n_rows).model_copy(
+            update={"n_rows_exact": exact})
+
+    def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
+        """``key`` is the sheet; rows are parsed up to the end of the page only."""
+        names = self.sheet_names(path)
+        name = self._sheet_name(names, opts.key)
+        if columns == [opts.key] and opts.key in names:
+            columns = None  # the workspace passes key as a column: here it names the sheet
+        header = pd.read_excel(path, sheet_name=name, nrows=0, engine="openpyxl")
+        usecols = _check_columns([str(c) for c in header.columns], columns)
+        page = pd.read_excel(path, sheet_name=name, skiprows=range(1, offset + 1), nrows=limit,
+                             usecols=usecols, engine="openpyxl")
+        wb = _workbook(path)
+        try:
+            rows, _, exact = _sheet_size(wb[name])
+        finally:
+            wb.close()
+        return (page[usecols] if usecols else page), max(rows - 1, offset + len(page)), exact
+
+
+def _sheets(data: Any) -> dict[str, pd.DataFrame]:
+    """``{sheet: frame | records | columns}`` -> several sheets; anything else is one table."""
+    def is_table(v: Any) -> bool:
+        return isinstance(v, (pd.DataFrame, Mapping)) or (
+            isinstance(v, list) and bool(v) and all(isinstance(r, Mapping) for r in v))
+
+    if isinstance(data, Mapping) and data and all(is_table(v) for v in data.values()):
+        return {str(k): as_frame(v) for k, v in data.items()}
+    return {"Sheet1": as_frame(data)}
+
+
+# -- JSON Lines ----------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value: NumPy/pandas scalars as Python, NaN and NaT as None, dates as ISO text."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.generic):
+        if isinstance(value, (np.datetime64, np.timedelta64)):
+            return None if np.isnat(value) else str(value)
+        return _plain(value.item())
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is pd.NaT or (not isinstance(value, (list, dict)) and pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise InvalidDataError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _records(data: Any) -> Iterator[Any]:
+    if isinstance(data, list) and not all(isinstance(r, Mapping) for r in data):
+        yield from data  # JSON Lines of arbitrary values
+        return
+    df = as_frame(data)
+    if not _has_default_index(df):
+        df = df.reset_index()
+    names = [str(c) for c in df.columns]
+    for row in df.itertuples(index=False, name=None):
+        yield dict(zip(names, row, strict=True))
+
+
+def _dump(value: Any) -> bytes:
+    try:
+        return (json.dumps(_plain(value), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidDataError(f"not JSON-serialisable: {exc}") from None
+
+
+class JsonLinesFormat:
+    def _lines(self, path: Path) -> Iterator[tuple[int, Any]]:
+        """(line number, value) of each non-blank line; any bad line is CORRUPT_FILE."""
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+            if b"\x00" in head:
+                raise CorruptFileError(f"{path.name!r} holds binary data, not JSON Lines")
+            fh.seek(0)
+            for number, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield number, json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise CorruptFileError(f"{path.name!r} line {number} is not JSON: {exc}") from None
+
+    def _values(self, path: Path, limit: int | None = None) -> list[Any]:
+        values = [v for _, v in itertools.islice(self._lines(path), limit)]
+        if not values and limit is None:
+            raise CorruptFileError(f"{path.name!r} holds no JSON line", hint="The file is empty.")
+        return values
+
+    @staticmethod
+    def _frame(values: list[Any]) -> pd.DataFrame | list[Any]:
+        if values and all(isinstance(v, dict) for v in values):
+            return pd.DataFrame.from_records(values)
+        return values
+
+    def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame | list[Any]:
+        got = self._frame(self._values(path))
+        if opts.key is not None:
+            if not isinstance(got, pd.DataFrame) or opts.key not in got.columns:
+                raise KeyNotFoundError(f"no column {opts.key!r}")
+            return got[[opts.key]]
+        return got
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        with open(path, "wb") as fh:
+            self.save_stream(data, fh, opts)
+
+    def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
+        """One line per record, written (and hashed) as it is encoded."""
+        for record in _records(data):
+            fh.write(_dump(record))
+
+    def count_lines(self, path: Path) -> int:
+        n, last = 0, b"\n"
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                n += block.count(b"\n")
+                last = block[-1:]
+        return n + (last != b"\n")
+
+    def iter_frames(self, path: Path, opts: ReadOptions, rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        lines = self._lines(path)
+        while batch := [v for _, v in itertools.islice(lines, rows)]:
+            got = self._frame(batch)
+            if not isinstance(got, pd.DataFrame):
+                raise InvalidDataError("JSON Lines of non-objects are not a table")
+            yield got
+
+    def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary | ValueSummary:
+        if path.stat().st_size <= SMALL_TABLE_BYTES:
+            got = self.load(path, opts)
+            if isinstance(got, pd.DataFrame):
+                return frame_summary(got, opts)
+            return value_summary(got, opts)
+        head = self._values(path, limit=max(1000, opts.preview_items))
+        if not head:
+            raise CorruptFileError(f"{path.name!r} holds no JSON line", hint="The file is empty.")
+        total = sum(1 for _ in self._lines(path)) if opts.exact_stats else self.count_lines(path)
+        got = self._frame(head)
+        if not isinstance(got, pd.DataFrame):
+            return value_summary(got, opts).model_copy(update={"length": total, "truncated": True})
+        if opts.key is not None:
+            got = got[[_check_columns(list(got.columns), [opts.key])[0]]]
+        if opts.exact_stats:
+            chunks = (f.reindex(columns=got.columns) for f in self.iter_frames(path, opts))
+            return frame_summary_streamed(got, chunks, opts, total_rows=total)
+        # counted newlines: blank lines would count too, so the count is labelled approximate
+        return frame_summary(got, opts, n_rows=max(total, len(got)), n_rows_exact=False)
+
+    def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
+        """Records ``offset .. offset+limit``, parsing stops there; the total counts lines."""
+        values = [v for _, v in itertools.islice(self._lines(path), offset, offset + limit)]
+        got = self._frame(values) if values else pd.DataFrame()
+        if not isinstance(got, pd.DataFrame):
+            got = pd.DataFrame({"value": [json.dumps(v, ensure_ascii=False) for v in values]})
+        got.index = pd.RangeIndex(offset, offset + len(got))
+        usecols = _check_columns([str(c) for c in got.columns], columns) if len(got.columns) else None
+        if usecols:
+            got = got[usecols]
+        small = path.stat().st_size <= SMALL_TABLE_BYTES
+        total = sum(1 for _ in self._lines(path)) if small else self.count_lines(path)
+        return got, max(total, offset + len(values)), small
+
+
+FEATHER = FeatherFormat()
+XLSX = XlsxFormat()
+JSONL = JsonLinesFormat()
