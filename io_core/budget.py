@@ -20,7 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 # fields whose content is a preview: anything inside may be shortened
 FREE_FIELDS = frozenset({"head", "preview", "attrs", "tree", "captures", "values", "rows", "lines", "info"})
 # lists of records that may lose trailing entries
-CUT_LISTS = frozenset({"children", "columns", "files", "keys", "formats", "history", "lineage"})
+CUT_LISTS = frozenset({"children", "columns", "files", "keys", "formats", "history", "lineage", "channels", "annotations"})
 # which flag, in the same object, says that a field was cut
 FLAG_FOR = {"head": ("head_truncated", "truncated"), "columns": ("columns_truncated", "truncated")}
 MIN_STRING = 16

@@ -326,6 +326,8 @@ def to_frame(data: Any) -> Any:
 def to_array(data: Any) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data
+    if isinstance(data, str):
+        raise InvalidDataError("text is not an array", hint="Convert text into another text format (.txt, .md, ...).")
     if _is_frame(data):
         kinds = {np.dtype(t).kind if isinstance(t, np.dtype) else "O" for t in data.dtypes}
         if not kinds <= set("biuf"):

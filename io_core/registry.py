@@ -87,7 +87,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("jsonl", (".jsonl", ".ndjson"), _F + "tabular_extra:JSONL", "frame", ("pandas",),
                "pip install pandas"),
     FormatSpec("mat", (".mat",), _F + "matlab:MAT", "arrays", ("scipy", "h5py"), "pip install scipy h5py",
-               magic=(b"MATLAB 5.0 MAT-file", b"MATLAB 7.3 MAT-file")),
+               magic=(b"MATLAB 5.0 MAT", b"MATLAB 7.3 MAT")),
     FormatSpec("netcdf", (".nc", ".nc4"), _F + "netcdf:NETCDF", "arrays", ("h5netcdf",), "pip install h5netcdf",
                magic=(b"CDF\x01", b"CDF\x02")),
     FormatSpec("toml", (".toml",), _F + "markup:TOML", "document", ("tomli_w",), "pip install tomli-w"),

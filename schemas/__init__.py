@@ -40,6 +40,17 @@ from schemas.models import (
     ValueSummary,
     VerifyResult,
 )
+from schemas.models import (  # browsing and embedded metadata
+    DataSourceInfo,
+    EmbedResult,
+    ExploreResult,
+    FieldInfo,
+    FilterInfo,
+    KeyExistsResult,
+    LinkInfo,
+    MetadataResult,
+    NodeInfo,
+)
 
 __all__ = [
     "AnnotationDesc",
@@ -77,4 +88,13 @@ __all__ = [
     "TreeSummary",
     "ValueSummary",
     "VerifyResult",
+    "DataSourceInfo",
+    "EmbedResult",
+    "ExploreResult",
+    "FieldInfo",
+    "FilterInfo",
+    "KeyExistsResult",
+    "LinkInfo",
+    "MetadataResult",
+    "NodeInfo",
 ]

@@ -362,3 +362,131 @@ class SliceResult(_Model):
     key: str | None = None
     slice: Annotated[ArraySlice | FrameSlice | TextSlice, Field(discriminator="kind")]
 
+
+
+# -- browsing HDF5 files and Zarr stores; metadata embedded in images and PDFs ----------------
+
+NodeKind = Literal["group", "dataset", "soft_link", "external_link", "committed_datatype", "dangling"]
+
+
+class FilterInfo(_Model):
+    """One step of a dataset's storage pipeline: an HDF5 filter or a Zarr codec."""
+
+    id: int | None = Field(default=None, description="HDF5 filter id (1 gzip, 2 shuffle, 32000 lzf, 32001 blosc, ...); null for Zarr")
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict, description="HDF5 cd_values / Zarr codec configuration, bounded")
+    available: bool | None = Field(
+        default=None, description="HDF5: the filter is registered here, so the data can be decoded (false: pip install hdf5plugin)"
+    )
+
+
+class LinkInfo(_Model):
+    """Where a soft or external link points. A target outside the roots is shown, never opened."""
+
+    type: Literal["soft", "external"]
+    path: str = Field(description="object path the link names (inside the target file for an external link)")
+    file: str | None = Field(default=None, description="external: the target file as written in the link")
+    resolved: str | None = Field(default=None, description="external: the target file, when it lies inside the roots")
+    inside_roots: bool | None = Field(default=None, description="external: the target file lies inside the roots")
+    exists: bool | None = Field(default=None, description="the target exists (null: not checked)")
+
+
+class DataSourceInfo(_Model):
+    """A file holding a dataset's values: a virtual-dataset source, or external raw storage."""
+
+    file: str = Field(description="as written in the file ('.' is the file itself)")
+    dataset: str | None = Field(default=None, description="virtual source: the dataset read in that file")
+    offset: int | None = Field(default=None, description="external storage: first byte used")
+    size: int | None = Field(default=None, description="external storage: bytes used")
+    resolved: str | None = Field(default=None, description="the source file, when it lies inside the roots")
+    inside_roots: bool | None = None
+
+
+class FieldInfo(_Model):
+    """One field of a compound (structured) dtype."""
+
+    name: str
+    dtype: str
+    offset: int
+
+
+class NodeInfo(_Model):
+    """One object of an HDF5 file or Zarr store: a group with a page of children, a dataset, a link.
+
+    A link's own kind is ``soft_link`` / ``external_link``; what it resolves to (when it was
+    followed: inside the roots) is ``target_kind`` and the dataset/group fields below.
+    """
+
+    name: str
+    path: str = Field(description="path inside the file or store, '/'-separated from the root")
+    kind: NodeKind
+    target_kind: Literal["group", "dataset", "committed_datatype"] | None = Field(
+        default=None, description="what a link resolves to, when it was followed"
+    )
+    link: LinkInfo | None = None
+    shape: list[int] | None = None
+    maxshape: list[int | None] | None = Field(default=None, description="HDF5: null entries are unlimited")
+    dtype: str | None = Field(default=None, description="NumPy dtype string, or vlen-str(utf-8), compound, enum(...), ...")
+    fields: list[FieldInfo] | None = Field(default=None, description="compound dtype fields")
+    dimension_names: list[str | None] | None = None
+    layout: str | None = Field(default=None, description="contiguous, chunked, compact, virtual, external, sharded")
+    chunks: list[int] | None = None
+    shards: list[int] | None = None
+    filters: list[FilterInfo] = Field(default_factory=list)
+    compression: str | None = Field(default=None, description="the filters/codecs in short, e.g. 'shuffle+gzip'")
+    fill_value: Any = None
+    nbytes: int | None = Field(default=None, description="logical size in bytes (shape x itemsize)")
+    storage_bytes: int | None = Field(default=None, description="HDF5: bytes allocated in the file")
+    sources: list[DataSourceInfo] = Field(default_factory=list, description="virtual sources / external storage (first ones)")
+    n_sources: int | None = None
+    n_attrs: int | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict, description="first attributes, values bounded")
+    n_children: int | None = None
+    offset: int = Field(default=0, description="index of the first child listed")
+    children: list["NodeInfo"] = Field(default_factory=list)
+    next_offset: int | None = Field(default=None, description="offset of the next page of children, if any")
+    truncated: bool = Field(default=False, description="children or attributes were left out (see next_offset, n_attrs)")
+    note: str | None = None
+
+
+class ExploreResult(_Model):
+    """A bounded tree: the node asked for, ``depth`` levels of children, one page at each level."""
+
+    path: str
+    format: Literal["hdf5", "zarr"]
+    group: str = Field(description="the object explored, '/'-separated")
+    depth: int
+    node: NodeInfo
+    swmr: bool | None = Field(default=None, description="HDF5: opened in SWMR read mode (a writer has the file open)")
+    zarr_format: int | None = None
+    consolidated: bool | None = Field(default=None, description="Zarr: the store has consolidated metadata (and it was used)")
+    truncated: bool = Field(default=False, description="the response budget cut this result (nodes say where)")
+
+
+class KeyExistsResult(_Model):
+    path: str
+    format: str
+    key: str
+    exists: bool | None = Field(description="null: only knowable by following a link out of the roots")
+    kind: NodeKind | None = None
+    note: str | None = None
+
+
+class MetadataResult(_Model):
+    """A picture's or document's metadata: what sciio embedded, and the format's own."""
+
+    path: str
+    format: Literal["png", "jpeg", "tiff", "svg", "pdf"]
+    has_metadata: bool = Field(description="sciio metadata is embedded")
+    metadata: Any = Field(default=None, description="the embedded sciio metadata (any JSON), null when absent")
+    info: dict[str, Any] = Field(default_factory=dict, description="the format's own: size, mode, EXIF fields, page count, ...")
+    truncated: bool = False
+
+
+class EmbedResult(_Model):
+    path: str
+    format: str
+    size_bytes: int
+    sha256: str = Field(description="SHA-256 of the file written")
+    replaced: bool = Field(description="earlier sciio metadata was replaced")
+    recorded: bool = Field(default=False, description="a provenance ledger row was written (see file_provenance)")

@@ -183,6 +183,9 @@ class AudioFormat:
         fmt = self.sf_format
         if fmt == "WAV" and arr.nbytes > _RF64_BYTES:
             fmt = "RF64"
+        if fmt == "FLAC" and len(arr) == 0:
+            raise InvalidDataError("libsndfile writes no FLAC stream for zero frames (the file would be empty)",
+                                   hint="Give at least one frame, or save empty audio as .wav.")
         if fmt == "OGG" and not (_VORBIS_RATES[0] <= samplerate <= _VORBIS_RATES[1] and arr.shape[1] <= 255):
             # libvorbis crashes the process (not an exception) outside these limits
             raise InvalidDataError(

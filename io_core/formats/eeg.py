@@ -164,7 +164,7 @@ class RecordingFormat:
                     f"the data file of {path.name!r} is truncated: {size} bytes is not a whole number of "
                     f"{frame}-byte samples"
                 )
-        if raw.n_times:  # the last sample must be readable: catches readers that trust their header
+        if raw.n_times and raw.info["nchan"]:  # the last sample must be readable (readers that trust a header)
             try:
                 last = raw.get_data(picks=[0], start=raw.n_times - 1, stop=raw.n_times, verbose=LOG)
             except Exception as exc:  # noqa: BLE001 - whatever the reader raises means "cut short"
@@ -345,14 +345,15 @@ def as_raw(data: Any, opts: WriteOptions) -> Any:
     if not isinstance(names, (list, tuple)) or len(names) != n or not all(isinstance(c, str) and c for c in names):
         raise InvalidDataError(f"ch_names must be {n} non-empty strings, one per row of data")
     if len(set(names)) != n:
-        raise InvalidDataError("ch_names must be unique", hint=f"Repeated: {sorted({c for c in names if names.count(c) > 1})[:10]}.")
+        repeated = sorted({c for c in names if names.count(c) > 1})[:10]
+        raise InvalidDataError("ch_names must be unique", hint=f"Repeated: {repeated}.")
     if isinstance(kinds, (list, tuple)) and len(kinds) != n:
         raise InvalidDataError(f"ch_types must be one type or {n} types, one per row of data")
     try:
         info = mne.create_info(list(names), sfreq, kinds if isinstance(kinds, str) else list(kinds), verbose=LOG)
     except (ValueError, TypeError, KeyError) as exc:
         raise InvalidDataError(f"invalid channels: {exc}",
-                               hint="Channel names must be unique; types are eeg, meg, eog, ecg, emg, stim, misc, ...") from None
+                               hint="Channel types are eeg, meg, eog, ecg, emg, stim, misc, ...") from None
     raw = mne.io.RawArray(arr.astype(np.float64, copy=False), info, verbose=LOG)
     if data.get("meas_date") is not None:
         try:

@@ -223,7 +223,8 @@ class MatFormat:
         ]
         return TreeSummary(path="/", n_children=len(variables), children=children,
                            truncated=len(variables) > len(children),
-                           attrs={"mat_version": {"v4": "4", "v5": "5"}[version], "header": _header_text(path)})
+                           attrs={"mat_version": "5", "header": _header_text(path)} if version == "v5"
+                           else {"mat_version": "4"})
 
     def _summarize_v73(self, path: Path, opts: ReadOptions) -> Any:
         import h5py

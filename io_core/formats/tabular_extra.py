@@ -245,7 +245,8 @@ class XlsxFormat:
                 children = []
                 for name in names[: opts.preview_items]:
                     rows, cols, _ = _sheet_size(wb[name])
-                    children.append(ChildInfo(name=name, kind="group", shape=[max(0, rows - 1), cols], n_children=cols))
+                    children.append(ChildInfo(name=name, kind="group", shape=[max(0, rows - 1), cols], n_children=cols,
+                                              dtype="sheet"))
                 return TreeSummary(path="/", n_children=len(names), children=children,
                                    truncated=len(names) > len(children), attrs={"sheets": names[: opts.preview_items]})
             name = self._sheet_name(names, opts.key)
@@ -316,8 +317,8 @@ def _plain(value: Any) -> Any:
 
 
 def _records(data: Any) -> Iterator[Any]:
-    if isinstance(data, list) and not all(isinstance(r, Mapping) for r in data):
-        yield from data  # JSON Lines of arbitrary values
+    if isinstance(data, list):
+        yield from data  # records as given (keys a record lacks stay absent), or any JSON values
         return
     df = as_frame(data)
     if not _has_default_index(df):

@@ -109,7 +109,8 @@ class WindowedSignal:
         if step >= POINT_STEP:
             parts = [self._read(i, i + 1, others) for i in times]
         else:
-            block = max(1, BLOCK_VALUES // len(others) // step) * step
+            width = max(len(others), int(self.shape[1 - self.time_axis]))  # readers may decode every channel
+            block = max(1, BLOCK_VALUES // width // step) * step
             take = [slice(None), slice(None)]
             take[self.time_axis] = slice(None, None, step)
             parts = [self._read(pos, min(pos + block, end), others)[tuple(take)] for pos in range(start, end, block)]

@@ -42,7 +42,8 @@ def test_wav_keeps_every_sample_type_exactly(ws, tmp_path, dtype, subtype):
     assert got["data"].dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got["data"], data)
     s = ws.summarize("a.wav").summary
-    assert (s.subtype, s.dtype, s.frames, s.channels, s.samplerate) == (subtype, np.dtype(dtype).str, len(data), 2, RATE)
+    assert (s.subtype, s.dtype, s.frames, s.channels) == (subtype, np.dtype(dtype).str, len(data), 2)
+    assert s.samplerate == RATE
     assert s.stats.exact and s.stats.min == data.min() and s.stats.max == data.max()
 
 
@@ -129,6 +130,17 @@ def test_invalid_audio_is_refused_and_nothing_is_written(ws, tmp_path, bad):
     err = _code(ws.save, bad, "bad.wav")
     assert err.code in ("INVALID_DATA", "UNSAFE_FORMAT"), err
     assert not (tmp_path / "bad.wav").exists()
+
+
+def test_empty_audio(ws, tmp_path):
+    for ext in (".wav", ".ogg"):
+        ws.save({"samplerate": RATE, "data": np.zeros((0, 2), dtype=np.float32)}, "e" + ext)
+        assert ws.load("e" + ext)["data"].shape == (0, 2)
+        s = ws.summarize("e" + ext).summary
+        assert (s.frames, s.duration_s, s.stats.count) == (0, 0.0, 0)
+    empty = {"samplerate": RATE, "data": np.zeros((0, 2), dtype=np.int16)}
+    assert _code(ws.save, empty, "e.flac").code == "INVALID_DATA"
+    assert not (tmp_path / "e.flac").exists()
 
 
 def test_channels_first_array_is_refused_with_a_hint(ws):
@@ -274,3 +286,48 @@ def test_audio_magic_bytes_without_extension(ws):
     ws.save({"samplerate": RATE, "data": [1, 2, 3]}, "sound", format="flac")
     assert ws.summarize("sound").format == "flac"
     assert ws.load("sound")["data"][:, 0].tolist() == [1, 2, 3]
+
+
+# -- through the MCP server, as an agent uses it ------------------------------------------------------
+
+async def test_audio_through_the_mcp_tools(tmp_path):
+    from fastmcp import Client
+
+    from schemas import SliceResult, SummaryResult
+    from server.app import create_app
+    from server.settings import Settings
+
+    frames = [[round(float(np.sin(i / 5)), 6), round(float(np.cos(i / 5)), 6)] for i in range(800)]
+    async with Client(create_app(Settings(roots=[tmp_path]))) as client:
+        await client.call_tool("save", {"path": "agent.wav", "data": {"samplerate": 800, "data": frames}})
+        summary = SummaryResult.model_validate(
+            (await client.call_tool("load_summary", {"path": "agent.wav"})).structured_content)
+        s = summary.summary
+        assert (s.kind, s.samplerate, s.channels, s.frames, s.duration_s) == ("audio", 800, 2, 800, 1.0)
+        part = SliceResult.model_validate((await client.call_tool(
+            "read_slice", {"path": "agent.wav", "selection": time_window(800, 0.5, 0.51) + ", 1"})).structured_content)
+        assert part.slice.values == [f[1] for f in frames[400:408]]
+        bad = await client.call_tool("save", {"path": "bad.wav", "data": {"data": frames}}, raise_on_error=False)
+        assert bad.is_error and bad.content[0].text.startswith("INVALID_DATA:")
+
+
+def test_audio_and_eeg_libraries_load_only_when_used(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sf.write(str(tmp_path / "x.wav"), np.zeros((10, 1), dtype=np.int16), RATE)
+    code = (
+        "import json, sys, io_core, server, schemas\n"
+        "heavy = ('soundfile', 'mne', 'edfio', 'pybv', 'eeglabio')\n"
+        "seen = lambda: sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
+        "before = seen()\n"
+        f"io_core.summarize({str(tmp_path / 'x.wav')!r})\n"
+        "print(json.dumps([before, seen()]))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    before, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before == [] and after == ["soundfile"]

@@ -405,3 +405,28 @@ def test_nothing_is_printed(ws, tmp_path, capfd):
     ws.summarize("q.cnt")
     out, _ = capfd.readouterr()
     assert out == ""
+
+
+# -- through the MCP server, as an agent uses it ------------------------------------------------------
+
+async def test_recordings_through_the_mcp_tools(tmp_path):
+    from fastmcp import Client
+
+    from schemas import SliceResult, SummaryResult
+    from server.app import create_app
+    from server.settings import Settings
+
+    rows = [[round(1e-6 * ((i * (c + 1)) % 40 - 20), 9) for i in range(512)] for c in range(3)]
+    doc = {"sfreq": 256, "data": rows, "ch_names": ["Fz", "Cz", "HEOG"], "ch_types": ["eeg", "eeg", "eog"],
+           "annotations": [{"onset": 1.0, "duration": 0.5, "description": "stimulus"}]}
+    async with Client(create_app(Settings(roots=[tmp_path]))) as client:
+        await client.call_tool("save", {"path": "agent.edf", "data": doc})
+        s = SummaryResult.model_validate(
+            (await client.call_tool("load_summary", {"path": "agent.edf"})).structured_content).summary
+        assert (s.kind, s.sfreq, s.n_channels, s.n_times) == ("recording", 256.0, 3, 512)
+        assert [c.name for c in s.channels] == ["Fz", "Cz", "HEOG"] and s.annotations[0].description == "stimulus"
+        part = SliceResult.model_validate((await client.call_tool(
+            "read_slice", {"path": "agent.edf", "key": "Cz", "selection": "0, 256:260"})).structured_content)
+        np.testing.assert_allclose(part.slice.values, rows[1][256:260], atol=1e-8)
+        bad = await client.call_tool("load_summary", {"path": "agent.edf", "key": "T7"}, raise_on_error=False)
+        assert bad.is_error and bad.content[0].text.startswith("KEY_NOT_FOUND:")
