@@ -20,13 +20,20 @@ it as ``operation="convert"`` with the source as its input (lineage).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from io_core.errors import CorruptFileError, InvalidDataError, IOCoreError, KeyNotFoundError
+from io_core.errors import (
+    CorruptFileError,
+    InvalidDataError,
+    IOCoreError,
+    KeyNotFoundError,
+    UnsupportedOperationError,
+)
 from io_core.options import ReadOptions
 
 CHUNK_ROWS = 100_000
@@ -231,8 +238,19 @@ def _streamable(array: Any) -> bool:
     return len(array.shape) >= 1 and 0 not in tuple(array.shape) and not dtype.hasobject and dtype.kind != "V"
 
 
+@contextmanager
+def _source_array(handler: Any, src: Path, opts: ReadOptions) -> Iterator[Any]:
+    """The source's array; a key that names a group (or nothing) is left to the whole conversion."""
+    with ExitStack() as stack:
+        try:
+            array = stack.enter_context(handler.open_array(src, opts))
+        except (KeyNotFoundError, UnsupportedOperationError) as exc:
+            raise CannotStream(str(exc)) from None
+        yield array
+
+
 def _to_npy(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -> None:
-    with handler.open_array(src, opts) as array:
+    with _source_array(handler, src, opts) as array:
         if not _streamable(array):
             raise CannotStream("this array is written whole")
         out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(array.dtype), shape=tuple(array.shape))
@@ -247,7 +265,7 @@ def _to_npy(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -
 def _to_hdf5(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -> None:
     import h5py
 
-    with handler.open_array(src, opts) as array:
+    with _source_array(handler, src, opts) as array:
         if not _streamable(array) or np.dtype(array.dtype).kind in "US":
             raise CannotStream("this array is written whole")
         with h5py.File(path, "w", track_order=True) as f:

@@ -185,6 +185,7 @@ class Registry:
         self._lock = threading.RLock()
         self._entry_point_group = entry_points
         self._plugins_loaded = entry_points is None
+        self._plugins_loading = False
         self.plugin_errors: dict[str, str] = {}
 
     def _add_spec(self, spec: FormatSpec) -> None:
@@ -197,23 +198,30 @@ class Registry:
         """Read the entry-point group once, on the first question about formats."""
         if self._plugins_loaded:
             return
-        with self._lock:
-            if self._plugins_loaded:
-                return
-            self._plugins_loaded = True  # set first: a plugin may ask the registry questions
-            from importlib.metadata import entry_points
-
+        with self._lock:  # other threads wait here until the plugins are in
+            if self._plugins_loaded or self._plugins_loading:
+                return  # done, or this very thread is loading them (a plugin asking the registry)
+            self._plugins_loading = True
             try:
-                found = list(entry_points(group=self._entry_point_group))
-            except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path must not break io_core
-                log.warning("could not list %s entry points: %s", self._entry_point_group, exc)
-                return
-            for ep in sorted(found, key=lambda e: e.name):
-                try:
-                    self._install_plugin(ep.load())
-                except Exception as exc:  # noqa: BLE001 - a broken plugin is skipped, never fatal
-                    self.plugin_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-                    log.warning("format plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+                self._load_plugins()
+            finally:
+                self._plugins_loaded = True
+                self._plugins_loading = False
+
+    def _load_plugins(self) -> None:
+        from importlib.metadata import entry_points
+
+        try:
+            found = list(entry_points(group=self._entry_point_group))
+        except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path must not break io_core
+            log.warning("could not list %s entry points: %s", self._entry_point_group, exc)
+            return
+        for ep in sorted(found, key=lambda e: e.name):
+            try:
+                self._install_plugin(ep.load())
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is skipped, never fatal
+                self.plugin_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                log.warning("format plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
 
     def _install_plugin(self, obj: Any) -> None:
         if _is_spec_like(obj):

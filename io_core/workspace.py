@@ -30,6 +30,7 @@ from io_core.errors import (
     UnsupportedOperationError,
     WriteFailedError,
 )
+from io_core.links import links_confined_to
 from io_core.options import ReadOptions, WriteOptions
 from io_core.paths import Sandbox
 from io_core.provenance import HISTORY_LIMIT, LEDGER_DIR, Provenance, default_ledger_path
@@ -37,6 +38,10 @@ from io_core.registry import REGISTRY, FormatSpec, Registry, candidate_extension
 from schemas import (
     CacheCleared,
     CacheInfo,
+    EmbedResult,
+    ExploreResult,
+    KeyExistsResult,
+    MetadataResult,
     FileProvenance,
     RootInfo,
     RootsInfo,
@@ -170,9 +175,13 @@ class Workspace:
 
     @contextmanager
     def _reading(self, path: Path, choice: _Choice) -> Iterator[None]:
-        """Turn whatever a reader library raises into CORRUPT_FILE with a useful hint."""
+        """Turn whatever a reader library raises into CORRUPT_FILE with a useful hint.
+
+        Handlers called inside check links in files (HDF5 external links, Zarr symlinks) against this sandbox.
+        """
         try:
-            yield
+            with links_confined_to(self.sandbox):
+                yield
         except CorruptFileError as exc:
             # a handler's own "not a valid header" check: still say what the bytes really are
             sniffed = self._sniff(path)
@@ -485,6 +494,132 @@ class Workspace:
         data = conv.adapt(data, kind, table_name=table)
         return self._write(data, real_dst, dst_choice, arguments={**arguments, "streamed": False}, **write)
 
+    # -- browsing HDF5 / Zarr, and metadata embedded in figures (issue 4) ---------------
+    def explore_h5(
+        self,
+        path: str | os.PathLike[str],
+        group: str = "/",
+        *,
+        depth: int = 1,
+        offset: int = 0,
+        limit: int = 100,
+        attrs: bool = True,
+        max_bytes: int | None = None,
+    ) -> ExploreResult:
+        """A bounded tree of an HDF5 file (see io_core.h5tree): ``depth`` levels below ``group``, one page each.
+
+        External links, external storage and virtual sources are shown; a link is followed
+        only into a file inside the roots, and one leading out is PATH_OUTSIDE_ROOT when a
+        path goes through it. Cut to ``max_bytes``; ``truncated`` says so.
+        """
+        from io_core import h5tree
+
+        _check_page(depth, offset, limit)
+        real = self._resolve(path, existing=True)
+        with self._reading(real, _Choice(name="hdf5")):
+            node, swmr = h5tree.explore(real, group or "/", sandbox=self.sandbox, depth=depth, offset=offset,
+                                        limit=limit, attrs=attrs)
+        result = ExploreResult(path=self.sandbox.display(real), format="hdf5", group=node.path, depth=depth,
+                               node=node, swmr=swmr)
+        return _fit_tree(result, max_bytes)
+
+    def explore_zarr(
+        self,
+        path: str | os.PathLike[str],
+        group: str = "",
+        *,
+        depth: int = 1,
+        offset: int = 0,
+        limit: int = 100,
+        attrs: bool = True,
+        max_bytes: int | None = None,
+    ) -> ExploreResult:
+        """The same tree for a Zarr v2/v3 store (folder or .zip); consolidated metadata is used when present."""
+        from io_core import zarrtree
+
+        _check_page(depth, offset, limit)
+        real = self._resolve(path, existing=True)
+        with self._reading(real, _Choice(name="zarr")):
+            node, zarr_format, consolidated = zarrtree.explore(
+                real, group or "", sandbox=self.sandbox, depth=depth, offset=offset, limit=limit, attrs=attrs
+            )
+        result = ExploreResult(path=self.sandbox.display(real), format="zarr", group=node.path, depth=depth,
+                               node=node, zarr_format=zarr_format, consolidated=consolidated)
+        return _fit_tree(result, max_bytes)
+
+    def key_exists(self, path: str | os.PathLike[str], key: str, format: str | None = None) -> KeyExistsResult:
+        """Whether an HDF5 file or Zarr store has ``key``; a missing key is ``exists: false``, never an error."""
+        real = self._resolve(path, existing=True)
+        choice = self._choose(real, format, "load")
+        if choice.name not in ("hdf5", "zarr", "zarr_zip"):
+            raise UnsupportedOperationError(
+                f"key_exists looks inside HDF5 files and Zarr stores, not {choice.name}",
+                hint="Use load_summary to list what other containers hold.",
+            )
+        with self._reading(real, choice):
+            if choice.name == "hdf5":
+                from io_core import h5tree
+
+                exists, kind, note = h5tree.key_exists(real, key or "/", sandbox=self.sandbox)
+            else:
+                from io_core import zarrtree
+
+                (exists, kind), note = zarrtree.key_exists(real, key or "", sandbox=self.sandbox), None
+        return KeyExistsResult(path=self.sandbox.display(real), format=choice.name, key=key, exists=exists,
+                               kind=kind, note=note)
+
+    def read_metadata(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> MetadataResult:
+        """sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF, and the format's own metadata."""
+        from io_core import metadata as md
+
+        real = self._resolve(path, existing=True)
+        fmt = md.format_of(real)
+        with self._reading(real, _Choice(name=fmt)):
+            value, present, info = md.read(real, fmt)
+        result = MetadataResult(path=self.sandbox.display(real), format=fmt, has_metadata=present,
+                                metadata=value, info=info)
+        return fit(result, max_bytes)
+
+    def has_metadata(self, path: str | os.PathLike[str]) -> bool:
+        """Whether the file holds embedded sciio metadata."""
+        return self.read_metadata(path).has_metadata
+
+    def embed_metadata(
+        self, path: str | os.PathLike[str], metadata: Any, *, overwrite: bool = False
+    ) -> EmbedResult:
+        """Embed JSON ``metadata`` (key ``sciio``) in a PNG, JPEG, TIFF, SVG or PDF, atomically.
+
+        Pixels, page contents and everything else in the file stay as they were (see
+        io_core.metadata); existing sciio metadata is replaced only with ``overwrite``.
+        The write is recorded like a save (operation ``embed_metadata``), with the file's
+        previous content as its input.
+        """
+        from io_core import metadata as md
+
+        if self.read_only:
+            raise ReadOnlyError(f"cannot write {os.fspath(path)!r}")
+        real = self._resolve(path, existing=True)
+        fmt = md.format_of(real)
+        md.encode_metadata(metadata)  # INVALID_DATA before anything is hashed or written
+        lineage = self.provenance.input_refs([real])
+        try:
+            with atomic_write(real, overwrite=True) as job:
+                with job.open_stream() as stream:
+                    replaced = md.embed(real, fmt, metadata, stream, overwrite=overwrite)
+        except IOCoreError:
+            raise
+        except OSError as exc:
+            raise WriteFailedError(f"writing {real.name!r} failed: {exc.strerror or exc}") from None
+        except Exception as exc:  # noqa: BLE001 - Pillow/pypdf/expat errors on a damaged file
+            raise CorruptFileError(f"cannot read {real.name!r} as {fmt}: {type(exc).__name__}: {str(exc)[:300]}") from None
+        keys = sorted(metadata)[:20] if isinstance(metadata, dict) else None
+        recorded = self.provenance.saved(
+            path=real, format=fmt, sha256=job.sha256, size=job.size, operation="embed_metadata",
+            arguments={"overwrite": overwrite, "replaced": replaced, "metadata_keys": keys}, inputs=lineage,
+        )
+        return EmbedResult(path=self.sandbox.display(real), format=fmt, size_bytes=job.size, sha256=job.sha256,
+                           replaced=replaced, recorded=recorded)
+
     def roots_info(self) -> RootsInfo:
         roots = self.sandbox.roots or [Path.cwd()]
         return RootsInfo(
@@ -506,3 +641,30 @@ def _save_hint(choice: _Choice) -> str:
         "records": 'Give records: [{"ENTRYTYPE": "article", "ID": "key", "title": "..."}, ...].',
         "tables": "Give {table: records or columns}, or one table's records or columns.",
     }.get(kind, "Check the data against what the saver expects.")
+
+
+def _check_page(depth: int, offset: int, limit: int) -> None:
+    if depth < 0 or offset < 0 or limit < 0:
+        raise InvalidSelectionError("depth, offset and limit must not be negative")
+    if depth > 64 or limit > 10_000:
+        raise InvalidSelectionError("depth is at most 64 and limit at most 10000",
+                                    hint="Explore deeper groups by passing group=.")
+
+
+def _fit_tree(result: Any, max_bytes: int | None) -> Any:
+    """``fit`` a browse result; pages cut by the budget get a true ``next_offset``."""
+    fitted = fit(result, max_bytes)
+    if fitted is result:
+        return result
+
+    def fix(node: Any) -> None:
+        listed = len(node.children)
+        if node.n_children is not None and listed and node.offset + listed < node.n_children:
+            node.next_offset = node.offset + listed
+            node.truncated = True
+        for child in node.children:
+            fix(child)
+
+    fix(fitted.node)
+    fitted.truncated = True
+    return fitted

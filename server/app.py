@@ -6,7 +6,7 @@ from io_core.workspace import Workspace
 from server import __version__, guards, web
 from server.auth import build_auth
 from server.settings import Settings
-from server.tools import convert, data, discovery, files, provenance
+from server.tools import browse, convert, data, discovery, files, provenance
 
 INSTRUCTIONS = (
     "Scientific file I/O. Start with list_roots and list_formats; use load_summary to see what a "
@@ -27,4 +27,5 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     data.register(mcp, ws, settings)
     provenance.register(mcp, ws, settings)  # file_provenance, verify_file, cache_info, clear_cache
     convert.register(mcp, ws, settings)  # convert (a writing tool: absent when read-only)
+    browse.register(mcp, ws, settings)  # explore_h5/zarr, key_exists, read/embed_metadata, h5:// zarr:// resources
     return mcp

@@ -4,6 +4,9 @@ Loading gives a dict of arrays with nested dicts for groups (attributes are not 
 of it). Variable-length strings come back as NumPy unicode arrays. A full load refuses
 external links, external raw storage and virtual datasets rather than reading other
 files behind the sandbox's back; summaries show them as links without following them.
+Paths are walked one link at a time (``io_core.h5tree``), so HDF5 itself never crosses an
+external link, and a link or data file outside the roots is PATH_OUTSIDE_ROOT, not just
+unsupported. Opening fails fast on truncated, corrupt or busy files (see ``h5tree.open_h5``).
 """
 
 from __future__ import annotations
@@ -17,60 +20,61 @@ from typing import Any
 import h5py
 import numpy as np
 
+from io_core import h5tree
 from io_core.coerce import as_array_tree
-from io_core.errors import KeyNotFoundError, UnsupportedOperationError
+from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError, UnsupportedOperationError
+from io_core.links import active_sandbox, outside_error
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
 
 
 def open_read(path: Path) -> h5py.File:
-    return h5py.File(path, "r", locking=False)
+    """Read-only, no locking; SWMR mode when a SWMR writer has it; fails fast (h5tree.open_h5)."""
+    return h5tree.open_h5(path)[0]
 
 
-def _read_dataset(ds: h5py.Dataset) -> np.ndarray:
-    if ds.is_virtual or ds.external:
-        raise UnsupportedOperationError(
-            f"dataset {ds.name!r} stores its data in other files; it was not read",
-            hint="Summaries show where it points; copy the data into this file to load it.",
+def _check_filters(ds: h5py.Dataset) -> None:
+    missing = h5tree.missing_filters(ds) if ds.id.get_create_plist().get_nfilters() else []
+    if missing:
+        raise CorruptFileError(
+            f"dataset {ds.name!r} is compressed with filters not available here: {', '.join(missing)}",
+            hint="pip install hdf5plugin (blosc, zstd, lz4, bitshuffle, ...) and retry.",
         )
+
+
+def _read_dataset(ds: h5py.Dataset, path: Path) -> np.ndarray:
+    h5tree.refuse_data_elsewhere(ds, path, active_sandbox())
+    _check_filters(ds)
     if h5py.check_string_dtype(ds.dtype) is not None:
         return np.array(ds.asstr()[()], dtype=str)
     value = ds[()]
     return np.asarray(value) if isinstance(value, np.generic) else value  # a 0-d dataset stays an array
 
 
-def _load_group(group: h5py.Group) -> dict[str, Any]:
+def _load_group(group: h5py.Group, path: Path, parents: tuple = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    sandbox = active_sandbox()
     for name in group:
-        link = group.get(name, getlink=True)
-        if isinstance(link, h5py.ExternalLink):
-            raise UnsupportedOperationError(
-                f"{group.name.rstrip('/')}/{name} is an external link to {link.filename}:{link.path}; it was not followed",
-                hint="Load the target file directly (inside the roots), or pass key= for another member.",
-            )
-        obj = group[name]
-        out[name] = _load_group(obj) if isinstance(obj, h5py.Group) else _read_dataset(obj)
+        obj = h5tree.child_for_read(group, path, name, sandbox)  # never crosses an external link
+        if isinstance(obj, h5py.Group):
+            if obj == group or obj in parents:
+                raise UnsupportedOperationError(
+                    f"{group.name.rstrip('/')}/{name} links back to a group that contains it; the file cannot load as a tree",
+                    hint="Pass key= for a member below the loop.",
+                )
+            out[name] = _load_group(obj, path, (*parents, group))
+        elif isinstance(obj, h5py.Dataset):
+            out[name] = _read_dataset(obj, path)
     return out
 
 
-def _lookup(f: h5py.File, key: str) -> Any:
+def _lookup(f: h5py.File, key: str, path: Path) -> Any:
+    """Soft links are followed inside the file; external links never (PATH_OUTSIDE_ROOT when they lead out)."""
     key = "/" + key.strip("/")
     if key == "/":
         return f
-    parent, _, leaf = key.rpartition("/")
-    try:
-        link = f[parent or "/"].get(leaf, getlink=True) if (parent or "/") in f else None
-    except (KeyError, ValueError):
-        link = None
-    if link is None:
-        raise KeyNotFoundError(f"no object {key!r} in the file")
-    if isinstance(link, h5py.ExternalLink):
-        raise UnsupportedOperationError(f"{key!r} is an external link to {link.filename}:{link.path}; it was not followed")
-    try:
-        return f[key]
-    except KeyError:
-        raise KeyNotFoundError(f"{key!r} is a dangling link") from None
+    return h5tree.lookup_for_read(f, path, key, active_sandbox())
 
 
 def _compression(ds: h5py.Dataset) -> str | None:
@@ -78,11 +82,14 @@ def _compression(ds: h5py.Dataset) -> str | None:
     return "+".join(parts) or None
 
 
-def _child(group: h5py.Group, name: str) -> ChildInfo:
-    link = group.get(name, getlink=True)
+def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
+    link = group.get(name, getlink=True)  # reads the link only; HDF5 does not follow it
     if isinstance(link, h5py.ExternalLink):
         return ChildInfo(name=name, kind="value", link=f"external:{link.filename}:{link.path}")
-    obj = group.get(name)
+    try:
+        obj = h5tree.child_for_read(group, path, name, active_sandbox())
+    except (KeyNotFoundError, UnsupportedOperationError, PathOutsideRootError):
+        obj = None
     if obj is None:
         target = link.path if isinstance(link, h5py.SoftLink) else "?"
         return ChildInfo(name=name, kind="value", link=f"dangling:{target}")
@@ -107,13 +114,16 @@ def _attrs(obj: Any, opts: ReadOptions) -> dict[str, Any]:
 class Hdf5Format:
     def load(self, path: Path, opts: ReadOptions) -> Any:
         with open_read(path) as f:
-            obj = _lookup(f, opts.key) if opts.key else f
-            return _load_group(obj) if isinstance(obj, h5py.Group) else _read_dataset(obj)
+            obj = _lookup(f, opts.key, path) if opts.key else f
+            return _load_group(obj, path) if isinstance(obj, h5py.Group) else _read_dataset(obj, path)
 
     def summarize(self, path: Path, opts: ReadOptions) -> TreeSummary | ArraySummary:
         with open_read(path) as f:
-            obj = _lookup(f, opts.key) if opts.key else f
+            obj = _lookup(f, opts.key, path) if opts.key else f
             if isinstance(obj, h5py.Dataset):
+                outside = h5tree.outside_data_file(obj, path, active_sandbox())
+                if outside is not None:
+                    raise outside_error(f"dataset {obj.name!r} stores its values in a file that", outside)
                 note = "data stored in other files (virtual or external); values not read" if (obj.is_virtual or obj.external) else None
                 summary = array_summary(
                     obj, opts, chunks=obj.chunks, compression=_compression(obj), note=note, read_values=note is None
@@ -123,7 +133,7 @@ class Hdf5Format:
             return TreeSummary(
                 path=obj.name,
                 n_children=len(obj),
-                children=[_child(obj, n) for n in names],
+                children=[_child(obj, n, path) for n in names],
                 truncated=len(obj) > len(names),
                 attrs=_attrs(obj, opts),
             )
@@ -136,11 +146,11 @@ class Hdf5Format:
                 raise KeyNotFoundError(
                     "pass key= with a dataset path", hint=f"Top-level members: {list(itertools.islice(f, 50))}."
                 )
-            obj = _lookup(f, opts.key)
+            obj = _lookup(f, opts.key, path)
             if not isinstance(obj, h5py.Dataset):
                 raise KeyNotFoundError(f"{opts.key!r} is a group, not a dataset", hint="Use load_summary to list it.")
-            if obj.is_virtual or obj.external:
-                raise UnsupportedOperationError(f"{opts.key!r} stores its data in other files; it was not read")
+            h5tree.refuse_data_elsewhere(obj, path, active_sandbox(), opts.key)
+            _check_filters(obj)
             yield obj
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:

@@ -144,7 +144,7 @@ class _XmlScan:
         self.n_elements += 1
         if self.depth == 0:
             self.root = name
-            self.root_attrs = {self._local(k): v for k, v in list(attrs.items())[: self.opts.preview_items]}
+            self.root_attrs = {self._local(k): clip_text(v, 200)[0] for k, v in list(attrs.items())[: self.opts.preview_items]}
         elif self.depth == 1:
             local = self._local(name)
             if local in self.children or len(self.children) < self.opts.preview_items:
@@ -205,8 +205,22 @@ class _XmlScan:
         return out
 
 
+_XML_DECL = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
+
+
+def _xml_encoding(head: bytes | str) -> str:
+    """The encoding an XML declaration names (UTF-8 when it names none)."""
+    raw = head.encode("utf-8", "replace") if isinstance(head, str) else head
+    match = _XML_DECL.match(raw[:200])
+    name = match.group(1).decode("ascii").lower() if match else "utf-8"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name
+
+
 class XmlFormat:
-    """XML as text; ``root`` (e.g. "svg") requires that root element."""
+    """XML as text (in the encoding its declaration names); ``root`` (e.g. "svg") requires that root element."""
 
     def __init__(self, what: str = "XML", root: str | None = None) -> None:
         self.what = what
@@ -218,18 +232,30 @@ class XmlFormat:
             raise CorruptFileError(f"{path.name!r} is XML whose root is <{scan._local(scan.root or '')}>, not <{self.root}>")
         return scan
 
+    @staticmethod
+    def _encoding(path: Path) -> str:
+        with open(path, "rb") as fh:
+            return _xml_encoding(fh.read(200))
+
     def load(self, path: Path, opts: ReadOptions) -> str:
         self._scan(path, opts)  # well-formed, or CORRUPT_FILE
-        return _read_text(path)
+        return _read_text(path, self._encoding(path))
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         with open(path, "wb") as fh:
             self.save_stream(data, fh, opts)
 
     def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
-        if isinstance(data, str):
-            _check_well_formed(data, self.what, self.root)
-        _write_text(data, fh, self.what)
+        """Written in the encoding the document's declaration names (UTF-8 without one)."""
+        if not isinstance(data, str):
+            raise InvalidDataError(f"{self.what} files take a string, not {type(data).__name__}")
+        encoding = _xml_encoding(data)
+        try:
+            raw = data.encode(encoding)
+        except (UnicodeEncodeError, LookupError) as exc:
+            raise InvalidDataError(f"the text cannot be written in its declared encoding {encoding!r}: {exc}") from None
+        _check_well_formed(raw, self.what, self.root)
+        fh.write(raw)
 
     def summarize(self, path: Path, opts: ReadOptions) -> ValueSummary:
         scan = self._scan(path, opts)
@@ -238,12 +264,18 @@ class XmlFormat:
             attrs = scan.root_attrs
             preview = {"width": attrs.get("width"), "height": attrs.get("height"), "viewBox": attrs.get("viewBox"),
                        **preview}
-        preview.update(_text_counts(path, opts))
+        encoding = self._encoding(path)
+        if encoding == "utf-8":
+            preview.update(_text_counts(path, opts))
+        else:
+            text = _read_text(path, encoding)
+            preview.update(n_chars=len(text), n_lines=text.count("\n") + (bool(text) and not text.endswith("\n")),
+                           head=clip_text(text, min(opts.preview_chars, 1000))[0], encoding=encoding)
         return ValueSummary(type=self.what.lower(), length=preview["n_chars"], keys=None, preview=preview,
                             truncated=preview["n_chars"] > len(preview["head"]))
 
 
-def _check_well_formed(text: str, what: str, root: str | None) -> None:
+def _check_well_formed(raw: bytes, what: str, root: str | None) -> None:
     from xml.parsers import expat
 
     p = expat.ParserCreate(namespace_separator=" ")
@@ -253,10 +285,10 @@ def _check_well_formed(text: str, what: str, root: str | None) -> None:
     roots: list[str] = []
     p.StartElementHandler = lambda name, attrs: roots.append(name) if not roots else None
     try:
-        p.Parse(text.encode("utf-8"), True)
+        p.Parse(raw, True)
     except expat.ExpatError as exc:
         raise InvalidDataError(f"not well-formed {what}: {exc}") from None
-    if root is not None and roots[0].rsplit(" ", 1)[-1] != root:
+    if root is not None and (not roots or roots[0].rsplit(" ", 1)[-1] != root):
         raise InvalidDataError(f"an {what} document has a <{root}> root element")
 
 

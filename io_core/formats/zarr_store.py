@@ -25,12 +25,17 @@ from schemas import ArraySummary, ChildInfo, TreeSummary
 
 @contextmanager
 def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
-    """The array or group at ``key`` in a store opened read-only."""
-    store: Any = str(path)
-    if path.is_file():
-        store = zarr.storage.ZipStore(path, mode="r")
-    elif not is_zarr_dir(path):
+    """The array or group at ``key`` in a store opened read-only.
+
+    Inside a workspace, a folder store with a symlink leading out of the roots is
+    PATH_OUTSIDE_ROOT, and no key is read through such a link (``io_core.zarrtree``).
+    """
+    if path.is_dir() and not is_zarr_dir(path):
         raise CorruptFileError(f"{path.name!r} is not a Zarr store (no zarr.json, .zarray or .zgroup)")
+    from io_core.links import active_sandbox
+    from io_core.zarrtree import store_for
+
+    store: Any = store_for(path, active_sandbox())
     try:
         node = zarr.open(store=store, mode="r")
         if key and key.strip("/"):

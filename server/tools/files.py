@@ -8,6 +8,7 @@ from pydantic import Field
 
 from io_core.workspace import Workspace
 from schemas import FormatList, RootsInfo, SaveResult, SummaryResult
+from server import guards
 from server.errors import tool_errors
 from server.settings import Settings
 
@@ -50,10 +51,13 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     ) -> SummaryResult:
         """What a file holds — shape, dtype, columns, stats, a bounded preview — without loading it whole."""
         progress = None
-        if exact_stats and ctx is not None:
+        if exact_stats:
 
-            def progress(done: int, total: int) -> None:
-                anyio.from_thread.run(ctx.report_progress, done, total)
+            def report(done: int, total: int) -> None:
+                if ctx is not None:
+                    anyio.from_thread.run(ctx.report_progress, done, total)
+
+            progress = guards.cancel_aware_progress(report)  # a cancelled or timed-out call stops streaming
 
         return await anyio.to_thread.run_sync(
             lambda: ws.summarize(

@@ -98,6 +98,9 @@ def test_arrays_stream_slab_by_slab(ws, tmp_path, small_chunks):
     ws.convert("d.npy", "back.h5")
     np.testing.assert_array_equal(ws.load("back.h5")["data"], data)
     assert _err(ws.convert, "s.h5", "tree.npz").code == "INVALID_DATA"  # no key: the whole tree; npz is flat
+    ws.convert("s.h5", "grp.h5", key="grp")  # a group: not one array, so it goes whole
+    np.testing.assert_array_equal(ws.load("grp.h5")["d"], data)
+    assert _last(ws, "grp.h5").arguments["streamed"] is False
     ws.convert("s.h5", "tree.mat")
     got = ws.load("tree.mat")
     np.testing.assert_array_equal(got["grp"]["d"], data)

@@ -387,6 +387,11 @@ def test_xml_svg_structure_and_refusals(ws, tmp_path):
     assert not (tmp_path / "bad.xml").exists()
     ws.save("<a>\n  <b/>\n</a>\n", "x.xml")
     assert ws.read_slice("x.xml", offset=1).slice.lines == ["  <b/>", "</a>"]
+    latin = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<a>Café</a>\n'
+    ws.save(latin, "l.xml")  # written in the encoding it declares
+    assert (tmp_path / "l.xml").read_bytes() == latin.encode("latin-1")
+    assert ws.load("l.xml") == latin and ws.summarize("l.xml").summary.preview["encoding"] == "iso8859-1"
+    assert _err(ws.save, latin.replace("Café", "日本"), "l2.xml").code == "INVALID_DATA"  # not in Latin-1
 
 
 def test_html_title_headings_and_declared_charset(ws, tmp_path):
