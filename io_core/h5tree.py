@@ -191,16 +191,18 @@ def _link(group: h5py.Group, name: str) -> tuple[str | None, Any]:
     """("hard", None) | ("soft", path) | ("external", (file, path)) | ("user", None) | (None, None)."""
     b = name.encode("utf-8", "surrogateescape")
     try:
-        info = group.id.links.get_info(b)
-        if info.type == h5l.TYPE_HARD:
-            return "hard", None
-        if info.type == h5l.TYPE_SOFT:
-            return "soft", _text(group.id.links.get_val(b))
-        if info.type == h5l.TYPE_EXTERNAL:
-            file, obj = group.id.links.get_val(b)
-            return "external", (_text(file), _text(obj))
-    except (KeyError, ValueError, RuntimeError):
+        if not group.id.links.exists(b):
+            return None, None
+    except (KeyError, ValueError):
         return None, None
+    info = group.id.links.get_info(b)  # damaged metadata raises: CORRUPT_FILE, not "missing"
+    if info.type == h5l.TYPE_HARD:
+        return "hard", None
+    if info.type == h5l.TYPE_SOFT:
+        return "soft", _text(group.id.links.get_val(b))
+    if info.type == h5l.TYPE_EXTERNAL:
+        file, obj = group.id.links.get_val(b)
+        return "external", (_text(file), _text(obj))
     return "user", None
 
 

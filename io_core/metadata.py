@@ -88,11 +88,14 @@ def encode_metadata(metadata: Any) -> str:
     return text
 
 
+_INVALID = object()  # a sciio entry whose text is not JSON: treated as absent (and replaced by the next embed)
+
+
 def _decode(text: str | bytes) -> Any:
     try:
         return json.loads(text)
     except (ValueError, TypeError):
-        return None
+        return _INVALID
 
 
 def _plain(value: Any) -> Any:
@@ -150,13 +153,14 @@ def _png_text(kind: bytes, body: bytes) -> tuple[str, str | None]:
 
 
 def _png_sciio(data: bytes) -> tuple[list[tuple[int, int]], Any]:
-    spans, value = [], None
+    """Spans of every sciio text chunk, and the first one's value (``_INVALID`` when there is none)."""
+    spans, value = [], _INVALID
     for start, end, kind in _png_chunks(data):
         if kind in (b"tEXt", b"iTXt", b"zTXt"):
             name, text = _png_text(kind, data[start + 8 : end - 4])
             if name == KEY:
                 spans.append((start, end))
-                if text is not None and value is None:
+                if text is not None and value is _INVALID:
                     value = _decode(text)
     return spans, value
 
@@ -208,11 +212,11 @@ def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
 
 
 def _user_comment(raw: Any) -> Any:
-    """The sciio metadata inside an EXIF UserComment, or None."""
+    """The sciio metadata inside an EXIF UserComment, or ``_INVALID``."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogateescape")
     if not isinstance(raw, bytes):
-        return None
+        return _INVALID
     body = raw[8:] if raw[:8] in (ASCII_PREFIX, b"UNICODE\x00", b"\x00" * 8) else raw
     if raw[:8] == b"UNICODE\x00":
         for enc in ("utf-16-be", "utf-16-le"):
@@ -220,10 +224,10 @@ def _user_comment(raw: Any) -> Any:
                 value = _decode(body.decode(enc))
                 break
             except UnicodeDecodeError:
-                value = None
+                value = _INVALID
     else:
         value = _decode(body.rstrip(b"\x00").decode("utf-8", "replace"))
-    return value[KEY] if isinstance(value, dict) and set(value) == {KEY} else None
+    return value[KEY] if isinstance(value, dict) and set(value) == {KEY} else _INVALID
 
 
 def _jpeg_embed(data: bytes, text: str, out: BinaryIO) -> None:
@@ -368,7 +372,7 @@ class _SvgScan:
 
     @property
     def metadata(self) -> Any:
-        return _decode("".join(self.meta_text)) if self.meta is not None else None
+        return _decode("".join(self.meta_text)) if self.meta is not None else _INVALID
 
 
 def _tag_end(data: bytes, start: int) -> int:
@@ -432,11 +436,11 @@ def _pdf_read(path: Path) -> tuple[Any, dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001 - encrypted without the password, damaged page tree
         info["pages"] = None
         info["pages_error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
-    value = None
+    value = _INVALID
     try:
         doc = reader.metadata or {}
         raw = doc.get("/" + KEY)
-        value = _decode(str(raw)) if raw is not None else None
+        value = _decode(str(raw)) if raw is not None else _INVALID
         info["document_info"] = {str(k).lstrip("/"): str(v) for k, v in doc.items() if str(k) != "/" + KEY}
         info["xmp"] = reader.xmp_metadata is not None
     except Exception as exc:  # noqa: BLE001
@@ -502,26 +506,25 @@ def _image_info(path: Path) -> tuple[dict[str, Any], Any]:
 # -- public -------------------------------------------------------------------------------------
 
 def read(path: Path, fmt: str) -> tuple[Any, bool, dict[str, Any]]:
-    """(metadata, present, the format's own metadata)."""
+    """(metadata, present, the format's own metadata); metadata may be JSON null and present."""
     if fmt == "pdf":
         value, info = _pdf_read(path)
-        return value, value is not None, info
-    if fmt == "svg":
+    elif fmt == "svg":
         data = path.read_bytes()
         scan = _SvgScan(data)
-        info = {**scan.info, "elements": scan.n_elements, "size_bytes": len(data)}
-        return scan.metadata, scan.meta is not None, _bounded(info)
-    info, raw = _image_info(path)
-    if fmt == "png":
-        _, value = _png_sciio(path.read_bytes())
-        return value, value is not None, info
-    if fmt == "jpeg":
-        value = _user_comment(raw)
-        return value, value is not None, info
-    envelope = _decode(raw) if isinstance(raw, (str, bytes)) else None
-    if isinstance(envelope, dict) and set(envelope) == {KEY}:
-        return envelope[KEY], True, info
-    return None, False, info
+        value, info = scan.metadata, _bounded({**scan.info, "elements": scan.n_elements, "size_bytes": len(data)})
+    else:
+        info, raw = _image_info(path)
+        if fmt == "png":
+            value = _png_sciio(path.read_bytes())[1]
+        elif fmt == "jpeg":
+            value = _user_comment(raw)
+        else:
+            envelope = _decode(raw) if isinstance(raw, (str, bytes)) else _INVALID
+            value = envelope[KEY] if isinstance(envelope, dict) and set(envelope) == {KEY} else _INVALID
+    if value is _INVALID:
+        return None, False, info
+    return value, True, info
 
 
 def embed(path: Path, fmt: str, metadata: Any, out: BinaryIO, *, overwrite: bool) -> bool:

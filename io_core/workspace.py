@@ -652,10 +652,35 @@ def _check_page(depth: int, offset: int, limit: int) -> None:
 
 
 def _fit_tree(result: Any, max_bytes: int | None) -> Any:
-    """``fit`` a browse result; pages cut by the budget get a true ``next_offset``."""
-    fitted = fit(result, max_bytes)
-    if fitted is result:
+    """``fit`` a browse result, deeper pages first; every page cut gets a true ``next_offset``.
+
+    The generic cutter halves the largest list, which in a tree is the top page (losing whole
+    subtrees); lists below the top node are halved first, then ``fit`` does the rest.
+    """
+    from io_core.budget import fit_json, json_size
+
+    if max_bytes is None:
         return result
+    data = result.model_dump(mode="json")
+    if json_size(data) <= max_bytes:
+        return result
+
+    def nested(node: dict, out: list) -> list:  # the nodes below the top one that list children
+        for child in node["children"]:
+            if child["children"]:
+                out.append(child)
+            nested(child, out)
+        return out
+
+    while json_size(data) > max_bytes:
+        lists = nested(data["node"], [])
+        if not lists:
+            break
+        biggest = max(lists, key=lambda n: json_size(n["children"]))
+        del biggest["children"][len(biggest["children"]) // 2 :]
+        biggest["next_offset"] = biggest["offset"] + len(biggest["children"])
+        biggest["truncated"] = True
+    fitted = type(result).model_validate(fit_json(data, max_bytes))
 
     def fix(node: Any) -> None:
         listed = len(node.children)

@@ -55,25 +55,25 @@ def _refuse_link(store: Path, where: str) -> PathOutsideRootError:
     )
 
 
-def check_symlinks(store: Path, sandbox: Sandbox | None, limit: int = SCAN_LIMIT) -> None:
+def check_symlinks(store: Path, sandbox: Sandbox | None, limit: int | None = None) -> None:
     """Refuse a folder store holding a symlink that leads out of the roots (first ``limit`` entries)."""
     if sandbox is None or not sandbox.confined or not store.is_dir():
         return
+    limit = SCAN_LIMIT if limit is None else limit
     roots = tuple(sandbox.roots)
-    stack, seen = [store], 0
+    stack, seen = [os.fspath(store)], 0
     while stack and seen < limit:
-        folder = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if entry.is_symlink():
+                        if not _inside(os.path.realpath(entry.path), roots):
+                            raise _refuse_link(store, os.path.relpath(entry.path, store))
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
         except OSError:
             continue
-        for entry in entries:
-            seen += 1
-            if entry.is_symlink():
-                if not _inside(os.path.realpath(entry.path), roots):
-                    raise _refuse_link(store, os.path.relpath(entry.path, store))
-            elif entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
 
 
 class GuardedLocalStore(LocalStore):
@@ -264,14 +264,15 @@ class Explorer:
     def list_children(self, node: NodeInfo, group: Any, names: list[str], depth: int, offset: int) -> None:
         node.offset = offset
         limit = min(self.limit, max(self.max_nodes - self.count, 0))
-        for name in names[offset : offset + limit]:
+        page = names[offset : offset + limit]
+        for name, child in zip(page, _open_members(group, page), strict=True):
             path = node.path.rstrip("/") + "/" + name
-            try:
-                child = group[name]
-            except Exception as exc:  # noqa: BLE001 - a damaged member must not hide its siblings
+            if isinstance(child, PathOutsideRootError):
+                raise child
+            if isinstance(child, BaseException):  # a damaged member must not hide its siblings
                 self.count += 1
                 node.children.append(NodeInfo(name=name, path=path, kind="dangling",
-                                              note=f"unreadable: {type(exc).__name__}: {str(exc)[:120]}"))
+                                              note=f"unreadable: {type(child).__name__}: {str(child)[:120]}"))
                 continue
             node.children.append(self.node(child, name, path, depth - 1))
         if offset + len(node.children) < len(names):
@@ -294,6 +295,33 @@ class Explorer:
         names = getattr(arr.metadata, "dimension_names", None)
         node.dimension_names = list(names) if names else None
         node.note = f"zarr v{fmt}"
+
+
+def _open_members(group: Any, names: list[str]) -> list[Any]:
+    """The members ``names`` of ``group``, their metadata read concurrently (an exception for a damaged one)."""
+    if not names:
+        return []
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async_group = group._async_group
+
+    async def fetch() -> list[Any]:
+        return await asyncio.gather(*(async_group.getitem(n) for n in names), return_exceptions=True)
+
+    try:
+        found = sync(fetch())
+    except Exception:  # noqa: BLE001 - zarr internals changed: one at a time through the public API
+        found = []
+        for name in names:
+            try:
+                found.append(group[name])
+            except Exception as exc:  # noqa: BLE001
+                found.append(exc)
+        return found
+    return [zarr.Group(m) if isinstance(m, zarr.AsyncGroup) else zarr.Array(m) if isinstance(m, zarr.AsyncArray) else m
+            for m in found]
 
 
 def _consolidated(root: Any) -> bool:

@@ -88,13 +88,13 @@ def build_links(root: Path, fifo: Path) -> None:
         f.create_group("grp")["x"] = np.ones(2)
     np.arange(10, dtype="<i8").tofile(root / "raw_in.bin")
     out = os.path.relpath(fifo, root)
-    with h5py.File(root / "links.h5", "w") as f:
+    with h5py.File(root / "links.h5", "w", libver="latest") as f:  # dense attribute storage: big attributes
         f.attrs["title"] = "every kind of link"
         grp = f.create_group("grp")
         for i in range(30):
             grp.attrs[f"a{i:02d}"] = i
-        grp.attrs["big"] = np.zeros(100_000)
-        grp.attrs["text"] = "x" * 5000
+        grp.attrs["_big"] = np.zeros(100_000)
+        grp.attrs["_text"] = "x" * 5000
         grp.create_dataset("compound", data=np.zeros(5, dtype=[("x", "<f4"), ("y", "<i2"), ("s", "S4")]))
         grp.create_dataset("vlen_str", data=["a", "bb", "ccc"], dtype=h5py.string_dtype())
         grp.create_dataset("gzip", data=np.arange(1000), chunks=(100,), compression="gzip", compression_opts=6,
@@ -254,13 +254,14 @@ def test_twenty_levels_deep(ws):
     assert ws.explore_h5("deep.h5", "/", depth=0).node.children == []
 
 
-def test_small_budgets_still_fit(ws):
-    for budget in (2048, 4096, 16384):
+def test_small_budgets_cut_deeper_pages_first(ws):
+    for budget in (1024, 2048, 4096, 16384):
         res = fits(ws.explore_h5("wide.h5", "/", depth=2, max_bytes=budget), budget)
-        assert res.truncated
-        wide = next(c for c in res.node.children if c.name == "wide")
-        if wide.children:
-            assert wide.next_offset == len(wide.children)
+        assert res.truncated and res.node.children and res.node.n_children == 2
+        for group in res.node.children:
+            assert group.next_offset == len(group.children) and group.truncated
+        if budget >= 4096:  # both top-level groups stay, each with a shorter page
+            assert [c.name for c in res.node.children] == ["w10k", "wide"]
 
 
 def test_paging_arguments_are_checked(ws):
@@ -322,7 +323,7 @@ def test_attributes_are_bounded(linked):
     ws = Workspace([root], provenance=False)
     node = ws.explore_h5("links.h5", "/grp", depth=0).node
     assert node.n_attrs == 32 and len(node.attrs) == 20 and node.attrs["a00"] == 0
-    assert "not read" in node.attrs["big"] and len(node.attrs["text"]) <= 201
+    assert "not read" in node.attrs["_big"] and len(node.attrs["_text"]) <= 201
     assert ws.explore_h5("links.h5", "/grp", attrs=False).node.attrs == {}
 
 
