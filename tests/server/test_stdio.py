@@ -43,7 +43,7 @@ async def test_official_mcp_sdk_client_round_trips_every_core_format(root):
         listed = await session.list_tools()
         tools = {t.name: t for t in listed.tools}
         assert {"list_roots", "list_formats", "load_summary", "save"} <= set(tools)
-        assert all(t.output_schema for t in tools.values())
+        assert all(t.output_schema for name, t in tools.items() if name != "preview_image")
         for name, data, extra, kind in CORE_CASES:
             saved = await session.call_tool("save", {"path": name, "data": data, **extra})
             assert not saved.is_error, saved.content

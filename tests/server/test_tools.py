@@ -10,21 +10,30 @@ from server.app import create_app
 from server.settings import Settings
 from tests.server.conftest import CORE_CASES, json_size
 
-READ_TOOLS = {"list_roots", "list_formats", "load_summary", "find_files", "load_configs",
-              "file_provenance", "verify_file", "cache_info"}
-HOUSEKEEPING_TOOLS = {"clear_cache"}  # not read-only, but writes no file: offered by read-only servers too
+# the tool contract of DESIGN.md: names are stable, clients depend on them
+CONTRACT = {
+    "list_roots", "list_formats", "load_summary", "read_slice", "preview_image", "save", "convert",
+    "explore_h5", "explore_zarr", "read_metadata", "embed_metadata", "load_configs", "find_files",
+    "file_provenance", "verify_file", "cache_info", "clear_cache",
+}
+WRITING = {"save", "convert", "embed_metadata"}  # write files: not offered by a read-only server
+HOUSEKEEPING = {"clear_cache"}  # changes server state, writes no file
+IMAGE_ONLY = {"preview_image"}  # returns MCP image content, no structured result
 
 
 async def test_tools_advertise_output_schemas_and_annotations(client):
     tools = {t.name: t for t in await client.list_tools()}
-    assert set(tools) == READ_TOOLS | HOUSEKEEPING_TOOLS | {"save"}
+    assert CONTRACT <= set(tools)
     for name, tool in tools.items():
-        assert tool.output_schema and tool.output_schema.get("type") == "object", name
-        if name in READ_TOOLS:
-            assert tool.annotations.read_only_hint is True
-            assert tool.annotations.idempotent_hint is True
-    assert tools["save"].annotations.read_only_hint is False
-    assert tools["save"].annotations.destructive_hint is True
+        if name not in IMAGE_ONLY:
+            assert tool.output_schema and tool.output_schema.get("type") == "object", name
+        hints = tool.annotations
+        if name in WRITING:
+            assert hints.read_only_hint is False and hints.destructive_hint is True, name
+        elif name in HOUSEKEEPING:
+            assert hints.read_only_hint is False and not hints.destructive_hint, name
+        else:
+            assert hints.read_only_hint is True and hints.idempotent_hint is True, name
 
 
 @pytest.mark.parametrize(("name", "data", "extra", "kind"), CORE_CASES, ids=[c[0] for c in CORE_CASES])
@@ -127,7 +136,7 @@ async def test_a_plugin_failing_to_save_is_invalid_data_and_writes_nothing(clien
 async def test_read_only_server_offers_no_writing_tool(root):
     async with Client(create_app(Settings(roots=[root], read_only=True))) as c:
         names = {t.name for t in await c.list_tools()}
-        assert names == READ_TOOLS | HOUSEKEEPING_TOOLS
+        assert CONTRACT - WRITING <= names and not names & WRITING
         info = RootsInfo.model_validate((await c.call_tool("list_roots", {})).structured_content)
         assert info.read_only and info.roots[0].path == str(root.resolve())
 
