@@ -512,12 +512,15 @@ def _join(parent: str, name: str) -> str:
 class Explorer:
     """Builds ``NodeInfo`` trees for one call, counting nodes against ``max_nodes``."""
 
-    def __init__(self, s: Session, *, attrs: bool, limit: int, max_nodes: int = MAX_NODES) -> None:
+    def __init__(self, s: Session, *, attrs: bool, limit: int, max_nodes: int = MAX_NODES,
+                 max_bytes: int | None = None) -> None:
         self.s = s
         self.attrs = attrs
         self.limit = limit
         self.max_nodes = max_nodes
+        self.max_bytes = max_bytes  # a page of leaves stops once its JSON alone exceeds the response budget
         self.count = 0
+        self.budget_cut = False  # a page stopped early for the budget
 
     def object_node(self, obj: Any, file: Path, name: str, path: str, depth: int, offset: int = 0) -> NodeInfo:
         self.count += 1
@@ -545,9 +548,17 @@ class Explorer:
         room = self.max_nodes - self.count
         limit = min(self.limit, max(room, 0))
         hard: set[str] = set()
+        # a page of leaves stops where the budget would: describing children that get cut is wasted work
+        room = self.max_bytes - len(node.model_dump_json()) - 512 if self.max_bytes and depth == 1 else None
         for name in page_names(group, offset, limit, total, hard):
-            node.children.append(self.link_node(group, file, name, _join(node.path, name), depth - 1,
-                                                "hard" if name in hard else None))
+            child = self.link_node(group, file, name, _join(node.path, name), depth - 1,
+                                   "hard" if name in hard else None)
+            if room is not None:
+                room -= len(child.model_dump_json()) + 1
+                if room < 0 and node.children:
+                    self.budget_cut = True
+                    break
+            node.children.append(child)
         if offset + len(node.children) < total:
             node.next_offset = offset + len(node.children)
             node.truncated = True
@@ -649,16 +660,23 @@ def explore(
     limit: int = 100,
     attrs: bool = True,
     max_nodes: int = MAX_NODES,
-) -> tuple[NodeInfo, bool]:
-    """The node at ``group`` with ``depth`` levels of children (one page each). (node, opened in SWMR mode)."""
+    max_bytes: int | None = None,
+) -> tuple[NodeInfo, bool, bool]:
+    """The node at ``group`` with ``depth`` levels of children (one page each).
+
+    Returns (node, opened in SWMR mode, a page was stopped early for the budget).
+
+    ``max_bytes``: the response budget; a page of leaves stops once it alone would exceed it
+    (``next_offset`` says where the next page starts). The caller still cuts to the budget.
+    """
     f, swmr = open_h5(path)
     s = Session(sandbox, follow_external=True)
     s.add(path, f)
     try:
-        ex = Explorer(s, attrs=attrs, limit=limit, max_nodes=max_nodes)
+        ex = Explorer(s, attrs=attrs, limit=limit, max_nodes=max_nodes, max_bytes=max_bytes)
         key = "/" + group.strip("/")
         if key == "/":
-            return ex.object_node(f["/"], path, "/", "/", depth, offset), swmr
+            return ex.object_node(f["/"], path, "/", "/", depth, offset), swmr, ex.budget_cut
         parent_path, _, leaf = key.rpartition("/")
         hop = resolve(s, path, f["/"], parent_path or "/")
         if hop.obj is None:
@@ -672,12 +690,12 @@ def explore(
                                    hint="Explore its parent group to list what is there.")
         obj = _open_hard(parent, leaf) if kind == "hard" else None
         if obj is not None:
-            return ex.object_node(obj, parent_file, leaf, key, depth, offset), swmr
+            return ex.object_node(obj, parent_file, leaf, key, depth, offset), swmr, ex.budget_cut
         node = ex.link_node(parent, parent_file, leaf, key, depth)
         if depth > 0 and node.target_kind == "group":  # a link asked for by name is browsed through
             target = resolve(s, parent_file, parent, leaf)
             ex.list_children(node, target.obj, target.file, depth, offset)
-        return node, swmr
+        return node, swmr, ex.budget_cut
     finally:
         s.close()
 

@@ -517,10 +517,10 @@ class Workspace:
         _check_page(depth, offset, limit)
         real = self._resolve(path, existing=True)
         with self._reading(real, _Choice(name="hdf5")):
-            node, swmr = h5tree.explore(real, group or "/", sandbox=self.sandbox, depth=depth, offset=offset,
-                                        limit=limit, attrs=attrs)
+            node, swmr, cut = h5tree.explore(real, group or "/", sandbox=self.sandbox, depth=depth, offset=offset,
+                                             limit=limit, attrs=attrs, max_bytes=max_bytes)
         result = ExploreResult(path=self.sandbox.display(real), format="hdf5", group=node.path, depth=depth,
-                               node=node, swmr=swmr)
+                               node=node, swmr=swmr, truncated=cut)
         return _fit_tree(result, max_bytes)
 
     def explore_zarr(
@@ -680,6 +680,17 @@ def _fit_tree(result: Any, max_bytes: int | None) -> Any:
         del biggest["children"][len(biggest["children"]) // 2 :]
         biggest["next_offset"] = biggest["offset"] + len(biggest["children"])
         biggest["truncated"] = True
+    top = data["node"]["children"]
+    if json_size(data) > max_bytes and len(top) > 1:  # the top page: keep as many children as fit, not half
+        full, low, high = list(top), 1, len(top)
+        while low < high:
+            mid = (low + high + 1) // 2
+            top[:] = full[:mid]
+            if json_size(data) <= max_bytes:
+                low = mid
+            else:
+                high = mid - 1
+        top[:] = full[:low]
     fitted = type(result).model_validate(fit_json(data, max_bytes))
 
     def fix(node: Any) -> None:

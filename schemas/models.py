@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 class _Model(BaseModel):
@@ -443,7 +443,13 @@ class NodeInfo(_Model):
     attrs: dict[str, Any] = Field(default_factory=dict, description="first attributes, values bounded")
     n_children: int | None = None
     offset: int = Field(default=0, description="index of the first child listed")
-    children: list["NodeInfo"] = Field(default_factory=list)
+    # typed recursively here, advertised as plain objects: a recursive schema keeps a "$ref" that
+    # some MCP clients cannot resolve (tool schemas are served fully dereferenced)
+    children: Annotated[
+        list["NodeInfo"],
+        WithJsonSchema({"type": "array", "items": {"type": "object"},
+                        "description": "one page of child nodes, each shaped like this node"}),
+    ] = Field(default_factory=list)
     next_offset: int | None = Field(default=None, description="offset of the next page of children, if any")
     truncated: bool = Field(default=False, description="children or attributes were left out (see next_offset, n_attrs)")
     note: str | None = None

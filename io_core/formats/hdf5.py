@@ -88,7 +88,11 @@ def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
         return ChildInfo(name=name, kind="value", link=f"external:{link.filename}:{link.path}")
     try:
         obj = h5tree.child_for_read(group, path, name, active_sandbox())
-    except (KeyNotFoundError, UnsupportedOperationError, PathOutsideRootError):
+    except PathOutsideRootError:
+        return ChildInfo(name=name, kind="value", link=f"soft:{link.path} (through a link out of the roots; not followed)")
+    except UnsupportedOperationError:
+        return ChildInfo(name=name, kind="value", link=f"soft:{link.path} (through an external link; not followed)")
+    except KeyNotFoundError:
         obj = None
     if obj is None:
         target = link.path if isinstance(link, h5py.SoftLink) else "?"

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-from pathlib import Path
 
 import h5py
 import numpy as np
