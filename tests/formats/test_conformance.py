@@ -186,8 +186,8 @@ CASES += [
     Case(".pickle", "pickle", "value", _pyobject, _check_pyobject),
     Case(".pkl.gz", "pickle_gz", "value", _pyobject, _check_pyobject),
     Case(".pickle.gz", "pickle_gz", "value", _pyobject, _check_pyobject),
-    Case(".joblib", "joblib", "value", _pyobject, _check_pyobject),  # skipped unless joblib is installed
-    Case(".pt", "torch", "value", _pyobject, _check_pyobject),  # skipped unless torch is installed
+    Case(".joblib", "joblib", "value", _pyobject, _check_pyobject),
+    Case(".pt", "torch", "value", _pyobject, _check_pyobject),  # torch is not installed here: see MISSING
     Case(".pth", "torch", "value", _pyobject, _check_pyobject),
 ]
 def _picture(mode: str) -> Callable[[], np.ndarray]:
@@ -282,8 +282,28 @@ CASES += [
     Case(".vhdr", "brainvision", "recording", _recording, _check_recording(exact=False)),
     Case(".set", "eeglab", "recording", _recording, _check_recording(exact=False)),
 ]
+def _installed(case: Case) -> bool:
+    from io_core.registry import REGISTRY
+
+    return REGISTRY.is_available(REGISTRY.spec(case.fmt))
+
+
+# formats whose library is not installed here (torch) are checked for honest refusal instead
+MISSING = [c for c in CASES if not _installed(c)]
+CASES = [c for c in CASES if _installed(c)]
 IDS = [c.ext.lstrip(".") for c in CASES]
 H5_EXTS = [".h5", ".hdf5"]
+
+
+@pytest.mark.parametrize("case", MISSING, ids=[c.ext.lstrip(".") for c in MISSING])
+def test_formats_without_their_library_are_listed_unavailable_and_refused(tmp_path, case):
+    from io_core.registry import REGISTRY
+
+    info = next(f for f in REGISTRY.list_formats() if f.name == case.fmt)
+    assert not info.available and info.install_hint.startswith("pip install")
+    (tmp_path / ("x" + case.ext)).write_bytes(b"\x80\x04N.")
+    err = _code(Workspace([tmp_path], allow_pickle=True).load, "x" + case.ext)
+    assert err.code == "MISSING_DEPENDENCY" and "pip install" in err.hint
 
 
 @pytest.fixture()
@@ -291,11 +311,6 @@ def ws(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
     """A workspace on tmp_path; a case's format must be installed, pickle cases allow pickle."""
     case = request.node.callspec.params.get("case") if hasattr(request.node, "callspec") else None
     if isinstance(case, Case):
-        from io_core.registry import REGISTRY
-
-        spec = REGISTRY.spec(case.fmt)
-        if not REGISTRY.is_available(spec):
-            pytest.skip(f"{case.fmt} is not installed ({spec.install})")
         return Workspace([tmp_path], allow_pickle=case.fmt in PICKLE_FORMATS)
     return Workspace([tmp_path])
 
@@ -316,14 +331,14 @@ REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "
 
 
 def test_every_builtin_extension_is_in_the_suite():
-    covered = {c.ext for c in CASES}
+    covered = {c.ext for c in CASES + MISSING}
     for spec in BUILTIN_FORMATS:
         if spec.name in REFERENCE_SUITES:
             assert not spec.can_save and (Path(__file__).parent / REFERENCE_SUITES[spec.name]).exists()
             continue
         for ext in spec.extensions:
             assert ext in covered, f"{spec.name} {ext} has no conformance case"
-    assert {c.fmt for c in CASES} == {s.name for s in BUILTIN_FORMATS} - set(REFERENCE_SUITES)
+    assert {c.fmt for c in CASES + MISSING} == {s.name for s in BUILTIN_FORMATS} - set(REFERENCE_SUITES)
 
 
 # -- round trip and summary kind, every format ------------------------------------------------
