@@ -6,8 +6,9 @@ workspace   Workspace.save: temp file + fsync + rename (atomic), SHA-256 of the 
 
 The target is workspace <= 1.5 x plain. It is reachable only because the hash is
 computed from the bytes while they are written, on a second core (io_core.hashing.
-HashingWriter), instead of reading the file back. Runs alternate (ABBA) so machine
-noise hits both alike; every file is new and deleted outside the timed region.
+HashingWriter), instead of reading the file back, and because the fsync is issued
+while the hash is still running rather than after it. Runs alternate (ABBA) so
+machine noise hits both alike; every file is new and deleted outside the timed region.
 
     python bench/save.py [--runs 5] [--mb 400] [--dir DIR]
 """

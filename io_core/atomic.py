@@ -124,7 +124,7 @@ class AtomicWrite:
 
         if self._stream is not None:
             raise IOCoreError("a save opens its stream once", hint="This is a bug in the format's saver.")
-        self._stream = HashingWriter(self.tmp)
+        self._stream = HashingWriter(self.tmp, sync=True)  # fsynced below anyway: overlap it with the hash
         return self._stream
 
     def _finish(self) -> None:

@@ -28,6 +28,7 @@ READ_CHUNK = 4 * 1024 * 1024
 PARALLEL_MIN = 1024 * 1024  # below this a write is hashed inline: a thread hop costs more
 SMALL_BUFFER = 1024 * 1024  # small writes are gathered into one buffer of about this size
 MAX_IN_FLIGHT = 64 * 1024 * 1024  # bytes queued for hashing before a writer waits
+SYNC_MIN = 8 * 1024 * 1024  # unsynced bytes worth an early fsync while waiting for the hash
 
 
 class _OrderedHasher:
@@ -103,11 +104,18 @@ class HashingWriter(io.RawIOBase):
     trusted. A caller's mutable buffer is fully hashed before ``write`` returns, so it
     may be reused as with any file; ``bytes`` and the writer's own gathering buffer are
     hashed behind the writes (bounded by MAX_IN_FLIGHT) and waited for at ``close``.
+
+    ``sync=True`` is for callers that fsync the file afterwards anyway (atomic writes):
+    whenever the writer would sit idle waiting for the hash, it fsyncs instead, so
+    flushing to disk overlaps hashing rather than following it (for a 400 MB array
+    that is the difference between max(write + fsync, hash) and write + hash + fsync).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sync: bool = False) -> None:
         super().__init__()
         self._fh = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._sync = sync
+        self._unsynced = 0
         self._hash = hashlib.sha256()
         self._pending = bytearray()
         self._hasher: _OrderedHasher | None = None
@@ -218,11 +226,17 @@ class HashingWriter(io.RawIOBase):
         while self._in_flight and self._in_flight_bytes > limit:
             n, done = self._in_flight.popleft()
             self._in_flight_bytes -= n
-            done.result()
+            self._wait(done)
         if limit == 0:
             while self._in_flight:
-                self._in_flight.popleft()[1].result()
+                self._wait(self._in_flight.popleft()[1])
             self._in_flight_bytes = 0
+
+    def _wait(self, done: Future) -> None:
+        if self._sync and self._unsynced >= SYNC_MIN and not done.done() and not self._fh.closed:
+            os.fsync(self._fh.fileno())  # owed anyway; done now, while the hash is still running
+            self._unsynced = 0
+        done.result()
 
     def _write_all(self, view: memoryview) -> None:
         done, total = 0, view.nbytes
@@ -231,6 +245,7 @@ class HashingWriter(io.RawIOBase):
             if not written:
                 raise OSError("short write")
             done += written
+        self._unsynced += total
 
 
 class HashCache:

@@ -110,12 +110,13 @@ def test_npy_is_hashed_while_written_and_byte_identical_to_np_save(ws, tmp_path,
         assert ws.save(data, name).sha256 == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
 
 
-def test_hashing_writer_hashes_exactly_what_it_writes(tmp_path):
+@pytest.mark.parametrize("sync", [False, True])
+def test_hashing_writer_hashes_exactly_what_it_writes(tmp_path, sync):
     """Small writes gathered, large ones hashed on a worker; a reused mutable buffer is safe."""
     rng = np.random.default_rng(1)
     expected = hashlib.sha256()
     reused = bytearray(3 * 1024 * 1024)
-    with HashingWriter(tmp_path / "w.bin") as w:
+    with HashingWriter(tmp_path / "w.bin", sync=sync) as w:
         for size in [0, 1, 17, 5_000_000, 100, 2_000_000, 3, 1024 * 1024, 700_000, 9_000_000]:
             chunk = rng.integers(0, 256, size, dtype=np.uint8)
             if size % 2:
