@@ -181,6 +181,7 @@ class Registry:
         self._builtin_names = frozenset(self._specs)
         self._handlers: dict[str, Any] = {}
         self._available: dict[str, bool] = {}
+        self._builtin_infos: list[FormatInfo] | None = None
         self._user: dict[str, UserFormat] = {}
         self._lock = threading.RLock()
         self._entry_point_group = entry_points
@@ -189,6 +190,7 @@ class Registry:
         self.plugin_errors: dict[str, str] = {}
 
     def _add_spec(self, spec: FormatSpec) -> None:
+        self._builtin_infos = None
         self._specs[spec.name] = spec
         for ext in spec.extensions:
             self._by_ext.setdefault(ext, []).append(spec.name)
@@ -371,14 +373,17 @@ class Registry:
                 name=f"user{ext}", extensions=[ext], kind="user",
                 operations=ops + (["save"] if user.saver is not None else []), available=True,
             ))
-        for spec in self._specs.values():
-            available = self.is_available(spec)
-            ops = [op for op in ("load", "save", "summarize") if getattr(spec, "can_" + op)]
-            infos.append(FormatInfo(
-                name=spec.name, extensions=list(spec.extensions), kind=spec.kind, operations=ops,
-                available=available, install_hint="" if available else spec.install,
-            ))
-        return infos
+        if self._builtin_infos is None:  # specs and their availability do not change once known
+            self._builtin_infos = [self._info(spec) for spec in self._specs.values()]
+        return infos + self._builtin_infos
+
+    def _info(self, spec: FormatSpec) -> FormatInfo:
+        available = self.is_available(spec)
+        return FormatInfo(
+            name=spec.name, extensions=list(spec.extensions), kind=spec.kind,
+            operations=[op for op in ("load", "save", "summarize") if getattr(spec, "can_" + op)],
+            available=available, install_hint="" if available else spec.install,
+        )
 
 
 def _is_spec_like(obj: Any) -> bool:
