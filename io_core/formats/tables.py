@@ -76,7 +76,7 @@ class DelimitedFormat:
         """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count."""
         self._check_text(path)
         header = pd.read_csv(path, sep=self.sep, nrows=0)
-        usecols = _check_columns(list(header.columns), columns)
+        usecols = check_columns(list(header.columns), columns)
         page = pd.read_csv(path, sep=self.sep, skiprows=range(1, offset + 1), nrows=limit, usecols=usecols)
         page = page[usecols] if usecols else page
         if path.stat().st_size <= SMALL_TEXT_TABLE:
@@ -84,7 +84,8 @@ class DelimitedFormat:
         return page, max(estimate_rows(path), offset + len(page)), False
 
 
-def _check_columns(names: list[str], wanted: list[str] | None) -> list[str] | None:
+def check_columns(names: list[str], wanted: list[str] | None) -> list[str] | None:
+    """The wanted columns (None: all), or KEY_NOT_FOUND naming the ones that are missing."""
     if wanted is None:
         return None
     missing = [c for c in wanted if c not in names]
@@ -181,7 +182,7 @@ class ParquetFormat:
         pf = self._file(path)
         meta = pf.metadata
         names = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]
-        usecols = _check_columns(names, columns)
+        usecols = check_columns(names, columns)
         pieces, first = [], 0
         for rg in range(meta.num_row_groups):
             n = meta.row_group(rg).num_rows

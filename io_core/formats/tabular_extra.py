@@ -29,6 +29,7 @@ import pandas as pd
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
 from io_core.options import ReadOptions, WriteOptions
+from io_core.formats.tables import check_columns as _check_columns
 from io_core.summary import frame_summary, frame_summary_streamed, value_summary
 from schemas import ChildInfo, FrameSummary, TreeSummary, ValueSummary
 
@@ -39,15 +40,6 @@ BATCH_ROWS = 200_000
 
 def _has_default_index(df: pd.DataFrame) -> bool:
     return isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1 and df.index.name is None
-
-
-def _check_columns(names: list[str], wanted: list[str] | None) -> list[str] | None:
-    if wanted is None:
-        return None
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        raise KeyNotFoundError(f"no column(s) {missing}; columns: {[str(n) for n in names[:50]]}")
-    return list(wanted)
 
 
 def _exact_rows(summary: FrameSummary) -> FrameSummary:
