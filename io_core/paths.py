@@ -64,9 +64,9 @@ class Sandbox:
             raise PathOutsideRootError(f"{raw!r} resolves outside the allowed roots", path=raw)
         return real
 
-    def existing_file(self, user_path: str | os.PathLike[str]) -> Path:
-        """Resolve and require an existing regular file."""
-        real = self.resolve(user_path)
+    def existing_file(self, user_path: str | os.PathLike[str], real: Path | None = None) -> Path:
+        """Resolve (unless ``real`` is its resolved form already) and require an existing regular file."""
+        real = self.resolve(user_path) if real is None else real
         if not real.exists():
             raise FileNotFoundIOError(f"no such file: {os.fspath(user_path)!r}", path=str(user_path))
         if real.is_dir():

@@ -15,7 +15,7 @@ import numpy as np
 from io_core.budget import fit, json_size
 from io_core.errors import TooLargeError
 from io_core.selection import parse_selection, read_selection
-from io_core.summary import encode_value
+from io_core.encoding import encode_value
 from schemas import ArraySlice, FrameSlice, TextSlice
 
 DEFAULT_ROWS = 100

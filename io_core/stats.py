@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from io_core.encoding import encode_value
 from schemas import Stats
 
 BLOCK_BYTES = 16 * 1024 * 1024  # one read
@@ -45,6 +46,26 @@ def iter_blocks(shape: tuple[int, ...], itemsize: int, block_bytes: int = BLOCK_
     for lead in itertools.product(*(range(n) for n in shape[:axis])):
         for start in range(0, shape[axis], rows):
             yield (*lead, slice(start, min(start + rows, shape[axis])))
+
+
+def file_backing(arr: Any) -> tuple[str, int] | None:
+    """(file name, byte offset) of a contiguous memory map that covers its whole file region."""
+    if isinstance(arr, np.memmap) and arr.filename and (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        base = arr
+        while isinstance(base.base, np.memmap):
+            base = base.base
+        if base is arr or (base.shape == arr.shape):
+            return str(arr.filename), int(arr.offset)
+    return None
+
+
+def read_flat(fh: Any, offset: int, dtype: Any, start: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Values ``start .. start+count`` in storage order, read from an open file (no mapping)."""
+    dtype = np.dtype(dtype)
+    buf = out[:count] if out is not None else np.empty(count, dtype=dtype)
+    fh.seek(offset + start * dtype.itemsize)
+    got = fh.readinto(memoryview(buf).cast("B"))
+    return buf[: got // dtype.itemsize]
 
 
 @dataclass
@@ -100,8 +121,6 @@ class RunningStats:
         self.count = merged
 
     def result(self, *, exact: bool = True, fraction: float = 1.0) -> Stats:
-        from io_core.summary import encode_value
-
         if self.count == 0:
             return Stats(nan_count=self.nan, inf_count=self.inf, exact=exact, sampled_fraction=fraction)
         return Stats(
@@ -121,8 +140,6 @@ def exact_stats(array: Any, *, progress: Progress | None = None, block_bytes: in
     total = math.prod(shape) * dtype.itemsize
     running = RunningStats()
     done = 0
-    from io_core.summary import file_backing, read_flat
-
     source = file_backing(array)
     if source is not None:  # a memory map: read the file into one reused buffer instead of mapping it all
         count = math.prod(shape)

@@ -7,75 +7,19 @@ objects, an evenly spread sample whose stats are labelled ``exact=False``.
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from io_core.encoding import clip_text, encode_value
 from io_core.options import ReadOptions
-from io_core.stats import RunningStats
+from io_core.stats import RunningStats, file_backing, read_flat
 from schemas import ArraySummary, ColumnInfo, FrameSummary, Stats, TextSummary, TreeSummary, ValueSummary
 from schemas.models import ChildInfo
 
 SAMPLE_ELEMENTS = 262_144  # upper bound on values read for approximate stats
 SAMPLE_BLOCKS = 64
-
-
-def clip_text(text: str, limit: int) -> tuple[str, bool]:
-    return (text, False) if len(text) <= limit else (text[:limit] + "…", True)
-
-
-def encode_value(value: Any, max_chars: int = 200) -> Any:
-    """One JSON-safe encoding for any scalar or small container (rules in schemas.models)."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, np.generic):
-        if isinstance(value, np.datetime64):
-            return None if np.isnat(value) else str(value)
-        if isinstance(value, np.timedelta64):
-            return None if np.isnat(value) else str(value)
-        if isinstance(value, np.void) and value.dtype.names:
-            return {n: encode_value(value[n], max_chars) for n in value.dtype.names}
-        value = value.item()
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if isinstance(value, complex):
-        return {"real": encode_value(value.real), "imag": encode_value(value.imag)}
-    if isinstance(value, str):
-        return clip_text(value, max_chars)[0]
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        try:
-            return clip_text(raw.decode("utf-8"), max_chars)[0]
-        except UnicodeDecodeError:
-            return {"base64": clip_text(base64.b64encode(raw[: max_chars]).decode("ascii"), max_chars)[0]}
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, _dt.timedelta):
-        return f"{value.total_seconds()} s"
-    if hasattr(value, "isoformat") and callable(value.isoformat):  # pandas Timestamp
-        try:
-            return value.isoformat()
-        except ValueError:  # NaT
-            return None
-    if isinstance(value, np.ndarray):
-        return [encode_value(v, max_chars) for v in value.ravel()[:20].tolist()]
-    if isinstance(value, Mapping):
-        return {str(k): encode_value(v, max_chars) for k, v in list(value.items())[:20]}
-    if isinstance(value, (list, tuple)):
-        return [encode_value(v, max_chars) for v in value[:20]]
-    return clip_text(repr(value), max_chars)[0]
 
 
 # -- arrays -----------------------------------------------------------------------------
@@ -107,7 +51,6 @@ def _sample(arr: Any, size: int, chunks: tuple[int, ...] | None = None) -> np.nd
     Chunked storage (HDF5, Zarr) is sampled by whole chunks spread over the chunk grid,
     so each chunk is decompressed once; memory maps by contiguous blocks.
     """
-    itemsize = np.dtype(arr.dtype).itemsize
     if chunks and not isinstance(arr, np.ndarray):
         shape = tuple(int(n) for n in arr.shape)
         grid = [-(-n // c) for n, c in zip(shape, chunks, strict=True)]
@@ -141,26 +84,6 @@ def _sample(arr: Any, size: int, chunks: tuple[int, ...] | None = None) -> np.nd
     budget = max(1, SAMPLE_ELEMENTS // len(picks))
     sub = _head_selection(shape[1:], budget)
     return np.concatenate([np.asarray(arr[(int(i),) + sub]).reshape(-1)[:budget] for i in picks])
-
-
-def file_backing(arr: Any) -> tuple[str, int] | None:
-    """(file name, byte offset) of a contiguous memory map that covers its whole file region."""
-    if isinstance(arr, np.memmap) and arr.filename and (arr.flags.c_contiguous or arr.flags.f_contiguous):
-        base = arr
-        while isinstance(base.base, np.memmap):
-            base = base.base
-        if base is arr or (base.shape == arr.shape):
-            return str(arr.filename), int(arr.offset)
-    return None
-
-
-def read_flat(fh: Any, offset: int, dtype: Any, start: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Values ``start .. start+count`` in storage order, read from an open file (no mapping)."""
-    dtype = np.dtype(dtype)
-    buf = out[:count] if out is not None else np.empty(count, dtype=dtype)
-    fh.seek(offset + start * dtype.itemsize)
-    got = fh.readinto(memoryview(buf).cast("B"))
-    return buf[: got // dtype.itemsize]
 
 
 def compute_stats(values: np.ndarray, *, exact: bool, fraction: float) -> Stats | None:

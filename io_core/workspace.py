@@ -111,7 +111,7 @@ class Workspace:
             )
         if existing and real.is_dir() and self._directory_store(real):
             return real
-        return self.sandbox.existing_file(path) if existing else real
+        return self.sandbox.existing_file(path, real) if existing else real
 
     def _directory_store(self, real: Path) -> FormatSpec | None:
         """The folder format (Zarr) a directory is, by extension or by its metadata files."""

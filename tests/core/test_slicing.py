@@ -154,7 +154,7 @@ def test_exact_stats_for_large_csv_and_parquet_match_pandas(ws, tmp_path, monkey
     for name in ("big.csv", "big.parquet"):
         seen = []
         approx = ws.summarize(name).summary
-        exact = ws.summarize(name, exact_stats=True, progress=lambda d, t: seen.append((d, t))).summary
+        exact = ws.summarize(name, exact_stats=True, progress=lambda d, t, out=seen: out.append((d, t))).summary
         if name.endswith(".csv"):
             assert not approx.n_rows_exact and abs(approx.n_rows - 20_000) < 2_000
         assert exact.n_rows == 20_000 and exact.n_rows_exact
