@@ -154,20 +154,13 @@ def open_h5(path: Path) -> tuple[h5py.File, bool]:
         raise _open_error(path, exc) from None
 
 
-_plugins_tried = False
-
-
+@functools.cache
 def ensure_plugins() -> bool:
     """Register hdf5plugin's filters (blosc, zstd, lz4, bitshuffle, ...) when it is installed; once."""
-    global _plugins_tried
-    if not _plugins_tried:
-        _plugins_tried = True
-        try:
-            import hdf5plugin  # noqa: F401 - importing registers the filters with HDF5
-        except ImportError:
-            return False
-        except Exception:  # noqa: BLE001 - a broken plugin install must not break reading
-            return False
+    try:
+        import hdf5plugin  # noqa: F401 - importing registers the filters with HDF5
+    except Exception:  # noqa: BLE001 - not installed, or a broken plugin install must not break reading
+        return False
     return True
 
 
@@ -234,7 +227,6 @@ class Hop:
     stop: str | None = None
     target: LinkTarget | None = None  # the external file where it stopped
     link: tuple[str, str] | None = None  # (file, path) of that external link
-    remaining: bool = False  # stopped before the last component
 
 
 class Session:
@@ -272,36 +264,35 @@ def resolve(s: Session, file: Path, base: h5py.Group, path: str, hops: int = 0) 
     """Walk ``path`` from ``base`` (or the root of ``file`` when absolute), one link at a time."""
     parts = [p for p in path.split("/") if p not in ("", ".")]
     cur: Any = s.files[file]["/"] if path.startswith("/") else base
-    for i, name in enumerate(parts):
-        last = i == len(parts) - 1
+    for name in parts:
         if not isinstance(cur, h5py.Group):
-            return Hop(None, file, "missing", remaining=not last)
+            return Hop(None, file, "missing")
         kind, value = _link(cur, name)
         if kind is None:
-            return Hop(None, file, "missing", remaining=not last)
+            return Hop(None, file, "missing")
         if kind == "hard":
             cur = _open_hard(cur, name)
             if cur is None:
-                return Hop(None, file, "missing", remaining=not last)
+                return Hop(None, file, "missing")
             continue
         if kind == "user" or hops >= MAX_LINK_HOPS:
-            return Hop(None, file, "loop" if kind != "user" else "unsupported", remaining=not last)
+            return Hop(None, file, "loop" if kind != "user" else "unsupported")
         if kind == "soft":
             sub = resolve(s, file, cur, value, hops + 1)
         else:
             target_file, target_path = value
             target = resolve_target(file, target_file, s.sandbox)
             if target.inside is False:
-                return Hop(None, file, "outside", target, value, remaining=not last)
+                return Hop(None, file, "outside", target, value)
             if not s.follow_external or target.inside is None:
-                return Hop(None, file, "external", target, value, remaining=not last)
+                return Hop(None, file, "external", target, value)
             if not target.exists:
-                return Hop(None, file, "dangling", target, value, remaining=not last)
+                return Hop(None, file, "dangling", target, value)
             f2 = s.open(target.real)
             sub = resolve(s, target.real, f2["/"], "/" + target_path.lstrip("/"), hops + 1)
         if sub.obj is None:
             stop = "dangling" if sub.stop == "missing" else sub.stop
-            return replace(sub, stop=stop, remaining=sub.remaining or not last)
+            return replace(sub, stop=stop)
         cur, file = sub.obj, sub.file
     return Hop(cur, file)
 
@@ -329,12 +320,7 @@ def _refuse(hop: Hop, key: str) -> IOCoreError:
 
 def lookup_for_read(f: h5py.File, file: Path, key: str, sandbox: Sandbox | None) -> Any:
     """The object at ``key`` for loading: soft links followed inside the file, external links never."""
-    s = Session(sandbox, follow_external=False)
-    s.add(file, f)
-    hop = resolve(s, file, f["/"], "/" + key.strip("/"))
-    if hop.obj is None:
-        raise _refuse(hop, "/" + key.strip("/"))
-    return hop.obj
+    return child_for_read(f["/"], file, key.strip("/"), sandbox)
 
 
 def child_for_read(group: h5py.Group, file: Path, name: str, sandbox: Sandbox | None) -> Any:
@@ -549,13 +535,13 @@ class Explorer:
         limit = min(self.limit, max(room, 0))
         hard: set[str] = set()
         # a page of leaves stops where the budget would: describing children that get cut is wasted work
-        room = self.max_bytes - len(node.model_dump_json()) - 512 if self.max_bytes and depth == 1 else None
+        bytes_left = self.max_bytes - len(node.model_dump_json()) - 512 if self.max_bytes and depth == 1 else None
         for name in page_names(group, offset, limit, total, hard):
             child = self.link_node(group, file, name, _join(node.path, name), depth - 1,
                                    "hard" if name in hard else None)
-            if room is not None:
-                room -= len(child.model_dump_json()) + 1
-                if room < 0 and node.children:
+            if bytes_left is not None:
+                bytes_left -= len(child.model_dump_json()) + 1
+                if bytes_left < 0 and node.children:
                     self.budget_cut = True
                     break
             node.children.append(child)

@@ -71,9 +71,7 @@ def resolve_target(container: Path, raw: str | bytes, sandbox: Sandbox | None) -
         return LinkTarget(raw, real, None, None)
     try:
         sandbox.resolve(str(real))
-    except PathOutsideRootError:
-        return LinkTarget(raw, real, False, None)
-    except IOCoreError:
+    except IOCoreError:  # PATH_OUTSIDE_ROOT, or a path the sandbox cannot resolve
         return LinkTarget(raw, real, False, None)
     return LinkTarget(raw, real, True, sandbox.display(real))
 

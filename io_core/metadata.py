@@ -62,7 +62,7 @@ def format_of(path: Path) -> str:
         return "jpeg"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
-    if head.lstrip().startswith(b"%PDF") or head.startswith(b"%PDF"):
+    if head.lstrip().startswith(b"%PDF"):
         return "pdf"
     if b"<svg" in head:
         return "svg"

@@ -63,6 +63,7 @@ def _check_complete(path: Path, image: Image.Image) -> None:
         image.verify()  # walks the chunks and their CRCs
         return
     with open(path, "rb") as fh:
+        head = fh.read(6)
         fh.seek(max(0, size - 1024))
         tail = fh.read()
     complete = True
@@ -71,8 +72,7 @@ def _check_complete(path: Path, image: Image.Image) -> None:
     elif fmt == "GIF":
         complete = tail.rstrip(b"\x00").endswith(b";")
     elif fmt == "BMP":
-        with open(path, "rb") as fh:
-            declared = int.from_bytes(fh.read(6)[2:6], "little")
+        declared = int.from_bytes(head[2:6], "little")
         complete = declared == 0 or declared <= size
     elif fmt == "TIFF":
         tags = image.tag_v2

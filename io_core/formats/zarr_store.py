@@ -17,11 +17,11 @@ import numpy as np
 import zarr
 
 from io_core.coerce import as_array_tree
-from io_core.errors import CorruptFileError, KeyNotFoundError
+from io_core.errors import KeyNotFoundError
 from io_core.options import ReadOptions, WriteOptions
-from io_core.registry import is_zarr_dir
 from io_core.summary import array_summary, encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
+
 
 @contextmanager
 def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
@@ -30,14 +30,10 @@ def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
     Inside a workspace, a folder store with a symlink leading out of the roots is
     PATH_OUTSIDE_ROOT, and no key is read through such a link (``io_core.zarrtree``).
     """
-    if path.is_dir() and not is_zarr_dir(path):
-        raise CorruptFileError(f"{path.name!r} is not a Zarr store (no zarr.json, .zarray or .zgroup)")
     from io_core.links import active_sandbox
-    from io_core.zarrtree import store_for
+    from io_core.zarrtree import open_root
 
-    store: Any = store_for(path, active_sandbox())
-    try:
-        node = zarr.open(store=store, mode="r")
+    with open_root(path, active_sandbox()) as node:
         if key and key.strip("/"):
             if not isinstance(node, zarr.Group):
                 raise KeyNotFoundError(f"{path.name!r} is a single array; it has no member {key!r}")
@@ -46,9 +42,6 @@ def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
             except KeyError:
                 raise KeyNotFoundError(f"no array or group {key!r} in the store") from None
         yield node
-    finally:
-        if not isinstance(store, str):
-            store.close()
 
 
 def _codecs(arr: zarr.Array) -> str | None:
@@ -79,16 +72,17 @@ class ZarrFormat:
             if isinstance(node, zarr.Array):
                 note = f"zarr v{node.metadata.zarr_format}" + (f", shards {list(node.shards)}" if node.shards else "")
                 return array_summary(node, opts, chunks=node.chunks, compression=_codecs(node), note=note)
-            names = list(itertools.islice(node.keys(), opts.preview_items))
+            keys = list(node.keys())  # one listing of the store, not one per use
+            names = keys[: opts.preview_items]
             attrs = {k: encode_value(v, opts.preview_chars // 10)
                      for k, v in itertools.islice(node.attrs.items(), opts.preview_items)}
             return TreeSummary(
                 path="/" + (opts.key or "").strip("/"),
-                n_children=sum(1 for _ in node.keys()),
+                n_children=len(keys),
                 children=[_child(node, n) for n in names],
-                truncated=False,
+                truncated=len(names) < len(keys),
                 attrs=attrs,
-            ).model_copy(update={"truncated": len(names) < sum(1 for _ in node.keys())})
+            )
 
     @contextmanager
     def open_array(self, path: Path, opts: ReadOptions) -> Iterator[zarr.Array]:
