@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from io_core import Workspace  # noqa: E402
+from io_core.hashing import sha256_file  # noqa: E402
 
 TARGET = 1.5
 
@@ -39,14 +40,6 @@ def plain_save(arr: np.ndarray, path: Path) -> None:
         np.save(fh, arr)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(8 * 1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def timed(fn) -> tuple[float, object]:  # noqa: ANN001
@@ -99,7 +92,7 @@ def main() -> int:
 
         check = root / "check.npy"
         saved = ws.save(arr, check.name)
-        on_disk = file_sha256(check)
+        on_disk = sha256_file(check)  # read back, independent of the writer's hash
         hash_only, _ = timed(lambda: hashlib.sha256(memoryview(arr).cast("B")).hexdigest())
         check.unlink()
         ledger_rows = ws.provenance.ledger.count()

@@ -28,9 +28,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
-from io_core.fileid import SETTLE_NS, FileStamp, settled, stamp
+from io_core.fileid import SETTLE_NS, FileStamp, settled, stamp, stamp_of
 from schemas import CacheCleared, CacheInfo
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
@@ -65,13 +66,17 @@ class LoadCache:
         """``(object, hit)``: from the cache when the file is unchanged, else from ``loader()``."""
         if not self.enabled:
             return loader(), False
-        if not os.path.isfile(path):  # a folder store: its stamp misses changes to the files inside
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None  # the loader reports it
+        if st is None or not S_ISREG(st.st_mode):  # a folder store: its stamp misses changes to the files inside
             value = _freeze(loader())
             with self._lock:
                 self.not_cached += 1
             return value, False
         ident = (str(path), options)
-        before = stamp(path)
+        before = stamp_of(st)
         key = (ident, before)
         with self._lock:
             entry = self._entries.get(key)

@@ -228,16 +228,18 @@ class _Normaliser:
         out: dict[Any, Any] = {}
         promoted: set[str] = set()
         for folded, val in entries:
-            child = self.value(val, _join(path, folded))
-            if self.debug and _is_debug_key(folded):
-                target = folded[len(DEBUG_PREFIX):]
-                out[target] = child  # keeps the plain twin's position if it came first
-                promoted.add(target)
-            elif folded in promoted:
-                continue  # its DEBUG_ twin came first and wins
-            else:
-                out[folded] = child
+            _place(out, promoted, folded, self.value(val, _join(path, folded)), self.debug)
         return out
+
+
+def _place(out: dict[Any, Any], promoted: set[str], folded: Any, value: Any, debug: bool) -> None:
+    """Put one entry into ``out``; in debug mode ``DEBUG_<K>`` replaces ``<K>`` whichever came first."""
+    if debug and _is_debug_key(folded):
+        target = folded[len(DEBUG_PREFIX):]
+        out[target] = value  # keeps the plain twin's position if it came first
+        promoted.add(target)
+    elif folded not in promoted:  # else its DEBUG_ twin came first and wins
+        out[folded] = value
 
 
 def _is_debug_key(folded: Any) -> bool:
@@ -408,14 +410,8 @@ def load_configs(
     promoted: set[str] = set()
     for folded, (path, data) in contents.items():
         norm = _Normaliser(debug=debug, file=path.name, path=str(path), budget=budget)
-        value = DotDict._wrap(norm.mapping(data, folded))
         # The top level (file stems) follows the same debug rule as any mapping.
-        if debug and _is_debug_key(folded):
-            target = folded[len(DEBUG_PREFIX):]
-            tree[target] = value
-            promoted.add(target)
-        elif folded not in promoted:
-            tree[folded] = value
+        _place(tree, promoted, folded, DotDict._wrap(norm.mapping(data, folded)), debug)
     return DotDict._wrap(tree)
 
 

@@ -34,7 +34,7 @@ from io_core.errors import (
     KeyNotFoundError,
     UnsupportedOperationError,
 )
-from io_core.options import ReadOptions
+from io_core.options import ReadOptions, WriteOptions
 
 CHUNK_ROWS = 100_000
 SLAB_BYTES = 16 * 1024 * 1024
@@ -101,9 +101,7 @@ def _frame_source(handler: Any, name: str, src: Path, opts: ReadOptions) -> Call
         pf = pq.ParquetFile(src)
         if _has_index(pf.schema_arrow):
             return None
-        columns = [opts.key] if opts.key else None
-        if opts.key and opts.key not in pf.schema_arrow.names:
-            raise KeyNotFoundError(f"no column {opts.key!r}; columns: {pf.schema_arrow.names[:50]}")
+        columns = [handler.check_column(pf.schema_arrow.names, opts.key)] if opts.key else None
         return lambda: _guarded((b.to_pandas() for b in pf.iter_batches(batch_size=CHUNK_ROWS, columns=columns)),
                                 src, name)
     if name == "feather":
@@ -159,37 +157,33 @@ def _arrow_tables(frames: Iterator[Any]) -> Iterator[Any]:
         yield table
 
 
-def _to_parquet(frames: Iterator[Any], path: Path, handler: Any) -> None:
-    import pyarrow.parquet as pq
-
+def _write_arrow(frames: Iterator[Any], open_writer: Callable[[Any], Any]) -> None:
+    """Arrow tables into the writer ``open_writer(schema)`` opens at the first chunk."""
     writer = None
     try:
         for table in _arrow_tables(frames):
             if writer is None:
-                writer = pq.ParquetWriter(str(path), table.schema)
+                writer = open_writer(table.schema)
             writer.write_table(table)
         if writer is None:
             raise CannotStream("the source has no rows")
     finally:
         if writer is not None:
             writer.close()
+
+
+def _to_parquet(frames: Iterator[Any], path: Path, handler: Any) -> None:
+    import pyarrow.parquet as pq
+
+    _write_arrow(frames, lambda schema: pq.ParquetWriter(str(path), schema))
 
 
 def _to_feather(frames: Iterator[Any], path: Path, handler: Any) -> None:
     import pyarrow.ipc as ipc
 
     compression = None if path.name.lower().endswith(".arrow") else "lz4"
-    writer = None
-    try:
-        for table in _arrow_tables(frames):
-            if writer is None:
-                writer = ipc.new_file(str(path), table.schema, options=ipc.IpcWriteOptions(compression=compression))
-            writer.write_table(table)
-        if writer is None:
-            raise CannotStream("the source has no rows")
-    finally:
-        if writer is not None:
-            writer.close()
+    _write_arrow(frames, lambda schema: ipc.new_file(str(path), schema,
+                                                     options=ipc.IpcWriteOptions(compression=compression)))
 
 
 def _to_delimited(frames: Iterator[Any], path: Path, handler: Any) -> None:
@@ -211,8 +205,6 @@ def _to_delimited(frames: Iterator[Any], path: Path, handler: Any) -> None:
 
 
 def _to_jsonl(frames: Iterator[Any], path: Path, handler: Any) -> None:
-    from io_core.options import WriteOptions
-
     with open(path, "wb") as fh:
         for df in frames:
             handler.save_stream(df, fh, WriteOptions())

@@ -458,8 +458,10 @@ def _entries(dir_path: str, states: set, expansions) -> Iterator[tuple[str, str,
         for name in sorted({seg.text for seg in segments}):
             path = os.path.join(dir_path, name)
             try:
-                is_link = stat.S_ISLNK(os.lstat(path).st_mode)
-                mode = os.stat(path).st_mode
+                mode = os.lstat(path).st_mode
+                is_link = stat.S_ISLNK(mode)
+                if is_link:
+                    mode = os.stat(path).st_mode
             except (OSError, ValueError):
                 continue
             yield name, path, stat.S_ISDIR(mode), stat.S_ISREG(mode), is_link

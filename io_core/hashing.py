@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future
 from pathlib import Path
+from stat import S_ISDIR
 
 from io_core.fileid import FileStamp, settled, stamp, stamp_of
 
@@ -91,9 +92,10 @@ def sha256_tree(folder: str | os.PathLike[str]) -> tuple[str, int]:
 
 def sha256_path(path: str | os.PathLike[str]) -> tuple[str, int]:
     """(digest, size): ``sha256_file`` for a file, ``sha256_tree`` for a folder store."""
-    if os.path.isdir(path):
+    st = os.stat(path)
+    if S_ISDIR(st.st_mode):
         return sha256_tree(path)
-    return sha256_file(path), os.stat(path).st_size
+    return sha256_file(path), st.st_size
 
 
 class HashingWriter(io.RawIOBase):
@@ -281,8 +283,9 @@ class HashCache:
         A folder store is always hashed afresh: its own stamp does not change when a
         file inside it is rewritten.
         """
-        before = stamp(path)
-        if os.path.isdir(path):
+        st = os.stat(path)
+        before = stamp_of(st)
+        if S_ISDIR(st.st_mode):
             return sha256_tree(path)[0], before
         digest = self.get(path, before)
         if digest is not None:

@@ -152,13 +152,12 @@ class Provenance:
             return self._file_provenance(real, display, limit)
 
     def _file_provenance(self, real: Path, display: Display, limit: int) -> FileProvenance:
-        ledger_shown = display(self.ledger.path) if self.ledger is not None else None
         if self.ledger is None:
             return FileProvenance(path=display(real), exists=real.is_file(), ledger=None, n_records=0, records=[])
         rows, total = self.ledger.history(str(real), max(1, limit))
         lineage, cut = self._lineage(real, display)
         return FileProvenance(
-            path=display(real), exists=real.is_file(), ledger=ledger_shown, n_records=total,
+            path=display(real), exists=real.is_file(), ledger=display(self.ledger.path), n_records=total,
             records=[self._record(r, display) for r in rows], truncated=total > len(rows),
             lineage=lineage, lineage_truncated=cut,
         )
@@ -242,12 +241,15 @@ class Provenance:
         if not record and not has_hooks("load"):
             return
         try:
-            size = os.stat(path).st_size
-            digest = self.hashes.sha256(path)[0] if record else None
+            if record:  # the hash cache's stamp holds the size: no second stat
+                digest, st = self.hashes.sha256(path)
+                size = st.size
+            else:
+                digest, size = None, os.stat(path).st_size
         except OSError as exc:  # gone or unreadable since it was loaded: the load itself succeeded
             log.warning("could not describe the load of %s: %s", path, exc)
             return
-        if record and digest is not None:
+        if record:
             self.record(kind="read", path=path, sha256=digest, size=size, operation="load", format=format,
                         arguments=arguments)
         run_hooks("load", IOEvent(operation="load", path=path, format=format, size_bytes=size, sha256=digest,

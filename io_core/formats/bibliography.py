@@ -11,13 +11,13 @@ its line number, never silently dropped.
 
 from __future__ import annotations
 
-import codecs
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.formats.text import read_utf8
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import bounded_preview
 from schemas import ValueSummary
@@ -28,14 +28,7 @@ RESERVED = ("ENTRYTYPE", "ID")
 def _library(path: Path) -> Any:
     import bibtexparser
 
-    raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise CorruptFileError(f"{path.name!r} holds binary data, not BibTeX")
-    try:
-        text = raw.decode("utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None
-    library = bibtexparser.parse_string(text)
+    library = bibtexparser.parse_string(read_utf8(path, "BibTeX"))
     failed = [b for b in library.failed_blocks if type(b).__name__ != "DuplicateBlockKeyBlock"]
     if failed:
         first = failed[0]
@@ -55,6 +48,16 @@ def _record(entry: Any) -> dict[str, Any]:
     return record
 
 
+def _select(records: list[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    """The records whose ID is ``key`` (all of them for None); KEY_NOT_FOUND when none is."""
+    if key is None:
+        return records
+    hits = [r for r in records if r["ID"] == key]
+    if not hits:
+        raise KeyNotFoundError(f"no entry {key!r}; first keys: {[r['ID'] for r in records[:20]]}")
+    return hits
+
+
 def _entries(library: Any) -> list[Any]:
     """Entries in file order, duplicates of an earlier key included (they are not dropped)."""
     entries = list(library.entries)
@@ -67,13 +70,7 @@ def _entries(library: Any) -> list[Any]:
 
 class BibFormat:
     def load(self, path: Path, opts: ReadOptions) -> list[dict[str, Any]]:
-        records = [_record(e) for e in _entries(_library(path))]
-        if opts.key is not None:
-            hits = [r for r in records if r["ID"] == opts.key]
-            if not hits:
-                raise KeyNotFoundError(f"no entry {opts.key!r}; first keys: {[r['ID'] for r in records[:20]]}")
-            return hits
-        return records
+        return _select([_record(e) for e in _entries(_library(path))], opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         with open(path, "wb") as fh:
@@ -115,9 +112,7 @@ class BibFormat:
 
     def summarize(self, path: Path, opts: ReadOptions) -> ValueSummary:
         library = _library(path)
-        records = [_record(e) for e in _entries(library)]
-        if opts.key is not None:
-            records = self.load(path, opts)
+        records = _select([_record(e) for e in _entries(library)], opts.key)  # one parse, not a second load
         shown, cut = bounded_preview(records[: opts.preview_items], opts)
         preview = {
             "n_entries": len(records),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from io_core.errors import InvalidDataError, UnsafeFormatError
+from io_core.errors import InvalidDataError, KeyNotFoundError, UnsafeFormatError
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import value_summary
 from schemas import ValueSummary
@@ -23,19 +24,18 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def _pick(value: Any, key: str | None) -> Any:
+def _pick(value: Any, key: str | None, what: str = "document") -> Any:
+    """The member at the ``/``-separated path ``key`` (mapping keys, list indices); None: the whole value."""
     if key is None:
         return value
-    from io_core.errors import KeyNotFoundError
-
     node = value
     for part in key.strip("/").split("/"):
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        elif isinstance(node, (list, tuple)) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
             node = node[int(part)]
         else:
-            raise KeyNotFoundError(f"no {key!r} in the document (stopped at {part!r})")
+            raise KeyNotFoundError(f"no {key!r} in the {what} (stopped at {part!r})")
     return node
 
 

@@ -22,17 +22,13 @@ from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError
 from io_core.formats.documents import _pick, to_plain
+from io_core.formats.text import _refuse_binary
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import clip_text, value_summary
 from schemas import ValueSummary
 
 CHUNK = 1024 * 1024
 HTML_PARSE_BYTES = 4 * 1024 * 1024  # title and headings come from the first megabytes
-
-
-def _refuse_binary(head: bytes, name: str) -> None:
-    if b"\x00" in head[:8192]:
-        raise CorruptFileError(f"{name!r} holds binary data, not text")
 
 
 def _read_text(path: Path, encoding: str = "utf-8") -> str:

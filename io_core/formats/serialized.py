@@ -25,7 +25,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from io_core.errors import CorruptFileError, KeyNotFoundError, UnsafeFormatError
+from io_core.errors import CorruptFileError, UnsafeFormatError
+from io_core.formats.documents import _pick
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, clip_text, encode_value, frame_summary
 from schemas import ValueSummary
@@ -149,20 +150,6 @@ def summarize_value(value: Any, opts: ReadOptions, note: str | None = None) -> A
     return ValueSummary(type=type_name, length=length, keys=keys, preview=preview, truncated=truncated)
 
 
-def _pick(value: Any, key: str | None) -> Any:
-    if key is None:
-        return value
-    node = value
-    for part in key.strip("/").split("/"):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise KeyNotFoundError(f"no {key!r} in the object (stopped at {part!r})")
-    return node
-
-
 # -- formats -------------------------------------------------------------------------------------
 
 class PickleFormat:
@@ -182,7 +169,7 @@ class PickleFormat:
     def load(self, path: Path, opts: ReadOptions) -> Any:
         self._checked(path, opts)
         with self._open(path) as fh:
-            return _pick(pickle.load(fh), opts.key)  # noqa: S301 - the workspace allows pickle
+            return _pick(pickle.load(fh), opts.key, "object")  # noqa: S301 - the workspace allows pickle
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         return summarize_value(self.load(path, opts), opts)
@@ -206,7 +193,7 @@ class JoblibFormat:
         _check_nonempty(path)
         if not opts.allow_pickle:
             raise _refuse(path.name, None, [])
-        return _pick(joblib.load(path), opts.key)
+        return _pick(joblib.load(path), opts.key, "object")
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         return summarize_value(self.load(path, opts), opts)
@@ -239,7 +226,7 @@ class TorchFormat:
         import torch
 
         self._checked(path, opts)
-        return _pick(torch.load(path, map_location="cpu", weights_only=False), opts.key)  # noqa: S614
+        return _pick(torch.load(path, map_location="cpu", weights_only=False), opts.key, "object")  # noqa: S614
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         return summarize_value(self.load(path, opts), opts)

@@ -79,6 +79,8 @@ class DelimitedFormat:
         usecols = check_columns(list(header.columns), columns)
         page = pd.read_csv(path, sep=self.sep, skiprows=range(1, offset + 1), nrows=limit, usecols=usecols)
         page = page[usecols] if usecols else page
+        if len(page) < limit:  # the page reached the end: the count is known without another parse
+            return page, offset + len(page), True
         if path.stat().st_size <= SMALL_TEXT_TABLE:
             return page, len(pd.read_csv(path, sep=self.sep, usecols=[0])), True
         return page, max(estimate_rows(path), offset + len(page)), False
@@ -127,11 +129,12 @@ class ParquetFormat:
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame:
         if opts.key:
-            return pd.read_parquet(path, columns=[self._check_column(path, opts.key)])
+            return pd.read_parquet(path, columns=[self.check_column(self._file(path).schema_arrow.names, opts.key)])
         return pd.read_parquet(path)
 
-    def _check_column(self, path: Path, key: str) -> str:
-        names = self._file(path).schema_arrow.names
+    @staticmethod
+    def check_column(names: list[str], key: str) -> str:
+        """``key`` when the file has that column, else KEY_NOT_FOUND listing the columns."""
         if key not in names:
             raise KeyNotFoundError(f"no column {key!r}; columns: {names[:50]}")
         return key
@@ -149,7 +152,7 @@ class ParquetFormat:
         index_cols = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
         names = [n for n in schema.names if n not in index_cols]
         if opts.key:
-            names = [self._check_column(path, opts.key)]
+            names = [self.check_column(schema.names, opts.key)]  # the schema in hand: no second open
         shown = names[: opts.preview_columns]
         columns = [ColumnInfo(name=n, dtype=str(schema.field(n).type), **self._column_stats(meta, n)) for n in shown]
         if opts.exact_stats and meta.num_rows:

@@ -28,18 +28,16 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
-from io_core.options import ReadOptions, WriteOptions
+from io_core.formats.tables import _has_default_index
 from io_core.formats.tables import check_columns as _check_columns
+from io_core.formats.text import _refuse_binary
+from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import frame_summary, frame_summary_streamed, value_summary
 from schemas import ChildInfo, FrameSummary, TreeSummary, ValueSummary
 
 SMALL_TABLE_BYTES = 8 * 1024 * 1024  # at or below: read whole for exact stats
 SMALL_XLSX_BYTES = 2 * 1024 * 1024  # zipped XML: a small file is a big parse
 BATCH_ROWS = 200_000
-
-
-def _has_default_index(df: pd.DataFrame) -> bool:
-    return isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1 and df.index.name is None
 
 
 def _exact_rows(summary: FrameSummary) -> FrameSummary:
@@ -331,9 +329,7 @@ class JsonLinesFormat:
     def _lines(self, path: Path) -> Iterator[tuple[int, Any]]:
         """(line number, value) of each non-blank line; any bad line is CORRUPT_FILE."""
         with open(path, "rb") as fh:
-            head = fh.read(8192)
-            if b"\x00" in head:
-                raise CorruptFileError(f"{path.name!r} holds binary data, not JSON Lines")
+            _refuse_binary(fh.read(8192), path.name, "JSON Lines")
             fh.seek(0)
             for number, raw in enumerate(fh, start=1):
                 if not raw.strip():

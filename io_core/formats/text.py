@@ -14,19 +14,24 @@ from schemas import TextSummary
 CHUNK = 1024 * 1024
 
 
-def _refuse_binary(head: bytes, name: str) -> None:
+def _refuse_binary(head: bytes, name: str, what: str = "text") -> None:
     if b"\x00" in head[:8192]:
-        raise CorruptFileError(f"{name!r} holds binary data, not text")
+        raise CorruptFileError(f"{name!r} holds binary data, not {what}")
+
+
+def read_utf8(path: Path, what: str = "text") -> str:
+    """The whole file as UTF-8 text (a leading BOM dropped); binary or other encodings are CORRUPT_FILE."""
+    raw = path.read_bytes()
+    _refuse_binary(raw, path.name, what)
+    try:
+        return raw.decode("utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None
 
 
 class TextFormat:
     def load(self, path: Path, opts: ReadOptions) -> str:
-        raw = path.read_bytes()
-        _refuse_binary(raw, path.name)
-        try:
-            return raw.decode("utf-8-sig") if raw.startswith(codecs.BOM_UTF8) else raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None
+        return read_utf8(path)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         if not isinstance(data, str):

@@ -10,11 +10,9 @@ from io_core.workspace import Workspace
 from schemas import CacheCleared, CacheInfo, FileProvenance, VerifyResult
 from server.errors import tool_errors
 from server.settings import Settings
+from server.tools.files import READ, PathArg
 
-READ = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
 HOUSEKEEPING = {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False}
-
-PathArg = Annotated[str, Field(description="File path: relative to the first root, or absolute inside a root.")]
 
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:

@@ -7,15 +7,10 @@ import pytest
 import soundfile as sf
 
 import io_core
-from io_core import IOCoreError, Workspace
+from io_core import IOCoreError
 from io_core.formats.windowed import time_window
 
 RATE = 8000
-
-
-@pytest.fixture()
-def ws(tmp_path):
-    return Workspace([tmp_path])
 
 
 def _code(fn, *args, **kwargs) -> IOCoreError:

@@ -26,11 +26,6 @@ BUDGET = 32768
 SLOW = 10.0
 
 
-@pytest.fixture()
-def ws(tmp_path):
-    return Workspace([tmp_path])
-
-
 def _code(fn, *args, **kwargs) -> IOCoreError:
     with pytest.raises(IOCoreError) as info:
         fn(*args, **kwargs)
