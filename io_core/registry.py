@@ -63,6 +63,9 @@ class FormatSpec:
     can_summarize: bool = True
     magic: tuple[bytes, ...] = field(default=())
     directory: bool = False  # a store that is a folder (Zarr), not a file
+    # follows references to other files (companions, split parts): its handler lists them with
+    # references(path) and pins each through the sandbox before its library opens them
+    multi_file: bool = False
 
 
 _F = "io_core.formats."
@@ -119,7 +122,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("ogg", (".ogg", ".oga"), _F + "audio:OGG", "audio", ("soundfile", "numpy"), "pip install soundfile",
                magic=(b"OggS",)),
     FormatSpec("fif", (".fif", ".fif.gz"), _F + "eeg:FIF", "recording", ("mne",), "pip install mne",
-               magic=(b"\x00\x00\x00\x64\x00\x00\x00\x1f\x00\x00\x00\x14",)),
+               multi_file=True, magic=(b"\x00\x00\x00\x64\x00\x00\x00\x1f\x00\x00\x00\x14",)),
     FormatSpec("edf", (".edf",), _F + "eeg:EDF", "recording", ("mne",), "pip install mne edfio",
                magic=(b"0       ",)),
     FormatSpec("bdf", (".bdf",), _F + "eeg:BDF", "recording", ("mne",), "pip install mne edfio",
@@ -127,8 +130,9 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("gdf", (".gdf",), _F + "eeg:GDF", "recording", ("mne",), "pip install mne", can_save=False,
                magic=(b"GDF",)),
     FormatSpec("brainvision", (".vhdr",), _F + "eeg:BRAINVISION", "recording", ("mne",), "pip install mne pybv",
-               magic=(b"Brain Vision Dat", b"BrainVision Data")),
-    FormatSpec("eeglab", (".set",), _F + "eeg:EEGLAB", "recording", ("mne",), "pip install mne eeglabio"),
+               multi_file=True, magic=(b"Brain Vision Dat", b"BrainVision Data")),
+    FormatSpec("eeglab", (".set",), _F + "eeg:EEGLAB", "recording", ("mne",), "pip install mne eeglabio",
+               multi_file=True),
     FormatSpec("cnt", (".cnt",), _F + "eeg:CNT", "recording", ("mne",), "pip install mne", can_save=False),
     FormatSpec("zarr", (".zarr",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
                can_save=False, directory=True),
@@ -245,6 +249,7 @@ class Registry:
             install=str(getattr(obj, "install", "")), can_load=bool(getattr(obj, "can_load", True)),
             can_save=bool(getattr(obj, "can_save", True)), can_summarize=bool(getattr(obj, "can_summarize", True)),
             magic=tuple(getattr(obj, "magic", ())), directory=bool(getattr(obj, "directory", False)),
+            multi_file=bool(getattr(obj, "multi_file", False)),
         )
         spec = dataclasses.replace(spec, extensions=tuple(normalize_extension(e) for e in spec.extensions))
         if spec.name in self._builtin_names:
