@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import soundfile as sf
@@ -70,10 +70,10 @@ class AudioFrames(WindowedSignal):
 
     time_axis = 0
 
-    def __init__(self, sound: sf.SoundFile) -> None:
+    def __init__(self, sound: Any) -> None:
         self._sound = sound
         self.shape = (int(sound.frames), int(sound.channels))
-        self.dtype = native_dtype(sound.subtype)
+        self.dtype = getattr(sound, "dtype", None) or native_dtype(sound.subtype)
 
     def _read(self, start: int, stop: int, others: list[int]) -> np.ndarray:
         self._sound.seek(start)
@@ -106,6 +106,9 @@ class AudioFormat:
         try:
             sound = sf.SoundFile(path)
         except sf.LibsndfileError as exc:
+            if self.sf_format == "WAV" and (fallback := ScipyWav.open(path)) is not None:
+                yield fallback  # a WAV libsndfile refuses (36/45/53/64-bit PCM) that scipy reads
+                return
             raise CorruptFileError(
                 f"cannot read {path.name!r} as {self.name}: {exc.error_string}",
                 hint="The file is empty, truncated or not audio that libsndfile can read."
@@ -148,7 +151,7 @@ class AudioFormat:
 
     def load(self, path: Path, opts: ReadOptions) -> dict[str, Any]:
         with self._opened(path, opts) as sound:
-            dtype = native_dtype(sound.subtype)
+            dtype = getattr(sound, "dtype", None) or native_dtype(sound.subtype)
             data = sound.read(dtype=dtype.name, always_2d=True)
             if len(data) != sound.frames:
                 raise CorruptFileError(f"{path.name!r} is truncated: {len(data)} of {sound.frames} frames decoded")
@@ -277,6 +280,77 @@ def _coerce(data: Any, opts: WriteOptions) -> tuple[int, np.ndarray]:
             hint="If this is (channels, frames), transpose it.",
         )
     return int(rate_f), arr
+
+
+class ScipyWav:
+    """The part of ``soundfile.SoundFile`` the reader uses, over ``scipy.io.wavfile`` (second reader for WAV).
+
+    libsndfile refuses valid PCM WAVs of unusual widths (36, 45, 53, 64 bits); scipy reads
+    them as left-aligned int64. Whole-sample widths are memory-mapped (nothing is read
+    up front); packed odd widths are decoded whole, so only files under ``_SCIPY_WHOLE_BYTES``.
+    """
+
+    format = "WAV"
+    endian = "FILE"
+
+    def __init__(self, rate: int, data: Any, subtype: str) -> None:
+        self.samplerate = rate
+        self._data = data if data.ndim == 2 else data.reshape(-1, 1)
+        self.frames, self.channels = self._data.shape
+        self.dtype = self._data.dtype.newbyteorder("=")
+        self.subtype = subtype
+        self._pos = 0
+
+    @classmethod
+    def open(cls, path: Path) -> ScipyWav | None:
+        """The file through scipy, or None when scipy cannot read it either (or finds it cut short)."""
+        import warnings
+
+        from scipy.io import wavfile
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", wavfile.WavFileWarning)  # "reached EOF prematurely": truncated
+            for mmap in (True, False):
+                if not mmap and path.stat().st_size > _SCIPY_WHOLE_BYTES:
+                    return None
+                try:
+                    rate, data = wavfile.read(path, mmap=mmap)
+                except (ValueError, OSError, wavfile.WavFileWarning, EOFError):
+                    continue
+                with open(path, "rb") as fh:
+                    head = fh.read(64)
+                at = head.find(b"fmt ")
+                bits = int.from_bytes(head[at + 22 : at + 24], "little") if at >= 0 else data.dtype.itemsize * 8
+                kind = "FLOAT" if data.dtype.kind == "f" else "PCM"
+                return cls(int(rate), data, f"{kind}_{bits}")
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._data = None
+
+    def copy_metadata(self) -> dict[str, str]:
+        return {}
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, frame: int) -> int:
+        self._pos = max(0, min(int(frame), self.frames))
+        return self._pos
+
+    def read(self, frames: int = -1, dtype: str = "float64", always_2d: bool = True) -> np.ndarray:
+        stop = self.frames if frames < 0 else min(self.frames, self._pos + frames)
+        block = np.asarray(self._data[self._pos : stop])
+        self._pos = stop
+        if dtype == "float32" and block.dtype.kind in "iu":  # like libsndfile: full scale -> [-1, 1]
+            return (block / float(2 ** (block.dtype.itemsize * 8 - 1))).astype(np.float32)
+        return block.astype(dtype, copy=False)
+
+
+_SCIPY_WHOLE_BYTES = 256 << 20
 
 
 def _ogg_ends_with_eos(path: Path, size: int) -> bool:

@@ -326,3 +326,53 @@ def test_audio_and_eeg_libraries_load_only_when_used(tmp_path):
     assert proc.returncode == 0, proc.stderr
     before, after = json.loads(proc.stdout.strip().splitlines()[-1])
     assert before == [] and after == ["soundfile"]
+
+
+# -- a second reader: WAVs libsndfile refuses but scipy reads (issue 11 point 5) ---------------------
+
+def _scipy_wav_files():
+    import pathlib
+
+    import scipy
+
+    data = pathlib.Path(scipy.__file__).parent / "io" / "tests" / "data"
+    return sorted(data.glob("test-8000Hz-le-3ch-5S-*bit.wav"))
+
+
+def test_64_bit_pcm_written_by_scipy_summarizes_loads_and_slices(ws, tmp_path):
+    from scipy.io import wavfile
+
+    values = (np.arange(30, dtype=np.int64).reshape(10, 3) - 15) * (1 << 40)
+    wavfile.write(ws.sandbox.roots[0] / "pcm64.wav", 8000, values)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(ws.sandbox.roots[0] / "pcm64.wav"))  # the first reader really refuses it
+    summary = ws.summarize("pcm64.wav").summary
+    assert (summary.frames, summary.channels, summary.samplerate) == (10, 3, 8000)
+    assert summary.subtype == "PCM_64" and summary.dtype == "<i8"
+    assert summary.stats.max == pytest.approx(float(values.max()))
+    np.testing.assert_array_equal(ws.load("pcm64.wav")["data"], values)
+    part = ws.read_slice("pcm64.wav", selection="2:4, 1").slice
+    assert part.shape == [2]
+
+
+@pytest.mark.parametrize("name", [p.name for p in _scipy_wav_files()])
+def test_odd_bit_depth_wavs_shipped_with_scipy_are_not_called_corrupt(ws, name):
+    import shutil
+
+    from scipy.io import wavfile
+
+    src = next(p for p in _scipy_wav_files() if p.name == name)
+    shutil.copy(src, ws.sandbox.roots[0] / name)
+    rate, expected = wavfile.read(src)
+    summary = ws.summarize(name).summary
+    assert (summary.frames, summary.channels, summary.samplerate) == (*expected.shape, rate)
+    np.testing.assert_array_equal(ws.load(name)["data"], expected)
+
+
+def test_wav_truncated_for_both_readers_is_still_corrupt(ws):
+    from scipy.io import wavfile
+
+    wavfile.write(ws.sandbox.roots[0] / "cut.wav", 8000, np.ones((1000, 2), dtype=np.int64))
+    raw = (ws.sandbox.roots[0] / "cut.wav").read_bytes()
+    (ws.sandbox.roots[0] / "cut.wav").write_bytes(raw[: len(raw) // 2])
+    assert _code(ws.summarize, "cut.wav").code == "CORRUPT_FILE"
