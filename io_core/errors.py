@@ -2,28 +2,111 @@
 
 Every subclass carries a stable string ``code`` (clients and tests match on it, so
 codes never change once released) and a ``hint`` telling the caller what to do next.
+
+Messages echo the caller's arguments (paths, keys, formats, selections), which may be
+huge. They are bounded here, once, when an error is built (and when its hint is
+replaced): every quoted text or unbroken run longer than ``ECHO_CHARS`` is cut to that
+prefix plus ``…``, and message, hint and path are capped as a whole, so no error can
+outgrow a response. ``coded`` turns the few non-io_core failures that still carry a
+meaning (``OSError`` errnos such as ``ENOSPC``, ``RecursionError``, ``MemoryError``) into
+coded errors; the server applies it as its last resort.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from typing import ClassVar
+
+#: Longest echo of one argument (a quoted text or an unbroken run) inside a message.
+ECHO_CHARS = 120
+#: Longest message and hint, in characters, after the echoes are cut.
+MAX_MESSAGE_CHARS = 800
+MAX_HINT_CHARS = 600
+
+# A Python repr of a string (not an apostrophe inside a word), or a run without spaces and quotes.
+_TOKEN = re.compile(r"""(?<!\w)'(?:[^'\\\n]|\\.)*'|(?<!\w)"(?:[^"\\\n]|\\.)*"|[^\s'"]+""")
+
+
+def shorten(text: str, limit: int = ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters plus ``…`` when longer (for echoing one argument)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """``repr(value)`` bounded to about ``limit`` characters: the way to quote an argument."""
+    if not isinstance(value, str):
+        return shorten(repr(value), limit)
+    if len(value) <= limit:
+        return repr(value)
+    quoted = repr(value[:limit])
+    return quoted[:-1] + "…" + quoted[-1]
+
+
+def _cut_token(match: re.Match[str]) -> str:
+    token = match.group()
+    if len(token) <= ECHO_CHARS + 2:
+        return token
+    if token[0] in "'\"" and token[-1] == token[0]:
+        return token[: ECHO_CHARS + 1] + "…" + token[0]
+    return token[:ECHO_CHARS] + "…"
+
+
+def bound_text(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Every echoed argument in ``text`` cut to ``ECHO_CHARS``, then the whole to ``limit`` characters.
+
+    Tokens are cut as they are found and the scan stops once ``limit`` is reached, so a
+    megabyte-long message costs no more than a short one.
+    """
+    text = str(text)
+    if len(text) <= ECHO_CHARS:
+        return text
+    out: list[str] = []
+    size = pos = 0
+    for match in _TOKEN.finditer(text):
+        piece = shorten(text[pos : match.start()], ECHO_CHARS) + _cut_token(match)  # the gap: spaces, lone quotes
+        out.append(piece)
+        size += len(piece)
+        pos = match.end()
+        if size > limit:
+            break
+    else:
+        out.append(shorten(text[pos:], ECHO_CHARS))
+    return shorten("".join(out), limit)
 
 
 class IOCoreError(Exception):
-    """Root of all io_core errors: ``code`` is stable, ``hint`` is actionable."""
+    """Root of all io_core errors: ``code`` is stable, ``hint`` is actionable, both bounded."""
 
     code: ClassVar[str] = "IO_ERROR"
     default_hint: ClassVar[str] = ""
 
     def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
-        super().__init__(message)
         self.message = message
+        super().__init__(self.message)
         self.hint = hint if hint is not None else self.default_hint
-        self.path = path
+        self.path = None if path is None else shorten(str(path), 4 * ECHO_CHARS)
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = bound_text(value, MAX_MESSAGE_CHARS)
+
+    @property
+    def hint(self) -> str:
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self._hint = bound_text(value, MAX_HINT_CHARS) if value else ""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" + (f" Hint: {self.hint}" if self.hint else "")
-
 
 class FormatUnknownError(IOCoreError):
     code = "FORMAT_UNKNOWN"
@@ -51,6 +134,11 @@ class CorruptFileError(IOCoreError):
 
 class InvalidSelectionError(IOCoreError):
     code = "INVALID_SELECTION"
+
+
+class InvalidArgumentError(IOCoreError):
+    code = "INVALID_ARGUMENT"
+    default_hint = "Check the tool's input schema (tools/list) for each argument's type and range."
 
 
 class KeyNotFoundError(IOCoreError):
@@ -113,3 +201,62 @@ class LedgerError(IOCoreError):
         "The provenance ledger (.sciio/ledger.sqlite in the first root) cannot be read; saving still works. "
         "Move that file aside to start a new ledger."
     )
+
+
+class PermissionDeniedError(IOCoreError):
+    code = "PERMISSION_DENIED"
+    default_hint = "The server's user may not read (or write) this; check the file's permissions."
+
+
+class NameTooLongError(IOCoreError):
+    code = "NAME_TOO_LONG"
+    default_hint = "Each name in a path may be at most 255 bytes, and a whole path about 4096 bytes; use a shorter one."
+
+
+# -- the last resort: failures from libraries that still carry a meaning ------------------------
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _named(exc: OSError) -> str:
+    name = exc.filename if isinstance(exc.filename, str) else None
+    return f" ({echo(os.path.basename(name.rstrip('/')) or name)})" if name else ""
+
+
+def coded(exc: BaseException) -> IOCoreError | None:
+    """The coded error ``exc`` stands for, or None when it is an unexpected failure (a bug).
+
+    Never echoes a full server path: an ``OSError``'s file is named by its last part only.
+    """
+    if isinstance(exc, IOCoreError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return InvalidDataError(
+            "the data is nested too deeply to process (over Python's recursion limit)",
+            hint="Flatten the nesting (a few hundred levels at most), or read a part of it with key=...",
+        )
+    if isinstance(exc, MemoryError):
+        return TooLargeError(
+            "the request needs more memory than the server has",
+            hint="Ask for less: a smaller selection, key=..., or load_summary instead of a whole load.",
+        )
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    what = (exc.strerror or os.strerror(exc.errno)) + _named(exc)
+    if exc.errno in _NO_SPACE:
+        return WriteFailedError(f"the disk or quota is full: {what}",
+                                hint="Free space (or ask for a smaller output); nothing was replaced.")
+    if exc.errno in _DENIED:
+        return PermissionDeniedError(f"permission denied: {what}")
+    if exc.errno == errno.ENAMETOOLONG:
+        return NameTooLongError(f"a name or path is too long: {what}")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return FileNotFoundIOError(f"no such file or folder: {what}")
+    if exc.errno == errno.EISDIR:
+        return NotAFileError(f"a folder where a file was expected: {what}")
+    if exc.errno == errno.EEXIST:
+        return ExistsError(f"it already exists: {what}")
+    if exc.errno == errno.ELOOP:
+        return PathOutsideRootError(f"a symbolic link was refused on the way: {what}")
+    return IOCoreError(f"the operating system refused: {what}", hint="Retry; if it persists, check the server's storage.")

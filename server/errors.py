@@ -1,8 +1,11 @@
-"""The one mapping from io_core errors to what an MCP client sees.
+"""The one mapping from failures to what an MCP client sees: a coded, bounded ``ToolError``.
 
-An ``IOCoreError`` becomes a ``ToolError`` whose text starts with its stable code,
-then the message and the hint. Anything else is logged to stderr with its traceback
-and reaches the client as ``INTERNAL_ERROR`` without internals.
+An ``IOCoreError`` becomes a ``ToolError`` whose text starts with its stable code, then
+the message and the hint. Failures that still mean something (``ENOSPC``, ``EACCES``,
+``ENAMETOOLONG``, recursion and memory limits, see ``io_core.errors.coded``) get their
+code too. Anything else is a bug: logged to stderr with its traceback (ERROR) and sent
+as ``INTERNAL_ERROR`` without internals. Refusals are logged at INFO with their code.
+Every text is cut to ``MAX_ERROR_BYTES``, below the smallest response budget.
 """
 
 import functools
@@ -13,30 +16,58 @@ from typing import Any, TypeVar
 
 from fastmcp.exceptions import ToolError
 
-from io_core.errors import IOCoreError
+from io_core.errors import IOCoreError, bound_text, coded
 
 log = logging.getLogger("sciio_mcp")
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Largest error text in UTF-8 bytes: under the smallest ``max_response_bytes`` (1024).
+MAX_ERROR_BYTES = 1000
+_HINT = " Hint: "
+INTERNAL = (
+    "INTERNAL_ERROR: the server hit an unexpected error; details are in its log. "
+    "Hint: retry with different arguments or report the log."
+)
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: max(0, limit - 3)].decode(errors="ignore") + "…"
+
+
+def error_text(code: str, message: str, hint: str = "") -> str:
+    """``CODE: message Hint: hint`` within ``MAX_ERROR_BYTES``; the message keeps at least half."""
+    head = f"{code}: {bound_text(message)}"
+    tail = _HINT + bound_text(hint) if hint else ""
+    if len(head.encode()) + len(tail.encode()) <= MAX_ERROR_BYTES:
+        return head + tail
+    head = _cut_bytes(head, max(MAX_ERROR_BYTES // 2, MAX_ERROR_BYTES - len(tail.encode())))
+    return head + _cut_bytes(tail, MAX_ERROR_BYTES - len(head.encode()))
+
 
 def to_tool_error(exc: IOCoreError) -> ToolError:
-    text = f"{exc.code}: {exc.message}"
-    if exc.hint:
-        text += f" Hint: {exc.hint}"
-    return ToolError(text)
+    return ToolError(error_text(exc.code, exc.message, exc.hint))
 
 
-def _translate(name: str, exc: BaseException) -> ToolError:
-    if isinstance(exc, ToolError):
+def _bounded(exc: ToolError) -> ToolError:
+    text = str(exc)
+    if len(text.encode()) <= MAX_ERROR_BYTES:
         return exc
-    if isinstance(exc, IOCoreError):
-        log.info("tool %s refused: %s", name, exc.code)
-        return to_tool_error(exc)
+    return ToolError(_cut_bytes(bound_text(text, MAX_ERROR_BYTES), MAX_ERROR_BYTES))
+
+
+def translate(name: str, exc: BaseException) -> ToolError:
+    """What the client sees for ``exc`` raised by tool ``name`` (also logs it)."""
+    if isinstance(exc, ToolError):
+        return _bounded(exc)
+    known = coded(exc)
+    if known is not None:
+        log.info("tool %s refused: %s", name, known.code)
+        return to_tool_error(known)
     log.error("tool %s failed unexpectedly", name, exc_info=exc)
-    return ToolError(
-        "INTERNAL_ERROR: the server hit an unexpected error; details are in its log. "
-        "Hint: retry with different arguments or report the log."
-    )
+    return ToolError(INTERNAL)
 
 
 def tool_errors(func: F) -> F:
@@ -47,8 +78,8 @@ def tool_errors(func: F) -> F:
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await func(*args, **kwargs)
-            except Exception as exc:
-                raise _translate(func.__name__, exc) from None
+            except Exception as exc:  # noqa: BLE001 - the one place every failure is translated
+                raise translate(func.__name__, exc) from None
 
         return async_wrapper  # type: ignore[return-value]
 
@@ -56,7 +87,7 @@ def tool_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except Exception as exc:
-            raise _translate(func.__name__, exc) from None
+        except Exception as exc:  # noqa: BLE001 - the one place every failure is translated
+            raise translate(func.__name__, exc) from None
 
     return wrapper  # type: ignore[return-value]
