@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 class _Model(BaseModel):
@@ -484,7 +484,8 @@ class ExploreResult(_Model):
 class KeyExistsResult(_Model):
     path: str
     format: str
-    key: str
+    key: Annotated[str, AfterValidator(lambda k: k if len(k) <= 120 else k[:120] + "…")] = Field(
+        description="the key asked about; a long one is cut to its first 120 characters + '…'")
     exists: bool | None = Field(description="null: only knowable by following a link out of the roots")
     kind: NodeKind | None = None
     note: str | None = None
