@@ -12,12 +12,25 @@ from typing import Any
 import numpy as np
 
 from io_core.errors import InvalidDataError, UnsafeFormatError
+from io_core.limits import Limits, array_nbytes, check_write, current
 
 
-def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, name: str = "data") -> np.ndarray:
-    """A real ndarray; ragged input or object dtype is refused unless pickling is allowed."""
+def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, name: str = "data",
+             limits: Limits | None = None) -> np.ndarray:
+    """A real ndarray; ragged input or object dtype is refused unless pickling is allowed.
+
+    Its size (elements x itemsize, sub-array dtypes and long string dtypes included) is
+    checked against ``max_write_bytes`` before anything is allocated.
+    """
+    limits = limits or current()
     try:
-        arr = np.asarray(data, dtype=np.dtype(dtype) if dtype else None)
+        wanted = np.dtype(dtype) if dtype else None
+    except (ValueError, TypeError, MemoryError) as exc:
+        raise InvalidDataError(f"invalid dtype {str(dtype)[:100]!r}: {str(exc)[:200]}",
+                               hint="Use a NumPy dtype such as 'float32', 'int64', 'U20' or 'bool'.") from None
+    check_write(array_nbytes(data, wanted, limits, name), limits, what=name)
+    try:
+        arr = np.asarray(data, dtype=wanted)
     except (ValueError, TypeError) as exc:
         raise InvalidDataError(
             f"{name} is not a rectangular array: {exc}",
@@ -31,8 +44,15 @@ def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False,
     return arr
 
 
-def as_array_tree(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, prefix: str = "") -> dict[str, Any]:
-    """A mapping of names to arrays, nested mappings kept as sub-trees (HDF5 groups)."""
+def as_array_tree(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, prefix: str = "",
+                  limits: Limits | None = None) -> dict[str, Any]:
+    """A mapping of names to arrays, nested mappings kept as sub-trees (HDF5 groups).
+
+    The members' sizes together are checked against ``max_write_bytes`` before any is built.
+    """
+    limits = limits or current()
+    if not prefix:
+        check_write(tree_nbytes(data, dtype, limits), limits)
     if isinstance(data, np.ndarray) or not isinstance(data, Mapping):
         raise InvalidDataError(
             "expected an object mapping names to arrays",
@@ -44,10 +64,33 @@ def as_array_tree(data: Any, dtype: str | None = None, *, allow_pickle: bool = F
             raise InvalidDataError(f"invalid member name {key!r}", hint="Names are non-empty strings without '/'.")
         path = f"{prefix}/{key}"
         if isinstance(value, Mapping):
-            out[key] = as_array_tree(value, dtype, allow_pickle=allow_pickle, prefix=path)
+            out[key] = as_array_tree(value, dtype, allow_pickle=allow_pickle, prefix=path, limits=limits)
         else:
-            out[key] = as_array(value, dtype, allow_pickle=allow_pickle, name=path)
+            out[key] = as_array(value, dtype, allow_pickle=allow_pickle, name=path, limits=limits)
     return out
+
+
+def tree_nbytes(data: Any, dtype: str | None, limits: Limits) -> int:
+    """Bytes the arrays of a (nested) mapping would take, summed without allocating any."""
+    if not isinstance(data, Mapping) or isinstance(data, np.ndarray):
+        return 0  # refused as a non-mapping by as_array_tree
+    try:
+        wanted = np.dtype(dtype) if dtype else None
+    except (ValueError, TypeError, MemoryError):
+        return 0  # as_array names the bad dtype
+    total, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise InvalidDataError(f"groups are nested more than {limits.max_depth} levels deep")
+        for value in node.values():
+            if isinstance(value, Mapping):
+                stack.append((value, depth + 1))
+            else:
+                total += array_nbytes(value, wanted, limits)
+        if total > limits.max_write_bytes:
+            break
+    return total
 
 
 def as_frame(data: Any) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from io_core.limits import Limits, current
 
 
 @dataclass(frozen=True)
@@ -16,9 +18,11 @@ class ReadOptions:
     exact_stats_bytes: int = 8 * 1024 * 1024  # at or below this, stats read everything
     exact_stats: bool = False  # stream everything for exact stats (constant memory)
     progress: Callable[[int, int], None] | None = None  # (done, total) while streaming
+    limits: Limits = field(default_factory=current)  # sizes checked before work (io_core.limits)
 
 
 @dataclass(frozen=True)
 class WriteOptions:
     allow_pickle: bool = False
     dtype: str | None = None
+    limits: Limits = field(default_factory=current)

@@ -114,7 +114,7 @@ class ImageFormat:
         if isinstance(data, Image.Image):
             image = data
         else:
-            arr = as_array(data, opts.dtype or None)
+            arr = as_array(data, opts.dtype or None, limits=opts.limits)
             if arr.dtype != np.uint8:
                 if arr.dtype.kind == "b":
                     arr = arr.astype(np.uint8) * 255

@@ -79,7 +79,7 @@ class NpyFormat:
             yield np.load(path, mmap_mode="r", allow_pickle=False)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
-        arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle)
+        arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle, limits=opts.limits)
         with open(path, "wb") as fh:
             np.save(fh, arr, allow_pickle=opts.allow_pickle)
 
@@ -89,7 +89,7 @@ class NpyFormat:
         The array's own memory goes out in one ``write`` (no 16 MiB copies), so the
         workspace can hash it on another core while this one writes it.
         """
-        arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle)
+        arr = as_array(data, opts.dtype, allow_pickle=opts.allow_pickle, limits=opts.limits)
         raw = _file_order_bytes(arr)
         header = io.BytesIO()
         try:
@@ -187,7 +187,7 @@ class NpzFormat:
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         if not isinstance(data, dict) and hasattr(data, "shape"):
             data = {"arr_0": data}
-        tree = as_array_tree(data, opts.dtype, allow_pickle=opts.allow_pickle)
+        tree = as_array_tree(data, opts.dtype, allow_pickle=opts.allow_pickle, limits=opts.limits)
         nested = [k for k, v in tree.items() if isinstance(v, dict)]
         if nested:
             raise InvalidDataError(f".npz holds a flat set of arrays; {nested} are groups", hint="Save groups to .h5.")

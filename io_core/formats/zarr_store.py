@@ -96,11 +96,11 @@ class ZarrFormat:
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         """A directory store (zarr v3) holding one array, or groups of arrays from a dict."""
         if isinstance(data, dict):
-            tree = as_array_tree(data, opts.dtype)
+            tree = as_array_tree(data, opts.dtype, limits=opts.limits)
             root = zarr.open_group(store=str(path), mode="w")
             _write_group(root, tree)
         else:
-            arr = np.asarray(as_array_tree({"data": data}, opts.dtype)["data"])
+            arr = np.asarray(as_array_tree({"data": data}, opts.dtype, limits=opts.limits)["data"])
             zarr.create_array(store=str(path), data=arr, overwrite=True)
 
 
