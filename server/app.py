@@ -3,7 +3,7 @@
 from fastmcp import FastMCP
 
 from io_core.workspace import Workspace
-from server import __version__, guards, web
+from server import __version__, guards, validation, web
 from server.auth import build_auth
 from server.settings import Settings
 from server.tools import browse, convert, data, discovery, files, provenance
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True,
                   auth=build_auth(settings))  # bearer tokens on /mcp (HTTP only); None: no auth configured
     guards.install(mcp, settings)  # access log, per-client rate limit, read-only tokens, call time limit
+    mcp.add_middleware(validation.ArgumentErrors())  # innermost: bad arguments -> INVALID_ARGUMENT
     web.register_routes(mcp, settings)  # GET /health, GET /ready (HTTP only, no auth)
     files.register(mcp, ws, settings)
     discovery.register(mcp, ws, settings)

@@ -110,7 +110,10 @@ async def _lookup_tool(context: MiddlewareContext, name: str) -> Tool | None:
 
 
 def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ToolError):
+    code = getattr(exc, "code", None)  # set by server.errors / server.validation on the ToolErrors they make
+    if isinstance(code, str):
+        return code
+    if isinstance(exc, ToolError):  # a ToolError made elsewhere: its text starts with the code
         match = _CODE.match(str(exc))
         return match.group(1) if match else "TOOL_ERROR"
     if isinstance(exc, IOCoreError):

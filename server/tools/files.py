@@ -1,11 +1,14 @@
 """Tools that describe, read and write files: list_roots, list_formats, load_summary, save."""
 
+import json
 from typing import Annotated, Any
 
 import anyio
 from fastmcp import Context, FastMCP
 from pydantic import Field
 
+from io_core.errors import InvalidDataError
+from io_core.registry import candidate_extensions
 from io_core.workspace import Workspace
 from schemas import FormatList, RootsInfo, SaveResult, SummaryResult
 from server import guards
@@ -22,6 +25,43 @@ KeyArg = Annotated[
 FormatArg = Annotated[
     str | None, Field(description="Format name (see list_formats) when the extension is missing or misleading.")
 ]
+
+
+def _save_kind(ws: Workspace, path: str, fmt: str | None) -> str | None:
+    """The ``kind`` of data the format chosen for saving takes; None when a user saver or nothing claims it."""
+    if fmt:
+        spec = ws.registry.spec(fmt) or next(iter(ws.registry.specs_for_extension(fmt)), None)
+        return spec.kind if spec is not None else None
+    for ext in candidate_extensions(path):
+        if ws.registry.user_saver(ext) is not None:
+            return None
+        for spec in ws.registry.specs_for_extension(ext):
+            if spec.can_save:
+                return spec.kind
+    return None
+
+
+def data_from_text(ws: Workspace, path: str, fmt: str | None, data: Any) -> Any:
+    """Some clients send every argument as a string: JSON text given as ``data`` for a non-text format is parsed.
+
+    Text formats keep the string; documents and pickles keep a string that is not JSON (a string is a value
+    there too); every other format refuses it with INVALID_DATA instead of writing a 0-d string array.
+    """
+    if not isinstance(data, str):
+        return data
+    kind = _save_kind(ws, path, fmt)
+    if kind is None or kind == "text":
+        return data
+    try:
+        return json.loads(data)
+    except ValueError:
+        if kind in ("document", "object"):
+            return data
+        raise InvalidDataError(
+            f"data is text that is not JSON ({data[:40]!r}{'…' if len(data) > 40 else ''}), "
+            f"and this format takes {kind} data, not text",
+            hint='Send the data itself, e.g. [[1, 2], [3, 4]] or {"col": [1, 2]}, or JSON text of it.',
+        ) from None
 
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
@@ -87,4 +127,4 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         dtype: Annotated[str | None, Field(description="NumPy dtype for array data, e.g. 'float32', 'int16'.")] = None,
     ) -> SaveResult:
         """Write data to a file atomically; an existing file is kept unless overwrite=true."""
-        return ws.save(data, path, format, overwrite=overwrite, dtype=dtype)
+        return ws.save(data_from_text(ws, path, format, data), path, format, overwrite=overwrite, dtype=dtype)
