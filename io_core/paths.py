@@ -1,17 +1,211 @@
-"""The sandbox: every user-supplied path is resolved here and confined to the roots.
+"""The sandbox: every user-supplied path is walked here, race-free, and confined to the roots.
 
-A path is accepted only when its fully resolved form (every symlink followed, for the
-file and each parent) lies inside one of the resolved roots. Containment is checked by
-path components, so ``/data-evil`` is not inside ``/data``. Names are never globbed.
+Why a walk and not ``realpath`` then ``open``: a name that is checked and later opened by
+name can be swapped in between (for a symlink to an outside file, or a parent folder for
+a link). So a path is walked one component at a time with ``openat(..., O_NOFOLLOW)``
+from a directory fd; a symlink is read (never followed by the kernel) and its target
+walked in turn: an absolute target restarts from the root it lies in, ``..`` pops the
+walked (physical) path, a climb above a root continues from the root's canonical parent,
+and at most ``MAX_HOPS`` links are taken. The fd at the end *is* the object, its
+canonical path is known by construction, and containment is checked on that path by
+components (``/data-evil`` is not inside ``/data``). Names are never globbed.
+
+Libraries open files by name, so they are handed a ``Pinned`` view instead of the name:
+a symlink named exactly like the file (suffixes still dispatch) in a private per-process
+folder, pointing at ``/proc/<pid>/fd/<fd>``; the kernel follows that magic link to the
+pinned inode, never back to the name. ``real_path`` maps a view back to the real path
+(for display and for references stored inside files) and ``pin_companion`` pins a file
+named inside another one (BrainVision, EEGLAB, HDF5 links) into the same view.
 """
 
 from __future__ import annotations
 
+import atexit
+import errno
+import itertools
+import logging
 import os
+import shutil
+import stat as st_
+import tempfile
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, Self
 
-from io_core.errors import FileNotFoundIOError, NotAFileError, PathOutsideRootError
+from io_core.errors import (
+    FileNotFoundIOError,
+    IOCoreError,
+    NameTooLongError,
+    NotAFileError,
+    PathOutsideRootError,
+    PermissionDeniedError,
+)
+
+LOG = logging.getLogger(__name__)
+
+MAX_HOPS = 40  # symlinks followed in one walk (Linux's own limit)
+MAX_PATH_BYTES = 4096  # PATH_MAX
+ECHO = 120  # characters of a user's path echoed in an error
+
+_O_PATH = getattr(os, "O_PATH", os.O_RDONLY)
+_DIR = _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ANY = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def short(raw: object) -> str:
+    """A user's path quoted for an error message, cut to ``ECHO`` characters."""
+    text = raw if isinstance(raw, str) else repr(raw)
+    return repr(text) if len(text) <= ECHO else repr(text[:ECHO])[:-1] + "…" + repr(text[:ECHO])[-1]
+
+
+def _os_error(exc: OSError, raw: str) -> IOCoreError:
+    """A coded error for an OSError met while walking ``raw``."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return NameTooLongError(f"a name in {short(raw)} is too long", path=raw)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDeniedError(f"permission denied on the way to {short(raw)}", path=raw)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return FileNotFoundIOError(f"no such file: {short(raw)}", path=raw)
+    if exc.errno == errno.ELOOP:
+        return FileNotFoundIOError(f"{short(raw)} goes through too many symbolic links (a loop?)", path=raw)
+    return IOCoreError(f"cannot open {short(raw)}: {exc.strerror or exc}", path=raw,
+                       hint="Retry; if it persists, check the server's storage.")
+
+
+def _inside(real: str, roots: Iterable[str]) -> bool:
+    return any(r == "/" or real == r or real.startswith(r + "/") for r in roots)
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+class _Walk:
+    """One race-free walk (see the module docstring); the fds it opens are its own."""
+
+    def __init__(self, roots: tuple[str, ...] | None, raw: str) -> None:
+        self.roots = roots
+        self.raw = raw
+        self.hops = 0
+        self.anchor = "/"
+        self.base = -1
+        self.stack: list[tuple[str, int | None]] = []  # walked names below the anchor and their fds
+
+    # -- where a path starts ---------------------------------------------------------------
+    def _restart(self, path: str) -> list[str]:
+        """Anchor at the deepest root that ``path`` lexically starts with (else at ``/``); the names left."""
+        for _, fd in self.stack:
+            _close(fd)
+        self.stack.clear()
+        _close(self.base)
+        names = [c for c in path.split("/") if c and c != "."]
+        anchor, start = "/", 0
+        if self.roots is not None:
+            prefix = ""
+            for i, name in enumerate(names):
+                if name == "..":
+                    break
+                prefix += "/" + name
+                if prefix in self.roots:
+                    anchor, start = prefix, i + 1
+        self.anchor = anchor
+        self.base = -1
+        self.base = os.open(anchor, _DIR)
+        todo = names[start:]
+        todo.reverse()
+        return todo
+
+    def canonical(self) -> str:
+        names = "/".join(n for n, _ in self.stack)
+        if not names:
+            return self.anchor
+        return ("" if self.anchor == "/" else self.anchor) + "/" + names
+
+    # -- the walk ----------------------------------------------------------------------------
+    def run(self, path: str, *, missing_ok: bool, create: bool) -> tuple[int | None, os.stat_result | None]:
+        """Walk ``path`` (absolute). The final fd (O_PATH) and its stat, or (None, None) when missing."""
+        todo = self._restart(path)
+        info: os.stat_result | None = None  # stat of the last object pushed, when known
+        while todo:
+            name = todo.pop()
+            info = None
+            if name == "..":
+                if self.stack:
+                    _close(self.stack.pop()[1])
+                elif self.anchor != "/":  # above a root: on from its canonical parent, lexically
+                    rest = "/".join(reversed(todo))
+                    todo = self._restart(os.path.dirname(self.anchor) + "/" + rest)
+                continue
+            parent = self.stack[-1][1] if self.stack else self.base
+            if parent is None:  # below a missing folder: the rest is lexical
+                self.stack.append((name, None))
+                continue
+            want_dir = bool(todo) or create
+            try:
+                fd = os.open(name, _DIR if want_dir else _ANY, dir_fd=parent)
+                if not want_dir:
+                    info = os.fstat(fd)
+            except FileNotFoundError:
+                if create:
+                    self._hop()  # bounded: a folder deleted as fast as it is made
+                    try:
+                        os.mkdir(name, 0o777, dir_fd=parent)
+                    except FileExistsError:
+                        pass
+                    todo.append(name)  # open what is there now (a link planted meanwhile is walked)
+                    continue
+                if missing_ok:
+                    self.stack.append((name, None))
+                    continue
+                raise
+            except NotADirectoryError:  # a link, or a file used as a folder
+                fd = os.open(name, _ANY, dir_fd=parent)
+                info = os.fstat(fd)
+                if not st_.S_ISLNK(info.st_mode):
+                    _close(fd)
+                    if missing_ok and not create:
+                        self.stack.append((name, None))
+                        continue
+                    raise NotADirectoryError(errno.ENOTDIR, "not a folder", name) from None
+            if info is not None and st_.S_ISLNK(info.st_mode):
+                try:
+                    target = os.readlink("", dir_fd=fd)
+                finally:
+                    _close(fd)
+                info = None
+                self._hop()
+                if target.startswith("/"):
+                    todo = self._restart(target + "/" + "/".join(reversed(todo)))
+                else:
+                    todo.extend(reversed([c for c in target.split("/") if c and c != "."]))
+                continue
+            self.stack.append((name, fd))
+        fd = self.stack[-1][1] if self.stack else self.base
+        if fd is None:
+            return None, None
+        return fd, info if info is not None else os.fstat(fd)
+
+    def _hop(self) -> None:
+        self.hops += 1
+        if self.hops > MAX_HOPS:
+            raise OSError(errno.ELOOP, "too many symbolic links")
+
+    def take(self, fd: int | None) -> None:
+        """Close every fd but ``fd`` (handed to the caller)."""
+        for _, f in self.stack:
+            if f != fd:
+                _close(f)
+        if self.base != fd:
+            _close(self.base)
+        self.stack.clear()
+        self.base = -1
 
 
 class Sandbox:
@@ -20,11 +214,13 @@ class Sandbox:
     def __init__(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> None:
         if roots is None:
             self._roots: tuple[Path, ...] | None = None
+            self._root_strs: tuple[str, ...] | None = None
         else:
             resolved = tuple(Path(os.path.realpath(os.fspath(r))) for r in roots)
             if not resolved:
                 raise ValueError("a Sandbox needs at least one root (or roots=None)")
             self._roots = resolved
+            self._root_strs = tuple(str(r) for r in resolved)
 
     @property
     def roots(self) -> Sequence[Path] | None:
@@ -34,47 +230,122 @@ class Sandbox:
     def confined(self) -> bool:
         return self._roots is not None
 
-    def _base(self) -> Path:
-        return self._roots[0] if self._roots else Path.cwd()
+    def _base(self) -> str:
+        return self._root_strs[0] if self._root_strs else os.getcwd()
 
-    def resolve(self, user_path: str | os.PathLike[str]) -> Path:
-        """The real, absolute path for ``user_path``, or ``PATH_OUTSIDE_ROOT``.
-
-        A path that does not exist yet is checked through its resolved parent.
-        """
+    def _absolute(self, user_path: str | os.PathLike[str]) -> str:
+        """The user's path, checked as text and made absolute (relative ones under the first root)."""
         raw = os.fspath(user_path)
         if not isinstance(raw, str):
-            raise PathOutsideRootError("paths must be text, not bytes", path=repr(raw))
+            raise PathOutsideRootError("paths must be text, not bytes", path=short(raw))
         if "\x00" in raw:
-            raise PathOutsideRootError("path contains a null byte", path=repr(raw))
+            raise PathOutsideRootError(f"path contains a null byte: {short(raw)}", path=raw)
         if raw.strip() == "":
             raise FileNotFoundIOError("empty path", hint="Name a file inside the roots.")
         if raw.startswith("~"):
             raise PathOutsideRootError(
-                f"home-directory paths are not expanded: {raw!r}",
+                f"home-directory paths are not expanded: {short(raw)}",
                 hint="Use a path relative to the first root, or an absolute path inside a root.",
                 path=raw,
             )
-        candidate = Path(raw)
-        if not candidate.is_absolute():
-            candidate = self._base() / candidate
-        # realpath follows every symlink of the existing prefix and keeps the rest lexically.
-        real = Path(os.path.realpath(candidate))
-        if self._roots is not None and not any(real == r or real.is_relative_to(r) for r in self._roots):
-            raise PathOutsideRootError(f"{raw!r} resolves outside the allowed roots", path=raw)
-        return real
+        try:
+            size = len(raw.encode("utf-8", "surrogateescape"))
+        except UnicodeError:
+            raise PathOutsideRootError(f"path is not valid text: {short(raw)}", path=raw) from None
+        if size > MAX_PATH_BYTES:
+            raise NameTooLongError(f"the path is {size} bytes long (at most {MAX_PATH_BYTES}): {short(raw)}",
+                                   path=raw)
+        return raw if raw.startswith("/") else self._base() + "/" + raw
+
+    def _walk(self, user_path: str | os.PathLike[str], *, missing_ok: bool, create: bool = False,
+              ) -> tuple[int | None, str, os.stat_result | None]:
+        absolute = self._absolute(user_path)
+        raw = os.fspath(user_path)
+        walk = _Walk(self._root_strs, raw)
+        fd: int | None = None
+        try:
+            fd, info = walk.run(absolute, missing_ok=missing_ok, create=create)
+            real = walk.canonical()
+        except OSError as exc:
+            walk.take(None)
+            raise _os_error(exc, raw) from None
+        except BaseException:
+            walk.take(None)
+            raise
+        walk.take(fd)
+        if self._root_strs is not None and not _inside(real, self._root_strs):
+            _close(fd)
+            raise PathOutsideRootError(f"{short(raw)} resolves outside the allowed roots", path=raw)
+        return fd, real, info
+
+    def resolve(self, user_path: str | os.PathLike[str]) -> Path:
+        """The real, absolute path for ``user_path``, or ``PATH_OUTSIDE_ROOT``.
+
+        A path that does not exist yet is checked through its walked parent; the missing
+        rest is taken lexically. The answer is a *name*: open it with ``pin``, not by name.
+        """
+        fd, real, _ = self._walk(user_path, missing_ok=True)
+        _close(fd)
+        return Path(real)
+
+    def pin(self, user_path: str | os.PathLike[str], *, folders: bool = False) -> Pinned:
+        """The existing regular file (or, with ``folders``, folder) at ``user_path``, pinned open.
+
+        FIFOs, devices and sockets are ``NOT_A_FILE`` (nothing is opened that could block).
+        """
+        fd, real, info = self._walk(user_path, missing_ok=True)
+        raw = os.fspath(user_path)
+        if fd is None or info is None:
+            raise FileNotFoundIOError(f"no such file: {short(raw)}", path=raw)
+        try:
+            if st_.S_ISDIR(info.st_mode):
+                if not folders:
+                    raise NotAFileError(f"{short(raw)} is a folder", path=raw)
+            elif not st_.S_ISREG(info.st_mode):
+                kind = ("a FIFO" if st_.S_ISFIFO(info.st_mode) else "a socket" if st_.S_ISSOCK(info.st_mode)
+                        else "a device" if st_.S_ISCHR(info.st_mode) or st_.S_ISBLK(info.st_mode) else "special")
+                raise NotAFileError(f"{short(raw)} is {kind}, not a regular file", path=raw,
+                                    hint="Name a regular file; pipes, devices and sockets are never opened.")
+            elif _proc_ok():
+                try:  # a readable fd: permission is checked now, and libraries may reopen it
+                    readable = os.open(f"/proc/self/fd/{fd}", _READ)
+                except OSError as exc:
+                    raise _os_error(exc, raw) from None
+                _close(fd)
+                fd = readable
+            return Pinned(fd, Path(real), info)
+        except BaseException:
+            _close(fd)
+            raise
+
+    def open_folder(self, user_path: str | os.PathLike[str], *, create: bool = True) -> tuple[int, Path]:
+        """An fd on the folder at ``user_path`` (created component by component) and its real path.
+
+        Writes go through this fd (``dir_fd=``), so the folder cannot be swapped under them.
+        The fd is readable when the folder is (for fsync); the caller closes it.
+        """
+        fd, real, info = self._walk(user_path, missing_ok=not create, create=create)
+        raw = os.fspath(user_path)
+        if fd is None or info is None:
+            raise FileNotFoundIOError(f"no such folder: {short(raw)}", path=raw)
+        if not st_.S_ISDIR(info.st_mode):
+            _close(fd)
+            raise NotAFileError(f"{short(raw)} is not a folder", path=raw)
+        try:
+            readable = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            return fd, Path(real)  # write-only folder: usable, fsync skipped
+        _close(fd)
+        return readable, Path(real)
 
     def existing_file(self, user_path: str | os.PathLike[str], real: Path | None = None) -> Path:
-        """Resolve (unless ``real`` is its resolved form already) and require an existing regular file."""
-        real = self.resolve(user_path) if real is None else real
-        if not real.exists():
-            raise FileNotFoundIOError(f"no such file: {os.fspath(user_path)!r}", path=str(user_path))
-        if real.is_dir():
-            raise NotAFileError(f"{os.fspath(user_path)!r} is a folder", path=str(user_path))
-        return real
+        """The real path of an existing regular file (checked race-free; open it with ``pin``)."""
+        with self.pin(user_path if real is None else real) as pinned:
+            return pinned.real
 
     def display(self, real: Path) -> str:
         """The path as a client should see it: relative to its root when confined."""
+        real = real_path(real)
         if self._roots is None:
             return str(real)
         for root in self._roots:
@@ -82,3 +353,250 @@ class Sandbox:
                 rel = real.relative_to(root)
                 return str(rel) if root == self._roots[0] else str(real)
         return str(real)
+
+
+# -- views: paths that lead libraries to a pinned inode ----------------------------------------
+
+_PROC: bool | None = None
+
+
+def _proc_ok() -> bool:
+    global _PROC
+    if _PROC is None:
+        _PROC = os.path.isdir(f"/proc/{os.getpid()}/fd")
+        if not _PROC:
+            LOG.warning("/proc is not mounted: libraries get checked real paths (not race-free)")
+    return _PROC
+
+
+class _Views:
+    """The private per-process folder (mode 0700, removed at exit) holding one subfolder per pin.
+
+    On memory (``$XDG_RUNTIME_DIR``, else ``/dev/shm``) when there is one: on a disk with
+    online discard one rmdir costs milliseconds. Emptied subfolders are reused.
+    """
+
+    KEEP = 64  # empty subfolders kept for reuse
+
+    def __init__(self) -> None:
+        self.root: str | None = None
+        self.pid = -1
+        self._lock = threading.Lock()
+        self._count = itertools.count()
+        self._free: list[str] = []
+
+    def _make_root(self) -> str:
+        with self._lock:
+            if self.root is None or self.pid != os.getpid() or not os.path.isdir(self.root):
+                root = None
+                for base in (os.environ.get("XDG_RUNTIME_DIR") or "", "/dev/shm", None):
+                    if base is None or (base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK)):
+                        try:
+                            root = tempfile.mkdtemp(prefix="sciio-view-", dir=base)
+                            break
+                        except OSError:
+                            continue
+                if self.root is None:
+                    atexit.register(self._remove)
+                self.root, self.pid, self._free = root, os.getpid(), []
+            return self.root
+
+    def _remove(self) -> None:
+        if self.root is not None and self.pid == os.getpid():
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def new_folder(self) -> str:
+        if self.pid != os.getpid() or self.root is None:
+            self._make_root()
+        try:
+            return self._free.pop()
+        except IndexError:
+            pass
+        folder = f"{self.root}/{next(self._count)}"
+        try:
+            os.mkdir(folder, 0o700)
+        except FileNotFoundError:  # the folder was cleaned away (tmp cleaner): make a new one
+            self.root = None
+            folder = f"{self._make_root()}/{next(self._count)}"
+            os.mkdir(folder, 0o700)
+        return folder
+
+    def release(self, folder: str, *, empty: bool) -> None:
+        if empty and folder.startswith(f"{self.root}/") and len(self._free) < self.KEEP:
+            self._free.append(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_VIEWS = _Views()
+_PINS: dict[str, Pinned] = {}  # view folder -> its pin
+
+
+class Pinned:
+    """An open file (or folder store) found by a race-free walk.
+
+    ``real``: canonical path (display, cache identity, error texts); ``path``: what
+    handlers and libraries open (a view leading to the pinned inode); ``stat``: fstat
+    of the pinned fd. Close it (or use it as a context manager); ``keep_for(value)``
+    keeps it open while a lazy object that may reopen the file is alive.
+    """
+
+    __slots__ = ("__weakref__", "_children", "_closed", "_links", "_tree", "_view", "fd", "path", "real", "stat")
+
+    def __init__(self, fd: int, real: Path, info: os.stat_result) -> None:
+        self.fd, self.real, self.stat = fd, real, info
+        self._children: list[Pinned] = []
+        self._closed = False
+        self._tree = False  # companion links live in subfolders of the view
+        self._view: str | None = None
+        name = real.name or "root"
+        self._links: dict[str, Path] = {name: real}  # view-relative name -> real path
+        if not _proc_ok():
+            self.path = real
+            return
+        self._view = _VIEWS.new_folder()
+        link = f"{self._view}/{name}"
+        try:
+            os.symlink(self.target, link)
+        except BaseException:
+            _VIEWS.release(self._view, empty=True)
+            raise
+        self.path = Path(link)
+        _PINS[self._view] = self
+
+    @property
+    def target(self) -> str:
+        """The magic link a view points at (valid in this process and, while it lives, its children)."""
+        return f"/proc/{os.getpid()}/fd/{self.fd}"
+
+    @property
+    def is_dir(self) -> bool:
+        return st_.S_ISDIR(self.stat.st_mode)
+
+    def real_of(self, rel: str) -> Path | None:
+        parts = rel.split("/")
+        for i in range(len(parts), 0, -1):
+            real = self._links.get("/".join(parts[:i]))
+            if real is not None:
+                return real.joinpath(*parts[i:])
+        return None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for child in self._children:
+            child.close()
+        if self._view is not None:
+            _PINS.pop(self._view, None)
+            empty = not self._tree
+            if empty:
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    empty = False
+            _VIEWS.release(self._view, empty=empty)
+        _close(self.fd)
+
+    def keep_for(self, value: Any) -> None:
+        """Stay open while ``value`` lives when it may reopen the file (lazy readers), else close now."""
+        if _needs_file(value):
+            try:
+                weakref.finalize(value, self.close)
+                return
+            except TypeError:
+                pass
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Pinned({str(self.real)!r}, fd={self.fd}{', closed' if self._closed else ''})"
+
+
+def _needs_file(value: Any) -> bool:
+    """Whether a loaded object may open its file again later (an mne Raw without preload, xarray)."""
+    if value is None or isinstance(value, (str, bytes, int, float, complex, bool, dict, list, tuple)):
+        return False
+    module = type(value).__module__.split(".")[0]
+    return module not in ("numpy", "pandas", "builtins", "PIL")  # in memory, or holding their own fd
+
+
+def _owner(p: str) -> tuple[Pinned | None, str]:
+    """The pin whose view holds ``p``, and ``p`` relative to that view folder."""
+    root = _VIEWS.root
+    if root is None or not p.startswith(root + "/"):
+        return None, ""
+    num, _, rel = p[len(root) + 1 :].partition("/")
+    return _PINS.get(f"{root}/{num}"), rel
+
+
+def real_path(p: str | os.PathLike[str]) -> Path:
+    """The canonical real path for a pinned view path; any other path is returned as it is."""
+    text = os.fspath(p)
+    owner, rel = _owner(os.path.normpath(text))
+    if owner is None or not rel:
+        return Path(p)
+    real = owner.real_of(rel)
+    return real if real is not None else Path(p)
+
+
+def pin_companion(p: str | os.PathLike[str], ref: str | bytes) -> Path:
+    """Where a library reading ``p`` should find the file ``ref`` named inside it, pinned and confined.
+
+    ``ref`` is resolved as a reader would (absolute as is, relative against the real
+    folder of ``p``) through the active sandbox (``io_core.links.active_sandbox()``;
+    none = unconfined); leaving the roots is ``PATH_OUTSIDE_ROOT``. For a pinned ``p``
+    the companion is pinned too (open as long as ``p``'s pin) and linked into ``p``'s
+    view folder under ``ref`` (subfolders created), so a library that joins ``ref`` to
+    the folder of ``p`` finds it; an absolute ``ref`` (or one climbing with ``..``) gets a
+    view of its own. The path returned is the one to open. For an unpinned ``p``
+    (a handler used directly) it is the checked real path.
+    """
+    from io_core.links import active_sandbox
+
+    sandbox = active_sandbox() or _UNCONFINED
+    if isinstance(ref, bytes):
+        ref = ref.decode("utf-8", "surrogateescape")
+    text = os.fspath(p)
+    if not ref or "\x00" in ref:
+        raise FileNotFoundIOError(f"{Path(text).name!r} names an unusable file {short(ref)}")
+    target = ref if ref.startswith("/") else f"{real_path(text).parent}/{ref}"
+    owner, _rel = _owner(os.path.normpath(text))
+
+    def outside() -> PathOutsideRootError:
+        return PathOutsideRootError(
+            f"{real_path(text).name!r} names {short(ref)}, outside the allowed roots; it is never read",
+            hint="Keep the files a recording is made of together inside the roots.", path=ref,
+        )
+
+    if owner is None:
+        try:
+            return sandbox.resolve(target)
+        except PathOutsideRootError:
+            raise outside() from None
+    try:
+        pinned = sandbox.pin(target)
+    except PathOutsideRootError:
+        raise outside() from None
+    owner._children.append(pinned)
+    parts = ref.split("/")
+    where = os.path.normpath(os.path.join(os.path.dirname(os.path.normpath(text)), ref))
+    if ref.startswith("/") or ".." in parts or not where.startswith(f"{owner._view}/"):
+        return pinned.path
+    if where == os.path.normpath(text):
+        return Path(text)
+    os.makedirs(os.path.dirname(where), mode=0o700, exist_ok=True)
+    if os.path.lexists(where):
+        os.unlink(where)
+    os.symlink(pinned.target, where)
+    owner._tree = True
+    owner._links[os.path.relpath(where, owner._view)] = pinned.real
+    return Path(where)
+
+
+_UNCONFINED = Sandbox(None)
