@@ -256,7 +256,8 @@ class CallTimeout(Middleware):
 
 
 class CachedDereference(Middleware):
-    """FastMCP's schema dereferencing (inline ``$ref`` for clients that cannot follow it), memoised.
+    """FastMCP's schema dereferencing (inline ``$ref`` for clients that cannot follow it), memoised; output
+    schemas compacted instead (server.schema_size).
 
     The stock middleware re-derives every tool's schemas on every tools/list (~13 ms for
     our tools), and over modern streamable HTTP the MCP SDK runs a whole tools/list for
@@ -284,10 +285,23 @@ class CachedDereference(Middleware):
         self._memo[id(schema)] = (schema, out)
         return out
 
+    def _output(self, tool: Tool) -> dict | None:
+        """Output schemas keep their ``$defs`` and lose what carries no fact (server.schema_size)."""
+        if tool.output_schema is None:
+            return None
+        hit = self._memo.get(id(tool.output_schema))
+        if hit is not None and hit[0] is tool.output_schema:
+            return hit[1]
+        from server.schema_size import output_schema
+
+        out = output_schema(tool)
+        self._memo[id(tool.output_schema)] = (tool.output_schema, out)
+        return out
+
     async def on_list_tools(self, context: MiddlewareContext, call_next: CallNext) -> Sequence[Tool]:
         listed = []
         for tool in await call_next(context):
-            params, output = self._deref(tool.parameters), self._deref(tool.output_schema)
+            params, output = self._deref(tool.parameters), self._output(tool)
             if params is not tool.parameters or output is not tool.output_schema:
                 tool = tool.model_copy(update={"parameters": params, "output_schema": output})
             listed.append(tool)

@@ -283,9 +283,37 @@ async def test_cached_dereference_matches_fastmcp(tmp_path):
     mine, theirs = await ours.list_tools(), await stock.list_tools()
     again = await ours.list_tools()
     for a, b, c in zip(mine, theirs, again, strict=True):
-        assert a.name == b.name and a.parameters == b.parameters and a.output_schema == b.output_schema
-        assert c.parameters is a.parameters  # derived once
-    assert not any("$ref" in json.dumps(t.parameters) + json.dumps(t.output_schema or {}) for t in mine)
+        assert a.name == b.name and a.parameters == b.parameters
+        assert c.parameters is a.parameters and c.output_schema is a.output_schema  # derived once
+        assert (a.output_schema is None) == (b.output_schema is None)
+        if a.output_schema is not None:  # compacted (server.schema_size): smaller, same top-level fields
+            assert len(json.dumps(a.output_schema)) <= len(json.dumps(b.output_schema))
+            assert set(a.output_schema["properties"]) == set(b.output_schema["properties"])
+            assert a.output_schema["required"] == b.output_schema["required"]
+    assert not any("$ref" in json.dumps(t.parameters) for t in mine)  # arguments stay inlined for every client
+
+
+async def test_output_schemas_are_compact_and_validate_real_results(tmp_path):
+    """Shared $defs, no titles/defaults; a real result of a recursive model still validates against it."""
+    import h5py
+    import jsonschema
+    import numpy as np
+
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        f.create_dataset("g/a", data=np.arange(4))
+        f.create_group("g/h").create_dataset("b", data=[1.5])
+    app = create_app(Settings(roots=[tmp_path]))
+    tools = {t.name: t for t in await app.list_tools()}
+    total = sum(len(json.dumps(t.output_schema, separators=(",", ":"))) for t in tools.values() if t.output_schema)
+    assert total < 16_000
+    explore = tools["explore_h5"].output_schema
+    assert "$defs" in explore and '"title"' not in json.dumps(explore)
+
+    async with Client(app) as client:
+        result = await client.call_tool("explore_h5", {"path": "t.h5", "depth": 3})
+    jsonschema.validate(result.structured_content, explore)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**result.structured_content, "depth": "deep"}, explore)
 
 
 def test_call_state_is_thread_safe_flag():
