@@ -65,7 +65,7 @@ from io_core.errors import (
 if TYPE_CHECKING:  # pragma: no cover
     from io_core.paths import Sandbox
 
-__all__ = ["DotDict", "load_configs", "MAX_VALUES"]
+__all__ = ["MAX_VALUES", "DotDict", "load_configs"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 DEBUG_PREFIX = "DEBUG_"
@@ -307,6 +307,9 @@ def _read_yaml(path: Path, name: str) -> Any:
         raw = path.read_bytes()
     except OSError as exc:
         raise FileNotFoundIOError(f"cannot read config file {name!r}: {exc.strerror}", path=str(path)) from None
+    from io_core import safe_yaml
+
+    safe_yaml.check(raw, name, max_values=MAX_VALUES)  # depth, aliases, expanded size: before building
     loader = None
     try:
         loader = _loader_class()(raw)  # the reader may already reject a bad encoding here

@@ -155,6 +155,11 @@ def check_document(value: Any, limits: Limits, what: str = "the document") -> No
     Shared sub-structures are measured once (memoised), so a value that expands to
     billions of items costs as much to check as it took to build. A cycle is INVALID_DATA.
     """
+    if not isinstance(value, (Mapping, list, tuple)):
+        if _leaf_values(value) > limits.max_values:
+            raise TooLargeError(f"{what} holds {_leaf_values(value)} values; at most {limits.max_values} are written "
+                                "as a document", hint="Write a smaller part of it, or save it as an array format.")
+        return
     sizes: dict[int, tuple[int, int]] = {}  # id -> (values expanded, depth)
     active: set[int] = set()
     stack: list[tuple[Any, bool]] = [(value, False)]
@@ -170,7 +175,7 @@ def check_document(value: Any, limits: Limits, what: str = "the document") -> No
                     n, d = sizes[id(kid)]
                     total, deepest = total + n, max(deepest, d)
                 else:
-                    total += 1
+                    total += _leaf_values(kid)
             sizes[ident] = (total, deepest + 1)
             if deepest + 1 > limits.max_depth:
                 raise TooLargeError(f"{what} is nested more than {limits.max_depth} levels deep",
@@ -192,6 +197,12 @@ def check_document(value: Any, limits: Limits, what: str = "the document") -> No
                                 hint="Flatten the structure (or store it as several files).")
         stack.extend((kid, False) for kid in kids if isinstance(kid, (Mapping, list, tuple))
                      and id(kid) not in sizes)
+
+
+def _leaf_values(value: Any) -> int:
+    """An array (NumPy, pandas) counts as its number of elements, anything else as one value."""
+    size = getattr(value, "size", None)
+    return int(size) if isinstance(size, int) and hasattr(value, "shape") else 1
 
 
 def _children(node: Any) -> list[Any]:

@@ -11,6 +11,7 @@ its line number, never silently dropped.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
 from io_core.formats.text import read_utf8
+from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import bounded_preview
 from schemas import ValueSummary
@@ -25,10 +27,10 @@ from schemas import ValueSummary
 RESERVED = ("ENTRYTYPE", "ID")
 
 
-def _library(path: Path) -> Any:
+def _library(path: Path, limits: Limits | None = None) -> Any:
     import bibtexparser
 
-    library = bibtexparser.parse_string(read_utf8(path, "BibTeX"))
+    library = bibtexparser.parse_string(read_utf8(path, "BibTeX", limits))  # TOO_LARGE past max_text_bytes
     failed = [b for b in library.failed_blocks if type(b).__name__ != "DuplicateBlockKeyBlock"]
     if failed:
         first = failed[0]
@@ -70,7 +72,7 @@ def _entries(library: Any) -> list[Any]:
 
 class BibFormat:
     def load(self, path: Path, opts: ReadOptions) -> list[dict[str, Any]]:
-        return _select([_record(e) for e in _entries(_library(path))], opts.key)
+        return _select([_record(e) for e in _entries(_library(path, opts.limits))], opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         with open(path, "wb") as fh:
@@ -111,7 +113,7 @@ class BibFormat:
         return model.Entry(entry_type.strip(), key.strip(), fields)
 
     def summarize(self, path: Path, opts: ReadOptions) -> ValueSummary:
-        library = _library(path)
+        library = _library(path, opts.limits)
         records = _select([_record(e) for e in _entries(library)], opts.key)  # one parse, not a second load
         shown, cut = bounded_preview(records[: opts.preview_items], opts)
         preview = {
@@ -128,9 +130,13 @@ class BibFormat:
 _HINT = 'Give records like [{"ENTRYTYPE": "article", "ID": "smith2020", "title": "...", "year": "2020"}].'
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _as_records(data: Any) -> list[Mapping[str, Any]]:
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame of entries
-        data = [{k: v for k, v in r.items() if v == v and v is not None} for r in data.to_dict("records")]
+        data = [{k: v for k, v in r.items() if v is not None and not _is_nan(v)} for r in data.to_dict("records")]
     if isinstance(data, Mapping):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):

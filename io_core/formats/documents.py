@@ -1,4 +1,9 @@
-"""JSON and YAML documents: plain data in, plain data out; YAML through the safe loader only."""
+"""JSON and YAML documents: plain data in, plain data out; YAML through the safe loader only.
+
+Both are parsed whole, so a file larger than ``max_text_bytes`` is TOO_LARGE before it is
+read; YAML is measured before it is built (``io_core.safe_yaml``), JSON after parsing; a
+document nested deeper than ``max_depth`` is TOO_LARGE, loaded or saved.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from io_core.errors import InvalidDataError, KeyNotFoundError, UnsafeFormatError
+from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, TooLargeError
+from io_core.formats.text import read_whole
+from io_core.limits import Limits, check_document
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import value_summary
 from schemas import ValueSummary
@@ -22,6 +29,18 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
     return value
+
+
+def checked_plain(data: Any, limits: Limits | None = None) -> Any:
+    """``to_plain(data)`` after its depth and expanded size are checked (TOO_LARGE, nothing rendered)."""
+    from io_core.limits import current
+
+    limits = limits or current()
+    check_document(data, limits, "the data")
+    try:
+        return to_plain(data)
+    except RecursionError:
+        raise TooLargeError("the data is nested too deeply to write", hint="Flatten it.") from None
 
 
 def _pick(value: Any, key: str | None, what: str = "document") -> Any:
@@ -41,20 +60,31 @@ def _pick(value: Any, key: str | None, what: str = "document") -> Any:
 
 class JsonFormat:
     def load(self, path: Path, opts: ReadOptions) -> Any:
-        with open(path, encoding="utf-8") as fh:
-            return _pick(json.load(fh), opts.key)
+        raw = read_whole(path, opts.limits, "JSON")
+        try:
+            value = json.loads(raw)
+        except RecursionError:
+            raise TooLargeError(f"{path.name!r} is nested too deeply to parse",
+                                hint=f"Documents are read up to {opts.limits.max_depth} levels deep.") from None
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(f"{path.name!r} is not UTF-8 JSON: {exc}") from None
+        check_document(value, opts.limits, repr(path.name))
+        return _pick(value, opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
-        path.write_text(self._render(data), encoding="utf-8")
+        path.write_text(self._render(data, opts.limits), encoding="utf-8")
 
     def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
         """Same bytes as ``save``, into a stream that hashes them while they are written."""
-        fh.write(self._render(data).encode("utf-8"))
+        fh.write(self._render(data, opts.limits).encode("utf-8"))
 
     @staticmethod
-    def _render(data: Any) -> str:
+    def _render(data: Any, limits: Limits | None = None) -> str:
+        plain = checked_plain(data, limits)
         try:
-            text = json.dumps(to_plain(data), indent=2, ensure_ascii=False, allow_nan=False)
+            text = json.dumps(plain, indent=2, ensure_ascii=False, allow_nan=False)
+        except RecursionError:
+            raise TooLargeError("the data is nested too deeply to write as JSON", hint="Flatten it.") from None
         except ValueError as exc:
             raise InvalidDataError(f"not valid JSON: {exc}", hint="JSON has no NaN or Infinity; use null.") from None
         except TypeError as exc:
@@ -67,31 +97,27 @@ class JsonFormat:
 
 class YamlFormat:
     def load(self, path: Path, opts: ReadOptions) -> Any:
-        import yaml
+        from io_core import safe_yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        with open(path, encoding="utf-8") as fh:
-            try:
-                return _pick(yaml.load(fh, Loader=loader), opts.key)  # noqa: S506 - safe loader
-            except yaml.constructor.ConstructorError as exc:
-                if "python/" in str(exc):
-                    raise UnsafeFormatError(f"{path.name!r} uses Python object tags, which are never executed") from None
-                raise
+        return _pick(safe_yaml.load(read_whole(path, opts.limits, "YAML"), path.name, opts.limits), opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
-        path.write_text(self._render(data), encoding="utf-8")
+        path.write_text(self._render(data, opts.limits), encoding="utf-8")
 
     def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
         """Same bytes as ``save``, into a stream that hashes them while they are written."""
-        fh.write(self._render(data).encode("utf-8"))
+        fh.write(self._render(data, opts.limits).encode("utf-8"))
 
     @staticmethod
-    def _render(data: Any) -> str:
+    def _render(data: Any, limits: Limits | None = None) -> str:
         import yaml
 
+        plain = checked_plain(data, limits)
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         try:
-            return yaml.dump(to_plain(data), Dumper=dumper, sort_keys=False, allow_unicode=True)
+            return yaml.dump(plain, Dumper=dumper, sort_keys=False, allow_unicode=True)
+        except RecursionError:
+            raise TooLargeError("the data is nested too deeply to write as YAML", hint="Flatten it.") from None
         except yaml.representer.RepresenterError as exc:
             raise InvalidDataError(f"not representable as plain YAML: {exc}") from None
 

@@ -20,9 +20,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO, Any
 
-from io_core.errors import CorruptFileError, InvalidDataError
-from io_core.formats.documents import _pick, to_plain
-from io_core.formats.text import _refuse_binary
+from io_core.errors import CorruptFileError, InvalidDataError, TooLargeError
+from io_core.formats.documents import _pick, checked_plain
+from io_core.formats.text import _refuse_binary, read_whole
+from io_core.limits import Limits, check_document, check_text_size, human
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import clip_text, value_summary
 from schemas import ValueSummary
@@ -31,8 +32,8 @@ CHUNK = 1024 * 1024
 HTML_PARSE_BYTES = 4 * 1024 * 1024  # title and headings come from the first megabytes
 
 
-def _read_text(path: Path, encoding: str = "utf-8") -> str:
-    raw = path.read_bytes()
+def _read_text(path: Path, encoding: str = "utf-8", limits: Limits | None = None, what: str = "text") -> str:
+    raw = read_whole(path, limits, what)  # TOO_LARGE past max_text_bytes, before reading
     _refuse_binary(raw, path.name)
     try:
         return raw.decode("utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else encoding)
@@ -59,11 +60,16 @@ def _text_counts(path: Path, opts: ReadOptions) -> dict[str, Any]:
 
 class TomlFormat:
     def load(self, path: Path, opts: ReadOptions) -> Any:
-        text = _read_text(path)
+        text = _read_text(path, limits=opts.limits, what="TOML")
         try:
-            return _pick(tomllib.loads(text), opts.key)
+            value = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise CorruptFileError(f"{path.name!r} is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise TooLargeError(f"{path.name!r} is nested too deeply to parse",
+                                hint=f"Documents are read up to {opts.limits.max_depth} levels deep.") from None
+        check_document(value, opts.limits, repr(path.name))
+        return _pick(value, opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         with open(path, "wb") as fh:
@@ -72,12 +78,14 @@ class TomlFormat:
     def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
         import tomli_w
 
-        plain = to_plain(data)
+        plain = checked_plain(data, opts.limits)
         if not isinstance(plain, dict):
             raise InvalidDataError(f"a TOML document is a table (an object), not {type(data).__name__}")
         _refuse_none(plain)
         try:
             fh.write(tomli_w.dumps(plain).encode("utf-8"))
+        except RecursionError:
+            raise TooLargeError("the data is nested too deeply to write as TOML", hint="Flatten it.") from None
         except TypeError as exc:
             raise InvalidDataError(f"not representable in TOML: {exc}") from None
 
@@ -94,8 +102,6 @@ def _refuse_none(value: Any, where: str = "") -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _refuse_none(v, f"{where}/{i}")
-    elif isinstance(value, float) and value != value:
-        return  # TOML has nan
 
 
 # -- XML / SVG -------------------------------------------------------------------------------------
@@ -169,18 +175,26 @@ class _XmlScan:
     def _pi(self, target: str, data: str) -> None:
         pass
 
-    def feed(self, path: Path) -> _XmlScan:
+    def feed(self, path: Path, max_bytes: int | None = None) -> _XmlScan:
+        """Parse the file, or only its first ``max_bytes`` (``partial`` then says so)."""
         from xml.parsers import expat
 
+        self.partial = False
         with open(path, "rb") as fh:
-            first = fh.read(CHUNK)
+            first = fh.read(min(CHUNK, max_bytes) if max_bytes else CHUNK)
             _refuse_binary(first, path.name)
-            chunk = first
+            chunk, read = first, len(first)
             try:
                 while chunk:
                     self.parser.Parse(chunk, False)
-                    chunk = fh.read(CHUNK)
-                self.parser.Parse(b"", True)
+                    if max_bytes is not None and read >= max_bytes:
+                        self.partial = bool(fh.read(1))
+                        if self.partial:
+                            break
+                    chunk = fh.read(CHUNK if max_bytes is None else min(CHUNK, max_bytes - read))
+                    read += len(chunk)
+                if not self.partial:
+                    self.parser.Parse(b"", True)
             except expat.ExpatError as exc:
                 raise CorruptFileError(f"{path.name!r} is not well-formed XML: {exc}") from None
         if self.root is None:
@@ -222,8 +236,8 @@ class XmlFormat:
         self.what = what
         self.root = root
 
-    def _scan(self, path: Path, opts: ReadOptions) -> _XmlScan:
-        scan = _XmlScan(opts).feed(path)
+    def _scan(self, path: Path, opts: ReadOptions, max_bytes: int | None = None) -> _XmlScan:
+        scan = _XmlScan(opts).feed(path, max_bytes)
         if self.root is not None and scan._local(scan.root or "") != self.root:
             raise CorruptFileError(f"{path.name!r} is XML whose root is <{scan._local(scan.root or '')}>, not <{self.root}>")
         return scan
@@ -234,8 +248,9 @@ class XmlFormat:
             return _xml_encoding(fh.read(200))
 
     def load(self, path: Path, opts: ReadOptions) -> str:
+        check_text_size(path.stat().st_size, opts.limits, path.name, self.what)
         self._scan(path, opts)  # well-formed, or CORRUPT_FILE
-        return _read_text(path, self._encoding(path))
+        return _read_text(path, self._encoding(path), opts.limits, self.what)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         with open(path, "wb") as fh:
@@ -254,8 +269,11 @@ class XmlFormat:
         fh.write(raw)
 
     def summarize(self, path: Path, opts: ReadOptions) -> ValueSummary:
-        scan = self._scan(path, opts)
+        """Counts and root from one streamed parse of at most ``max_text_bytes``."""
+        scan = self._scan(path, opts, opts.limits.max_text_bytes)
         preview = scan.describe()
+        if scan.partial:
+            preview["note"] = f"elements counted in the first {human(opts.limits.max_text_bytes)}"
         if self.root == "svg":
             attrs = scan.root_attrs
             preview = {"width": attrs.get("width"), "height": attrs.get("height"), "viewBox": attrs.get("viewBox"),
@@ -264,7 +282,7 @@ class XmlFormat:
         if encoding == "utf-8":
             preview.update(_text_counts(path, opts))
         else:
-            text = _read_text(path, encoding)
+            text = _read_text(path, encoding, opts.limits, self.what)
             preview.update(n_chars=len(text), n_lines=text.count("\n") + (bool(text) and not text.endswith("\n")),
                            head=clip_text(text, min(opts.preview_chars, 1000))[0], encoding=encoding)
         return ValueSummary(type=self.what.lower(), length=preview["n_chars"], keys=None, preview=preview,
@@ -340,7 +358,7 @@ class HtmlFormat:
         return match.group(1).decode("ascii").lower() if match else "utf-8"
 
     def load(self, path: Path, opts: ReadOptions) -> str:
-        return _read_text(path, self._encoding(path))
+        return _read_text(path, self._encoding(path), opts.limits, "HTML")
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         with open(path, "wb") as fh:

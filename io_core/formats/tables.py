@@ -15,6 +15,7 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, KeyNotFoundError
+from io_core.limits import check_member, check_page
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import encode_value, frame_summary, frame_summary_streamed
 from schemas import ColumnInfo, FrameSummary, Stats
@@ -51,6 +52,9 @@ class DelimitedFormat:
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame:
         self._check_text(path)
+        if _is_gz(path):  # a gzip stream is inflated whole only up to max_member_bytes
+            inflated = inflated_size(path, opts.limits.max_member_bytes)
+            check_member(path.name, inflated, path.stat().st_size, opts.limits, f"{path.name!r} (gzip)")
         return _select(pd.read_csv(path, sep=self.sep), opts.key)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
@@ -64,7 +68,7 @@ class DelimitedFormat:
         count and exact per-column stats.
         """
         self._check_text(path)
-        if path.stat().st_size <= SMALL_TEXT_TABLE:
+        if _text_size(path) <= SMALL_TEXT_TABLE:
             return frame_summary(_select(pd.read_csv(path, sep=self.sep), opts.key), opts)
         head = _select(pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, 1000)), opts.key)
         if opts.exact_stats:
@@ -73,17 +77,53 @@ class DelimitedFormat:
         return frame_summary(head, opts, n_rows=max(estimate_rows(path), len(head)), n_rows_exact=False)
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
-        """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count."""
+        """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count.
+
+        Skipped rows are tokenized and dropped by the parser (constant memory); an offset
+        past the last possible row (each row takes at least one byte) reads no data at all.
+        """
+        check_page(limit, opts.limits)
         self._check_text(path)
         header = pd.read_csv(path, sep=self.sep, nrows=0)
         usecols = check_columns(list(header.columns), columns)
-        page = pd.read_csv(path, sep=self.sep, skiprows=range(1, offset + 1), nrows=limit, usecols=usecols)
+        size = path.stat().st_size
+        if offset >= size and not _is_gz(path):
+            empty = header[usecols] if usecols else header
+            if size > SMALL_TEXT_TABLE:
+                return empty, estimate_rows(path), False
+            return empty, _count_rows(path, self.sep), True
+        page = pd.read_csv(path, sep=self.sep, header=None, names=list(header.columns), skiprows=offset + 1,
+                           nrows=limit, usecols=usecols)
         page = page[usecols] if usecols else page
         if len(page) < limit:  # the page reached the end: the count is known without another parse
             return page, offset + len(page), True
-        if path.stat().st_size <= SMALL_TEXT_TABLE:
-            return page, len(pd.read_csv(path, sep=self.sep, usecols=[0])), True
+        if _text_size(path) <= SMALL_TEXT_TABLE:
+            return page, _count_rows(path, self.sep), True
         return page, max(estimate_rows(path), offset + len(page)), False
+
+
+def _is_gz(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def inflated_size(path: Path, cap: int) -> int:
+    """Bytes a gzip file inflates to, counted in blocks and stopping past ``cap`` (constant memory)."""
+    import gzip
+
+    total = 0
+    with gzip.open(path, "rb") as fh:
+        while total <= cap and (block := fh.read(1 << 20)):
+            total += len(block)
+    return total
+
+
+def _text_size(path: Path) -> int:
+    """The size of the text: on disk, or inflated (counted only up to just past SMALL_TEXT_TABLE)."""
+    return inflated_size(path, SMALL_TEXT_TABLE) if _is_gz(path) else path.stat().st_size
+
+
+def _count_rows(path: Path, sep: str) -> int:
+    return len(pd.read_csv(path, sep=sep, usecols=[0]))
 
 
 def check_columns(names: list[str], wanted: list[str] | None) -> list[str] | None:
@@ -181,7 +221,8 @@ class ParquetFormat:
         )
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
-        """Only the row groups that overlap the page are read."""
+        """Only the row groups that overlap the page are read (none for an offset past the end)."""
+        check_page(limit, opts.limits)
         pf = self._file(path)
         meta = pf.metadata
         names = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]

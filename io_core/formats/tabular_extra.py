@@ -28,9 +28,10 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
-from io_core.formats.tables import _has_default_index
+from io_core.formats.tables import _has_default_index, estimate_rows
 from io_core.formats.tables import check_columns as _check_columns
 from io_core.formats.text import _refuse_binary
+from io_core.limits import Limits, check_page, check_text_size, check_zip, current
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import frame_summary, frame_summary_streamed, value_summary
 from schemas import ChildInfo, FrameSummary, TreeSummary, ValueSummary
@@ -53,7 +54,7 @@ class FeatherFormat:
     @staticmethod
     def _reader(path: Path, columns: list[str] | None = None):
         import pyarrow as pa
-        import pyarrow.ipc as ipc
+        from pyarrow import ipc
 
         source = pa.memory_map(str(path), "r")
         if columns is None:
@@ -68,7 +69,7 @@ class FeatherFormat:
             return fh.read(4) == b"FEA1"
 
     def _names(self, path: Path) -> list[str]:
-        import pyarrow.feather as feather
+        from pyarrow import feather
 
         if self._is_v1(path):
             return feather.read_table(str(path), memory_map=True).schema.names
@@ -77,7 +78,7 @@ class FeatherFormat:
         return [n for n in schema.names if n not in index]
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame:
-        import pyarrow.feather as feather
+        from pyarrow import feather
 
         if opts.key:
             _check_columns(self._names(path), [opts.key])
@@ -86,7 +87,7 @@ class FeatherFormat:
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         import pyarrow as pa
-        import pyarrow.feather as feather
+        from pyarrow import feather
 
         df = as_frame(data)
         df.columns = [str(c) for c in df.columns]
@@ -96,7 +97,7 @@ class FeatherFormat:
 
     def row_count(self, path: Path) -> int:
         """Rows from each batch's metadata only: no column is decompressed."""
-        import pyarrow.feather as feather
+        from pyarrow import feather
 
         if self._is_v1(path):
             return feather.read_table(str(path), memory_map=True).num_rows
@@ -106,7 +107,7 @@ class FeatherFormat:
     def iter_frames(self, path: Path, opts: ReadOptions, rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
         """Record batches as DataFrames (the index, if any, restored per batch)."""
         import pyarrow as pa
-        import pyarrow.feather as feather
+        from pyarrow import feather
 
         if self._is_v1(path):
             yield feather.read_table(str(path), memory_map=True).to_pandas()
@@ -137,6 +138,7 @@ class FeatherFormat:
         """Only the record batches overlapping the page are decoded."""
         import pyarrow as pa
 
+        check_page(limit, opts.limits)
         names = self._names(path)
         usecols = _check_columns(names, columns)
         if self._is_v1(path):
@@ -164,9 +166,21 @@ class FeatherFormat:
 _SHEET_FORBIDDEN = set("[]:*?/\\")
 
 
-def _workbook(path: Path):
+def _check_xlsx(path: Path, limits: Limits | None) -> None:
+    """Every part of the workbook by its zip directory entry, before openpyxl inflates any."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            check_zip(zf, limits or current(), container=repr(path.name))
+    except zipfile.BadZipFile as exc:
+        raise CorruptFileError(f"{path.name!r} is not an .xlsx workbook (zip): {exc}") from None
+
+
+def _workbook(path: Path, limits: Limits | None = None):
     import openpyxl
 
+    _check_xlsx(path, limits)
     return openpyxl.load_workbook(str(path), read_only=True, data_only=True)
 
 
@@ -199,15 +213,15 @@ class XlsxFormat:
             raise KeyNotFoundError(f"no sheet {key!r}; sheets: {names[:50]}")
         return key
 
-    def sheet_names(self, path: Path) -> list[str]:
-        wb = _workbook(path)
+    def sheet_names(self, path: Path, limits: Limits | None = None) -> list[str]:
+        wb = _workbook(path, limits)
         try:
             return list(wb.sheetnames)
         finally:
             wb.close()
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        names = self.sheet_names(path)
+        names = self.sheet_names(path, opts.limits)
         if not names:
             raise CorruptFileError(f"{path.name!r} holds no worksheet")
         if opts.key is not None or len(names) == 1:
@@ -226,7 +240,7 @@ class XlsxFormat:
                 df.to_excel(writer, sheet_name=name, index=not _has_default_index(df))
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary | TreeSummary:
-        wb = _workbook(path)
+        wb = _workbook(path, opts.limits)
         try:
             names = list(wb.sheetnames)
             if not names:
@@ -253,20 +267,27 @@ class XlsxFormat:
             update={"n_rows_exact": exact})
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
-        """``key`` is the sheet; rows are parsed up to the end of the page only."""
-        names = self.sheet_names(path)
-        name = self._sheet_name(names, opts.key)
+        """``key`` is the sheet; rows are parsed up to the end of the page only.
+
+        The sheet's size comes first (its dimension record): an offset past the last row
+        returns the header alone, without parsing any row.
+        """
+        check_page(limit, opts.limits)
+        wb = _workbook(path, opts.limits)
+        try:
+            names = list(wb.sheetnames)
+            name = self._sheet_name(names, opts.key)
+            rows, _, exact = _sheet_size(wb[name])
+        finally:
+            wb.close()
         if columns == [opts.key] and opts.key in names:
             columns = None  # the workspace passes key as a column: here it names the sheet
         header = pd.read_excel(path, sheet_name=name, nrows=0, engine="openpyxl")
         usecols = _check_columns([str(c) for c in header.columns], columns)
-        page = pd.read_excel(path, sheet_name=name, skiprows=range(1, offset + 1), nrows=limit,
-                             usecols=usecols, engine="openpyxl")
-        wb = _workbook(path)
-        try:
-            rows, _, exact = _sheet_size(wb[name])
-        finally:
-            wb.close()
+        if offset >= rows - 1:
+            return (header[usecols] if usecols else header), max(rows - 1, 0), exact
+        page = pd.read_excel(path, sheet_name=name, header=None, names=list(header.columns), skiprows=offset + 1,
+                             nrows=limit, usecols=usecols, engine="openpyxl")
         return (page[usecols] if usecols else page), max(rows - 1, offset + len(page)), exact
 
 
@@ -326,13 +347,19 @@ def _dump(value: Any) -> bytes:
 
 
 class JsonLinesFormat:
-    def _lines(self, path: Path) -> Iterator[tuple[int, Any]]:
-        """(line number, value) of each non-blank line; any bad line is CORRUPT_FILE."""
+    def _lines(self, path: Path, skip: int = 0) -> Iterator[tuple[int, Any]]:
+        """(line number, value) of each non-blank line after the first ``skip`` (those are not decoded).
+
+        Any bad line decoded is CORRUPT_FILE.
+        """
         with open(path, "rb") as fh:
             _refuse_binary(fh.read(8192), path.name, "JSON Lines")
             fh.seek(0)
             for number, raw in enumerate(fh, start=1):
                 if not raw.strip():
+                    continue
+                if skip:
+                    skip -= 1
                     continue
                 try:
                     yield number, json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
@@ -352,6 +379,8 @@ class JsonLinesFormat:
         return values
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame | list[Any]:
+        check_text_size(path.stat().st_size, opts.limits, path.name, "JSON Lines",
+                        hint="Use read_slice to page through its records.")
         got = self._frame(self._values(path))
         if opts.key is not None:
             if not isinstance(got, pd.DataFrame) or opts.key not in got.columns:
@@ -406,8 +435,17 @@ class JsonLinesFormat:
         return frame_summary(got, opts, n_rows=max(total, len(got)), n_rows_exact=False)
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
-        """Records ``offset .. offset+limit``, parsing stops there; the total counts lines."""
-        values = [v for _, v in itertools.islice(self._lines(path), offset, offset + limit)]
+        """Records ``offset .. offset+limit``, parsing stops there; the total counts lines.
+
+        Records before ``offset`` are skipped undecoded; an offset past the end reads nothing.
+        """
+        check_page(limit, opts.limits)
+        size = path.stat().st_size
+        if offset >= size:  # each record takes at least one byte
+            small = size <= SMALL_TABLE_BYTES
+            total = sum(1 for _ in self._lines(path)) if small else estimate_rows(path) + 1
+            return pd.DataFrame(), total, small
+        values = [v for _, v in itertools.islice(self._lines(path, skip=offset), limit)]
         got = self._frame(values) if values else pd.DataFrame()
         if not isinstance(got, pd.DataFrame):
             got = pd.DataFrame({"value": [json.dumps(v, ensure_ascii=False) for v in values]})

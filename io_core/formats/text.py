@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
 from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError
+from io_core.limits import Limits, check_page, check_text_size, current
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import clip_text
 from schemas import TextSummary
@@ -19,9 +21,26 @@ def _refuse_binary(head: bytes, name: str, what: str = "text") -> None:
         raise CorruptFileError(f"{name!r} holds binary data, not {what}")
 
 
-def read_utf8(path: Path, what: str = "text") -> str:
-    """The whole file as UTF-8 text (a leading BOM dropped); binary or other encodings are CORRUPT_FILE."""
-    raw = path.read_bytes()
+def read_whole(path: Path, limits: Limits | None = None, what: str = "text") -> bytes:
+    """The whole file, after its ``st_size`` is checked against ``max_text_bytes`` (TOO_LARGE: nothing read).
+
+    At most the checked number of bytes (plus one, to notice growth) is read, so a file that
+    grows meanwhile cannot make the read larger.
+    """
+    limits = limits or current()
+    with open(path, "rb") as fh:
+        check_text_size(os.fstat(fh.fileno()).st_size, limits, path.name, what)
+        raw = fh.read(limits.max_text_bytes + 1)
+    check_text_size(len(raw), limits, path.name, what)
+    return raw
+
+
+def read_utf8(path: Path, what: str = "text", limits: Limits | None = None) -> str:
+    """The whole file as UTF-8 text (a leading BOM dropped); binary or other encodings are CORRUPT_FILE.
+
+    Files larger than ``max_text_bytes`` are TOO_LARGE before a byte is read.
+    """
+    raw = read_whole(path, limits, what)
     _refuse_binary(raw, path.name, what)
     try:
         return raw.decode("utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8")
@@ -31,7 +50,7 @@ def read_utf8(path: Path, what: str = "text") -> str:
 
 class TextFormat:
     def load(self, path: Path, opts: ReadOptions) -> str:
-        return read_utf8(path)
+        return read_utf8(path, limits=opts.limits)
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         if not isinstance(data, str):
@@ -76,13 +95,16 @@ TEXT = TextFormat()
 MAX_LINE_CHARS = 1024 * 1024
 
 
-def read_lines(path: Path, offset: int, limit: int) -> tuple[list[str], bool]:
+def read_lines(path: Path, offset: int, limit: int, limits: Limits | None = None) -> tuple[list[str], bool]:
     """Lines ``offset .. offset+limit`` (without line ends) and whether more follow.
 
     Streams the file; a line longer than MAX_LINE_CHARS is cut (ending in "…") and the
     rest of it skipped, so a one-line gigabyte file costs a megabyte of memory.
     """
+    check_page(limit, limits or current(), "lines")
     with open(path, "rb") as raw:
+        if offset >= os.fstat(raw.fileno()).st_size:  # every line takes at least one byte
+            return [], False
         _refuse_binary(raw.read(8192), path.name)
     out: list[str] = []
     try:
