@@ -28,7 +28,7 @@ class Limits:
     max_member_bytes: int = 256 * MiB  # one inflated member: zip entry, gzip stream read whole, Zarr chunk
     max_compression_ratio: float = 200.0  # inflated / stored, for members above ratio_floor_bytes
     ratio_floor_bytes: int = 16 * MiB  # smaller members are never refused for their ratio
-    max_image_pixels: int = 64_000_000  # decoded pixels of one image frame (Pillow's bomb guard follows it)
+    max_image_pixels: int = 40_000_000  # decoded pixels of one image frame (Pillow's bomb guard follows it)
     max_depth: int = 100  # nesting of documents (JSON/YAML/TOML), loaded or saved
     max_yaml_aliases: int = 10_000  # alias references in one YAML document
     max_values: int = 10_000_000  # values a document holds once its aliases are expanded

@@ -19,6 +19,7 @@ declarations (no entity expansion, no external entities). Heavy libraries load o
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -32,9 +33,12 @@ from io_core.errors import (
     ExistsError,
     FormatUnknownError,
     InvalidDataError,
+    TooLargeError,
     UnsafeFormatError,
     UnsupportedOperationError,
 )
+from io_core.formats.text import read_whole
+from io_core.limits import check_write, current
 from io_core.summary import encode_value
 
 KEY = "sciio"
@@ -47,6 +51,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
 ASCII_PREFIX = b"ASCII\x00\x00\x00"
+MAX_TEXT_INFLATED = 4 * MAX_METADATA_BYTES  # a compressed text chunk is inflated at most this far
+MAX_TEXT_CHUNK = 16 * MAX_METADATA_BYTES  # longer text chunks cannot hold sciio metadata: skipped unread
 
 
 def format_of(path: Path) -> str:
@@ -135,28 +141,60 @@ def _png_chunks(data: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
+def _inflate(data: bytes) -> bytes:
+    """zlib data inflated to at most MAX_TEXT_INFLATED bytes (more: zlib.error, the text is unreadable)."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_TEXT_INFLATED)
+    if inflater.unconsumed_tail:
+        raise zlib.error(f"a text chunk inflates past {MAX_TEXT_INFLATED} bytes")
+    return out
+
+
 def _png_text(kind: bytes, body: bytes) -> tuple[str, str | None]:
-    """(keyword, text) of a tEXt/iTXt/zTXt chunk body; text None when unreadable."""
+    """(keyword, text) of a tEXt/iTXt/zTXt chunk body; text None when unreadable (or inflating too far)."""
     keyword, _, rest = body.partition(b"\x00")
     name = keyword.decode("latin-1")
     try:
         if kind == b"tEXt":
             return name, rest.decode("latin-1")
         if kind == b"zTXt":
-            return name, zlib.decompress(rest[1:]).decode("latin-1")
+            return name, _inflate(rest[1:]).decode("latin-1")
         compressed, _method = rest[0], rest[1]
         _lang, _, rest = rest[2:].partition(b"\x00")
         _translated, _, text = rest.partition(b"\x00")
-        return name, (zlib.decompress(text) if compressed else text).decode("utf-8")
+        return name, (_inflate(text) if compressed else text).decode("utf-8")
     except (IndexError, zlib.error, UnicodeDecodeError):
         return name, None
+
+
+def _png_sciio_in_file(path: Path) -> Any:
+    """The first sciio text chunk's value, walking chunk headers with seeks (pixel data is never read)."""
+    value = _INVALID
+    with open(path, "rb") as fh:
+        if fh.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            raise CorruptFileError("not a PNG file (bad signature)")
+        while len(head := fh.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if kind in (b"tEXt", b"iTXt", b"zTXt") and length <= MAX_TEXT_CHUNK:
+                body = fh.read(length)
+                if len(body) < length:
+                    raise CorruptFileError(f"the PNG is truncated (chunk {kind!r} is cut)")
+                if body.partition(b"\x00")[0] == KEY.encode() and value is _INVALID:
+                    text = _png_text(kind, body)[1]
+                    value = _decode(text) if text is not None else _INVALID
+                fh.seek(4, 1)
+            else:
+                fh.seek(length + 4, 1)
+            if kind == b"IEND":
+                break
+    return value
 
 
 def _png_sciio(data: bytes) -> tuple[list[tuple[int, int]], Any]:
     """Spans of every sciio text chunk, and the first one's value (``_INVALID`` when there is none)."""
     spans, value = [], _INVALID
     for start, end, kind in _png_chunks(data):
-        if kind in (b"tEXt", b"iTXt", b"zTXt"):
+        if kind in (b"tEXt", b"iTXt", b"zTXt") and data[start + 8 : end - 4].partition(b"\x00")[0] == KEY.encode():
             name, text = _png_text(kind, data[start + 8 : end - 4])
             if name == KEY:
                 spans.append((start, end))
@@ -307,7 +345,7 @@ class _SvgScan:
     def __init__(self, data: bytes) -> None:
         import xml.parsers.expat
 
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")) or re.match(rb"<\?xml[^>]*encoding=['\"](?!utf-?8|us-ascii)", data[:200], re.I):
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")) or re.match(rb"<\?xml[^>]*encoding=['\"](?!utf-?8|us-ascii)", data[:200], re.IGNORECASE):
             raise UnsupportedOperationError("only UTF-8 SVG files can take embedded metadata")
         self.data = data
         self.root: tuple[str, int] | None = None
@@ -416,10 +454,8 @@ def _pdf_reader(path: Path) -> Any:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
-            try:
+            with contextlib.suppress(Exception):  # an empty password failed: a password is needed
                 reader.decrypt("")
-            except Exception:  # noqa: BLE001 - a password is needed
-                pass
         return reader
     except (PdfReadError, ValueError, OSError, KeyError) as exc:
         raise CorruptFileError(f"cannot read {path.name!r} as PDF: {exc}") from None
@@ -470,6 +506,9 @@ def _image_info(path: Path) -> tuple[dict[str, Any], Any]:
     """Pillow's view: size, mode, info, EXIF fields; and the image (closed) for format checks."""
     from PIL import ExifTags, Image, TiffTags
 
+    from io_core.formats.images import pillow_guard
+
+    pillow_guard(current())  # only headers are read here; Pillow refuses past twice the pixel limit
     try:
         with Image.open(path) as image:
             info: dict[str, Any] = {
@@ -498,7 +537,8 @@ def _image_info(path: Path) -> tuple[dict[str, Any], Any]:
                 return info, image.tag_v2.get(TIFF_TAG)
             return info, exif.get_ifd(EXIF_IFD).get(USER_COMMENT)
     except Image.DecompressionBombError as exc:
-        raise CorruptFileError(f"{path.name!r} is too large to open safely: {exc}") from None
+        raise TooLargeError(f"{path.name!r} is too large to open safely: {exc}",
+                            hint="Its pixel count is past the image limit (max_image_pixels).") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptFileError(f"cannot read {path.name!r} as an image: {exc}") from None
 
@@ -510,13 +550,13 @@ def read(path: Path, fmt: str) -> tuple[Any, bool, dict[str, Any]]:
     if fmt == "pdf":
         value, info = _pdf_read(path)
     elif fmt == "svg":
-        data = path.read_bytes()
+        data = read_whole(path, current(), "SVG")  # TOO_LARGE past max_text_bytes, nothing read
         scan = _SvgScan(data)
         value, info = scan.metadata, _bounded({**scan.info, "elements": scan.n_elements, "size_bytes": len(data)})
     else:
         info, raw = _image_info(path)
         if fmt == "png":
-            value = _png_sciio(path.read_bytes())[1]
+            value = _png_sciio_in_file(path)
         elif fmt == "jpeg":
             value = _user_comment(raw)
         else:
@@ -530,6 +570,7 @@ def read(path: Path, fmt: str) -> tuple[Any, bool, dict[str, Any]]:
 def embed(path: Path, fmt: str, metadata: Any, out: BinaryIO, *, overwrite: bool) -> bool:
     """Write ``path`` with ``metadata`` embedded to ``out``; True when earlier metadata was replaced."""
     text = encode_metadata(metadata)
+    check_write(path.stat().st_size + len(text), current(), repr(path.name) + " with its metadata")
     _, present, _ = read(path, fmt)
     if present and not overwrite:
         raise ExistsError(

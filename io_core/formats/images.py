@@ -2,8 +2,9 @@
 
 Summaries read the header only (size, mode, frame count, format info). Loading decodes
 the first frame (``key`` picks another frame of a multi-frame GIF/TIFF) into an array;
-saving writes an (H, W), (H, W, 3) or (H, W, 4) array. Pillow's decompression-bomb
-guard stays on: an image too large to decode is refused as TOO_LARGE.
+saving writes an (H, W), (H, W, 3) or (H, W, 4) array. Decoding is refused (TOO_LARGE)
+past ``max_image_pixels`` from the header alone, and Pillow's own bomb guard is set from
+the same limit.
 """
 
 from __future__ import annotations
@@ -19,13 +20,21 @@ from PIL import Image
 
 from io_core.coerce import as_array
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, TooLargeError
+from io_core.limits import Limits, check_pixels
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import encode_value
 from schemas import ImageSummary
 
 
+def pillow_guard(limits: Limits) -> None:
+    """Pillow's own decompression-bomb check follows the limits (it refuses past twice the value)."""
+    Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
+
+
 @contextmanager
-def _opened(path: Path, key: str | None) -> Iterator[Image.Image]:
+def _opened(path: Path, key: str | None, limits: Limits, decode: bool = False) -> Iterator[Image.Image]:
+    """The image (frame ``key``); with ``decode`` its pixel count is checked before anything is decoded."""
+    pillow_guard(limits)
     try:
         with Image.open(path) as image:
             if key not in (None, "", "0"):
@@ -37,6 +46,8 @@ def _opened(path: Path, key: str | None) -> Iterator[Image.Image]:
                     raise KeyNotFoundError(
                         f"frame {key} does not exist; the image has {getattr(image, 'n_frames', 1)}"
                     ) from None
+            if decode:
+                check_pixels(image.width, image.height, limits, path.name)
             yield image
     except Image.DecompressionBombError as exc:
         raise TooLargeError(f"{path.name!r} is too large to decode safely: {exc}") from None
@@ -88,21 +99,21 @@ class ImageFormat:
         self.pil_format = pil_format
 
     def load(self, path: Path, opts: ReadOptions) -> np.ndarray:
-        with _opened(path, opts.key) as image:
+        with _opened(path, opts.key, opts.limits, decode=True) as image:
             image.load()
             return np.asarray(_visible(image))
 
     @contextmanager
     def open_picture(self, path: Path, opts: ReadOptions) -> Iterator[Image.Image]:
         """The decoded frame, for previews (downsampled by the caller)."""
-        with _opened(path, opts.key) as image:
+        with _opened(path, opts.key, opts.limits, decode=True) as image:
             image.load()
             yield _visible(image)
 
     def summarize(self, path: Path, opts: ReadOptions) -> ImageSummary:
-        with _opened(path, opts.key) as image:
+        with _opened(path, opts.key, opts.limits) as image:
             _check_complete(path, image)
-        with _opened(path, opts.key) as image:
+        with _opened(path, opts.key, opts.limits) as image:
             info = {str(k): encode_value(v, opts.preview_chars // 10)
                     for k, v in itertools.islice(image.info.items(), opts.preview_items) if k != "exif"}
             return ImageSummary(

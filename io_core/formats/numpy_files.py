@@ -1,5 +1,8 @@
 """NumPy ``.npy`` and ``.npz``: headers are read directly, data through memory maps.
 
+A compressed ``.npz`` member is inflated whole, so it is first checked by its zip
+directory entry (declared size and ratio, ``io_core.limits.check_zip``).
+
 Object arrays (whose payload is a pickle) are described from their header but never
 unpickled unless the workspace allows pickle.
 """
@@ -17,6 +20,7 @@ import numpy as np
 
 from io_core.coerce import as_array, as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, UnsafeFormatError
+from io_core.limits import check_zip
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary
 from schemas import ChildInfo, TreeSummary
@@ -134,6 +138,7 @@ class NpzFormat:
         with self._open(path) as zf:
             names = self._members(zf)
             wanted = [self._check_key(opts.key, names)] if opts.key else names
+            check_zip(zf, opts.limits, [n + ".npy" for n in wanted], repr(path.name))
             for name in wanted:
                 _refuse_objects(self._member_header(zf, name)[1], opts, f"member {name!r}")
         with np.load(path, allow_pickle=opts.allow_pickle) as npz:
@@ -166,6 +171,7 @@ class NpzFormat:
                 offset = info.header_offset + 30 + name_len + extra_len + header_len
                 yield np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
                 return
+            check_zip(zf, opts.limits, [name + ".npy"], repr(path.name))  # inflated whole: bounded first
         with np.load(path, allow_pickle=opts.allow_pickle) as npz:
             yield npz[name]
 
@@ -176,6 +182,7 @@ class NpzFormat:
                 shape, dtype, fortran, _ = self._member_header(zf, self._check_key(opts.key, names))
                 if dtype.hasobject:
                     raise UnsafeFormatError(f"member {opts.key!r} holds pickled Python objects; it was not read")
+                check_zip(zf, opts.limits, [opts.key + ".npy"], repr(path.name))
                 with np.load(path, allow_pickle=False) as npz:
                     return array_summary(npz[opts.key], opts, fortran_order=fortran)
             children = []

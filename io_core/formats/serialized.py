@@ -33,14 +33,29 @@ from schemas import ValueSummary
 
 GLOBAL_OPS = ("GLOBAL", "STACK_GLOBAL", "INST")
 SCAN_GLOBALS = 20
+SCAN_BYTES = 64 * 1024  # what is read of a pickle that is refused
 
 
-def _scan(fh: IO[bytes], name: str) -> tuple[int, list[str]]:
+def _head(fh: IO[bytes], name: str) -> tuple[IO[bytes], bool]:
+    """The first SCAN_BYTES of the stream (inflated, for .gz) and whether that is all of it.
+
+    Without ``--allow-pickle`` only this prefix is ever read: the refusal never waits for
+    (or allocates) a gigabyte argument further on.
+    """
+    try:
+        head = fh.read(SCAN_BYTES + 1)
+    except (OSError, EOFError, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(f"{name!r} is not a complete pickle: {exc}") from None
+    return io.BytesIO(head[:SCAN_BYTES]), len(head) <= SCAN_BYTES
+
+
+def _scan(fh: IO[bytes], name: str, complete: bool = True) -> tuple[int, list[str]]:
     """(protocol, classes it imports) from a walk over the opcodes; nothing is executed.
 
-    Raises CORRUPT_FILE for anything that is not one complete pickle stream. Module and
-    class names of protocol 4+ come from the strings pushed (or fetched from the memo)
-    just before STACK_GLOBAL.
+    Raises CORRUPT_FILE for anything that is not one complete pickle stream. With
+    ``complete=False`` ``fh`` is a prefix: running out of it ends the walk quietly (an
+    unknown opcode inside it is still CORRUPT_FILE). Module and class names of protocol 4+
+    come from the strings pushed (or fetched from the memo) just before STACK_GLOBAL.
     """
     protocol = 0
     imports: list[str] = []
@@ -73,6 +88,8 @@ def _scan(fh: IO[bytes], name: str) -> tuple[int, list[str]]:
                 pushed.append(None)
             del pushed[:-2]
     except (ValueError, EOFError, KeyError, UnicodeDecodeError, OSError, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+        if not complete and isinstance(fh, io.BytesIO) and fh.tell() >= len(fh.getbuffer()):
+            return protocol, imports  # the prefix ended inside an argument: the rest is never read
         raise CorruptFileError(f"{name!r} is not a complete pickle: {exc}") from None
     return protocol, imports
 
@@ -162,14 +179,16 @@ class PickleFormat:
     def _checked(self, path: Path, opts: ReadOptions) -> None:
         _check_nonempty(path)
         with self._open(path) as fh:
-            protocol, imports = _scan(fh, path.name)
-        if not opts.allow_pickle:
-            raise _refuse(path.name, protocol, imports)
+            if opts.allow_pickle:
+                _scan(fh, path.name)
+                return
+            head, complete = _head(fh, path.name)
+        raise _refuse(path.name, *_scan(head, path.name, complete))
 
     def load(self, path: Path, opts: ReadOptions) -> Any:
         self._checked(path, opts)
         with self._open(path) as fh:
-            return _pick(pickle.load(fh), opts.key, "object")  # noqa: S301 - the workspace allows pickle
+            return _pick(pickle.load(fh), opts.key, "object")  # the workspace allows pickle
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         return summarize_value(self.load(path, opts), opts)
@@ -215,10 +234,11 @@ class TorchFormat:
                 if not names:
                     raise CorruptFileError(f"{path.name!r} is a zip file without a PyTorch data.pkl")
                 with zf.open(names[0]) as fh:
-                    protocol, imports = _scan(io.BufferedReader(fh), path.name)  # type: ignore[arg-type]
+                    head, complete = _head(fh, path.name)
         else:
             with open(path, "rb") as fh:
-                protocol, imports = _scan(fh, path.name)
+                head, complete = _head(fh, path.name)
+        protocol, imports = _scan(head, path.name, complete)
         if not opts.allow_pickle:
             raise _refuse(path.name, protocol, imports)
 
