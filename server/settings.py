@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     max_response_bytes: int = Field(default=32768, ge=1024)
     log_level: str = "WARNING"
     cache_bytes: int = Field(default=512 * 1024 * 1024, ge=0, description="load-cache bound in bytes; 0 turns it off")
+    max_write_bytes: int = Field(default=1024**3, ge=0, description="largest file one save/convert writes (SCIIO_MAX_WRITE_BYTES: bytes or 512MiB, 2GB)")
 
     # -- HTTP transport (sciio-mcp --http); see server/auth.py for the token formats --------
     http_host: str = "127.0.0.1"  # SCIIO_HTTP_HOST (not SCIIO_HOST/PORT: Kubernetes sets <SERVICE>_PORT itself)
@@ -36,3 +37,16 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     rate_limit: float = Field(default=20.0, ge=0, description="tool calls per second per client; 0 turns it off")
     rate_burst: int | None = Field(default=None, ge=1, description="bucket size; default twice the rate")
+
+    @field_validator("max_write_bytes", mode="before")
+    @classmethod
+    def _byte_size(cls, value: object) -> object:
+        from io_core.limits import parse_bytes
+
+        return parse_bytes(value) if isinstance(value, str) else value
+
+    def limits(self):  # -> io_core.limits.Limits
+        """The io_core resource limits these settings ask for (the rest stay at their defaults)."""
+        from io_core.limits import current
+
+        return current().with_overrides(max_write_bytes=self.max_write_bytes)

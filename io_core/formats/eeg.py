@@ -31,9 +31,14 @@ channel types (they read back as EEG). BrainVision writes three files: ``x.vhdr`
 path saved, atomically, hashed in the provenance ledger) and its companions ``x.eeg`` /
 ``x.vmrk``, placed beside it first. GDF and CNT are read-only (MNE cannot write them).
 
-Files that point at other files (a BrainVision header's data and marker files, an
-EEGLAB ``.fdt``, FIF split parts) are read only when those files lie in the header's
-own folder; anything else is refused (PATH_OUTSIDE_ROOT) before it is read. Headers
+Files that point at other files (a BrainVision header's DataFile and MarkerFile, the
+``.fdt`` an EEGLAB ``.set`` names, the next part of a split FIF) are multi-file formats
+(``multi_file=True`` in the registry): their handler's ``references(path)`` lists those
+names parsed by MNE's own code (the whole header, its codepage, ``key: value``, the
+reader's fallback names), and each is pinned through the sandbox
+(``io_core.paths.pin_companion``) before MNE runs; MNE is then made to open the pinned
+files (BrainVision: ``overrides``; EEGLAB and FIF: the pinned link where MNE joins the
+name). A reference leaving the roots is PATH_OUTSIDE_ROOT, nothing of it read. Headers
 that promise more data than the file holds (EDF/BDF record counts, a last sample that
 cannot be read) are refused as CORRUPT_FILE. MNE's logging is kept at "error" on every
 call: nothing is printed.
@@ -50,7 +55,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import mne
 import numpy as np
@@ -60,9 +65,11 @@ from io_core.coerce import as_array
 from io_core.errors import (
     CorruptFileError,
     ExistsError,
+    FileNotFoundIOError,
     InvalidDataError,
     KeyNotFoundError,
     PathOutsideRootError,
+    UnsupportedOperationError,
 )
 from io_core.formats.windowed import WindowedSignal
 from io_core.options import ReadOptions, WriteOptions
@@ -127,13 +134,15 @@ class RecordingFormat:
     def read_raw(self, path: Path) -> Any:
         """The recording, header only; its companion files checked; refused if cut short."""
         self._check_signature(path)
-        if self.name == "brainvision":
-            _check_vhdr_references(path)
         with mne.utils.use_log_level(LOG):
-            raw = self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs)
-            _check_companions(path, raw)
+            raw, pinned = self._open(path)
+            _opened_only_pinned(path, raw, pinned)
             self._check_complete(path, raw)
         return raw
+
+    def _open(self, path: Path) -> tuple[Any, list[Path]]:
+        """MNE's Raw, and the other files it was allowed to open (multi-file formats pin them first)."""
+        return self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs), []
 
     def _check_complete(self, path: Path, raw: Any) -> None:
         extras = raw._raw_extras[0] if getattr(raw, "_raw_extras", None) else {}
@@ -360,7 +369,7 @@ def as_raw(data: Any, opts: WriteOptions) -> Any:
             when = _dt.datetime.fromisoformat(str(data["meas_date"]))
         except ValueError:
             raise InvalidDataError(f"meas_date must be ISO 8601, not {data['meas_date']!r}") from None
-        raw.set_meas_date(when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc))
+        raw.set_meas_date(when if when.tzinfo else when.replace(tzinfo=_dt.UTC))
     notes = data.get("annotations") or []
     if notes:
         try:
@@ -415,46 +424,236 @@ def _save_brainvision(raw: Any, tmp: Path) -> None:
 
 
 # -- files that point at other files -------------------------------------------------------------
+#
+# A multi-file format (its registry row says ``multi_file=True``) has a handler with
+# ``references(path)``: the other files it names, parsed with the reader's own code. Each is
+# pinned through the sandbox (``_pin``) before MNE runs, and MNE is told to open the pinned
+# path; what MNE opened is checked against the pinned set afterwards.
 
-def _inside(folder: str, candidate: str | os.PathLike[str]) -> bool:
-    real = os.path.realpath(candidate)
-    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _check_vhdr_references(path: Path) -> None:
-    """Refuse a BrainVision header whose DataFile / MarkerFile lies outside its folder, before MNE reads it."""
-    with open(path, "rb") as fh:
-        text = fh.read(1 << 20).decode("latin-1")
-    folder = os.path.realpath(path.parent)
-    for match in re.finditer(r"^\s*(DataFile|MarkerFile)\s*=\s*(.*?)\s*$", text, re.IGNORECASE | re.MULTILINE):
-        target = match.group(2)
-        if target and not _inside(folder, os.path.join(folder, target)):
-            raise PathOutsideRootError(
-                f"{path.name!r} names {match.group(1)}={target!r}, outside the header's folder; it was not read",
-                hint="Keep a BrainVision header's .eeg and .vmrk files in its own folder.",
-                path=str(path),
-            )
+MAX_SPLIT_PARTS = 1000  # a FIF split chain longer than this is refused (a loop costs nothing to write)
+REF_CHARS = 80  # a reference is echoed in errors cut to this many characters
 
 
-def _check_companions(path: Path, raw: Any) -> None:
-    """Every file the reader will take samples from lies in the header's folder."""
-    folder = os.path.realpath(path.parent)
+class Reference(str):
+    """One file named by another, as its reader takes it (relative to the naming file's folder, or absolute).
+
+    A ``str`` (the name), so ``references(path)`` reads like any handler's list of names.
+    """
+
+    field: str  # where the file names it: "DataFile", "MarkerFile", "data", "next split part"
+    fallback: str | None  # what the reader tries instead when the name is not a file
+
+    def __new__(cls, field: str, name: str, fallback: str | None = None) -> Self:
+        self = super().__new__(cls, name)
+        self.field, self.fallback = field, fallback
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return f"Reference({self.field}={str(self)!r}" + (f", fallback={self.fallback!r})" if self.fallback else ")")
+
+
+def _own_folder_only(path: Path, ref: str) -> None:
+    """Without an active sandbox (a handler used directly) a reference stays in its file's real folder."""
+    from io_core.paths import real_path
+
+    folder = os.path.realpath(real_path(path).parent)
+    target = os.path.realpath(os.path.join(folder, ref))
+    if target != folder and not target.startswith(folder.rstrip(os.sep) + os.sep):
+        raise PathOutsideRootError("outside the file's folder", path=path.name)
+
+
+def _pin(path: Path, ref: Reference, name: str | None = None) -> Path | None:
+    """The path MNE should open for ``ref`` (``name`` when given), or None when it is not a file.
+
+    ``io_core.paths.pin_companion`` resolves it against ``path``'s real folder through the
+    active sandbox, pins it and links it beside ``path``'s view. Refused (PATH_OUTSIDE_ROOT)
+    when it leaves the roots, whether or not it exists.
+    """
+    from io_core.links import active_sandbox
+    from io_core.paths import pin_companion
+
+    raw_name = ref.name if name is None else name
+    try:
+        if active_sandbox() is None:
+            _own_folder_only(path, raw_name)
+        pinned = Path(pin_companion(path, raw_name))
+    except PathOutsideRootError:
+        shown = clip_text(raw_name, REF_CHARS)[0]
+        raise PathOutsideRootError(
+            f"{clip_text(path.name, NAME_CHARS)[0]!r} names {ref.field}={shown!r}, outside the allowed roots; "
+            "it was not read",
+            hint="Keep the files of a recording (header, data, markers, split parts) inside the roots.",
+            path=clip_text(raw_name, REF_CHARS)[0],
+        ) from None
+    except FileNotFoundIOError:
+        return None
+    return pinned if pinned.is_file() else None
+
+
+def _reachable(path: Path, name: str, pinned: Path, field: str) -> None:
+    """MNE joins ``name`` to the folder of the path it opened: that must land on the pinned file.
+
+    A view holds links for names beside or below ``path``; a name climbing out of its folder
+    (or absolute) is pinned elsewhere, where a reader without an override cannot be sent.
+    """
+    if os.path.realpath(os.path.join(os.path.dirname(path), name)) != os.path.realpath(pinned):
+        raise UnsupportedOperationError(
+            f"{clip_text(path.name, NAME_CHARS)[0]!r} names {field}={clip_text(name, REF_CHARS)[0]!r} in another "
+            "folder; MNE can only be given files beside it or below it",
+            hint="Move the file beside the one that names it (as MNE and EEGLAB write them).",
+        )
+
+
+def _pin_reference(path: Path, ref: Reference) -> tuple[Path | None, str]:
+    """``ref`` pinned, or its fallback pinned when ``ref`` is not a file (as the reader falls back); the name used."""
+    pinned = _pin(path, ref)
+    if pinned is None and ref.fallback is not None:
+        return _pin(path, ref, ref.fallback), ref.fallback
+    return pinned, ref.name
+
+
+def brainvision_references(path: Path) -> list[Reference]:
+    """DataFile and MarkerFile of a ``.vhdr``, parsed by MNE's own header parser (whole file, its codepage,
+    ``key=value`` or ``key: value``, keys in any case); a stale MarkerFile falls back to ``<stem>.vmrk``."""
+    from mne.io.brainvision import brainvision as bv
+
+    with mne.utils.use_log_level(LOG):
+        parsed = bv._aux_hdr_info(os.fspath(path))
+    cfg, section = parsed[1], parsed[2]
+    refs = [Reference("DataFile", cfg.get(section, "DataFile"))]
+    marker = cfg.get(section, "MarkerFile", fallback="")
+    if marker:
+        refs.append(Reference("MarkerFile", marker, fallback=os.path.splitext(path.name)[0] + ".vmrk"))
+    return refs
+
+
+def eeglab_references(path: Path) -> list[Reference]:
+    """The data file a ``.set`` names in ``EEG.data`` (read by MNE's own loader); falls back to ``<stem>.fdt``."""
+    from mne.io.eeglab import eeglab as el
+
+    with mne.utils.use_log_level(LOG):
+        eeg = el._check_load_mat(os.fspath(path), None)
+    data = eeg.get("data")
+    if not isinstance(data, str) or os.path.abspath(data) == os.path.abspath(path):
+        return []  # samples stored in the .set itself
+    return [Reference("data", data, fallback=os.path.splitext(path.name)[0] + ".fdt")]
+
+
+def fif_references(path: Path, name: str | None = None) -> list[Reference]:
+    """The next part of a split FIF, from its FIFF_REF block (FILE_NAME, else FILE_NUM built from ``name``,
+    the name the reader opened this part under), read by MNE's own code."""
+    from mne._fiff.open import _get_next_fname, fiff_open
+
+    with mne.utils.use_log_level(LOG):
+        fid, tree, _ = fiff_open(path, verbose=LOG)
+        with fid:
+            following = _get_next_fname(fid, Path(name or path.name), tree)
+    return [] if following is None else [Reference("next split part", os.fspath(following))]
+
+
+def _opened_only_pinned(path: Path, raw: Any, pinned: list[Path]) -> None:
+    """Every file MNE keeps samples from is one that was pinned (or the header itself)."""
+    allowed = {os.path.realpath(p) for p in [path, *pinned]}
     for name in getattr(raw, "filenames", ()) or ():
-        if name is not None and not _inside(folder, name):
+        if name is not None and os.path.realpath(name) not in allowed:
             raise PathOutsideRootError(
-                f"{path.name!r} refers to {os.fspath(name)!r}, outside its own folder; it was not read",
-                hint="Keep the files of a recording (data files, split parts) in one folder.",
-                path=str(path),
+                f"{clip_text(path.name, NAME_CHARS)[0]!r}: the reader opened "
+                f"{clip_text(os.path.basename(name), REF_CHARS)[0]!r}, which was not checked; it was not read",
+                hint="Keep the files of a recording (header, data, markers, split parts) inside the roots.",
+                path=path.name,
             )
+
+
+def _takes_overrides(reader: Any) -> bool:
+    import inspect
+
+    try:
+        return "overrides" in inspect.signature(reader).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class BrainVisionFormat(RecordingFormat):
+    """``.vhdr`` header; samples in its DataFile, annotations in its MarkerFile."""
+
+    def references(self, path: Path) -> list[Reference]:
+        return brainvision_references(path)
+
+    def _open(self, path: Path) -> tuple[Any, list[Path]]:
+        pinned: dict[str, tuple[Path | None, str]] = {}
+        for ref in self.references(path):
+            pinned[ref.field] = _pin_reference(path, ref)
+        data, marker = pinned.get("DataFile", (None, ""))[0], pinned.get("MarkerFile", (None, ""))[0]
+        reader = self._reader()
+        kwargs = dict(self.reader_kwargs)
+        if _takes_overrides(reader):  # MNE with overrides= opens exactly the pinned files
+            overrides: dict[str, Any] = {"marker_fname": os.fspath(marker) if marker is not None else False}
+            if data is not None:  # else MNE says the data file is missing
+                overrides["data_fname"] = os.fspath(data)
+            kwargs["overrides"] = overrides
+        else:
+            for field, (where, name) in pinned.items():
+                if where is not None:
+                    _reachable(path, name, where, field)
+        raw = reader(path, preload=False, verbose=LOG, **kwargs)
+        return raw, [p for p in (data, marker) if p is not None]
+
+
+class EEGLABFormat(RecordingFormat):
+    """``.set``; samples in it or in the ``.fdt`` its ``EEG.data`` names."""
+
+    def references(self, path: Path) -> list[Reference]:
+        return eeglab_references(path)
+
+    def _open(self, path: Path) -> tuple[Any, list[Path]]:
+        pinned = []
+        for ref in self.references(path):
+            where, name = _pin_reference(path, ref)
+            if where is not None:  # else MNE says the data file is missing
+                _reachable(path, name, where, ref.field)
+                pinned.append(where)
+        return self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs), pinned
+
+
+class FIFFormat(RecordingFormat):
+    """``.fif``; a recording larger than 2 GB continues in split parts, each naming the next."""
+
+    def references(self, path: Path, name: str | None = None) -> list[Reference]:
+        return fif_references(path, name)
+
+    def _open(self, path: Path) -> tuple[Any, list[Path]]:
+        pinned: list[Path] = []
+        seen = {os.path.realpath(path)}
+        part, name = path, path.name
+        for _ in range(MAX_SPLIT_PARTS):
+            refs = self.references(part, name)
+            if not refs:
+                break
+            following = _pin(part, refs[0])
+            if following is None:  # a missing part: MNE says so (on_split_missing="raise")
+                break
+            _reachable(part, refs[0].name, following, refs[0].field)
+            if os.path.realpath(following) in seen:
+                raise CorruptFileError(f"the split parts of {path.name!r} name each other in a loop")
+            seen.add(os.path.realpath(following))
+            pinned.append(following)
+            part, name = following, Path(refs[0].name).name
+        else:
+            raise CorruptFileError(f"{path.name!r} continues in more than {MAX_SPLIT_PARTS} split parts")
+        return self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs), pinned
 
 
 # EDF/BDF/GDF through the reader classes: read_raw_edf & co refuse a file whose extension
 # differs (format= overrides, sniffed files without extension); the signature check replaces it
-FIF = RecordingFormat("fif", "mne.io:read_raw_fif", "fif", allow_maxshield="yes")
+FIF = FIFFormat("fif", "mne.io:read_raw_fif", "fif", allow_maxshield="yes")
 EDF = RecordingFormat("edf", "mne.io.edf.edf:RawEDF", "edf", signature=(b"0       ",))
 BDF = RecordingFormat("bdf", "mne.io.edf.edf:RawBDF", "bdf", signature=(b"\xffBIOSEMI",))
 GDF = RecordingFormat("gdf", "mne.io.edf.edf:RawGDF", signature=(b"GDF",))
 # MNE reads BrainVision and EEGLAB only from files named .vhdr / .set
-BRAINVISION = RecordingFormat("brainvision", "mne.io:read_raw_brainvision", "brainvision")
-EEGLAB = RecordingFormat("eeglab", "mne.io:read_raw_eeglab", "eeglab")
+BRAINVISION = BrainVisionFormat("brainvision", "mne.io:read_raw_brainvision", "brainvision")
+EEGLAB = EEGLABFormat("eeglab", "mne.io:read_raw_eeglab", "eeglab")
 CNT = RecordingFormat("cnt", "mne.io:read_raw_cnt")
