@@ -172,10 +172,64 @@ def parse_selection(text: str | None, shape: tuple[int, ...] | list[int]) -> Sel
     return Selection(items=tuple(items), flip_items=tuple(flips), shape=tuple(out_shape))
 
 
-def read_selection(array, selection: Selection):
-    """Read ``selection`` from anything NumPy-indexable (ndarray, memmap, h5py, zarr)."""
+def chunks_touched(selection: Selection, chunks: tuple[int, ...]) -> int:
+    """How many chunks of a chunk grid ``chunks`` reading ``selection`` decompresses."""
+    total = 1
+    for item, size in zip(selection.items, chunks, strict=True):
+        if isinstance(item, int):
+            continue
+        step = item.step or 1
+        count = len(range(item.start, item.stop, step))
+        if count == 0:
+            return 0
+        last = item.start + (count - 1) * step
+        total *= count if step >= size else last // size - item.start // size + 1
+    return total
+
+
+def _fewer_chunks(selection: Selection, chunks: tuple[int, ...], max_chunks: int) -> str:
+    """The leading part of ``selection`` that touches at most about ``max_chunks`` chunks, as text."""
+    sliced = [i for i, item in enumerate(selection.items) if not isinstance(item, int)]
+    per_axis = max(1, int(max_chunks ** (1 / max(1, len(sliced)))))
+    parts = []
+    for item, size in zip(selection.items, chunks, strict=True):
+        if isinstance(item, int):
+            parts.append(str(item))
+            continue
+        step = item.step or 1
+        stop = min(item.stop, item.start + per_axis * max(size, step))
+        parts.append(f"{item.start}:{stop}" + (f":{step}" if step != 1 else ""))
+    return ", ".join(parts)
+
+
+def check_chunk_reads(array, selection: Selection, limits=None) -> None:
+    """TOO_LARGE before reading when ``selection`` of a chunked array (Zarr, HDF5) touches too many chunks.
+
+    Uses only metadata: the chunk shape and dtype. Arrays without a regular chunk grid pass.
+    """
     import numpy as np
 
+    from io_core.limits import check_chunks, current
+
+    chunks = getattr(array, "chunks", None)
+    if not (isinstance(chunks, tuple) and len(chunks) == len(selection.items)
+            and all(isinstance(c, int) and c > 0 for c in chunks)):
+        return
+    limits = limits or current()
+    chunk_bytes = math.prod(chunks) * np.dtype(array.dtype).itemsize
+    hint = (f"The array is stored in chunks of {list(chunks)}; ask for a region that spans fewer of them, "
+            f"e.g. selection='{_fewer_chunks(selection, chunks, limits.max_chunks)}'.")
+    check_chunks(chunks_touched(selection, chunks), chunk_bytes, limits, hint)
+
+
+def read_selection(array, selection: Selection, limits=None):
+    """Read ``selection`` from anything NumPy-indexable (ndarray, memmap, h5py, zarr).
+
+    A chunked array is checked first (``check_chunk_reads``): chunks touched and chunk size.
+    """
+    import numpy as np
+
+    check_chunk_reads(array, selection, limits)
     values = np.asarray(array[selection.items]) if selection.items else np.asarray(array[()])
     for axis in selection.flip_axes:
         values = np.flip(values, axis=axis)

@@ -27,6 +27,7 @@ import zarr
 from zarr.storage import LocalStore
 
 from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError
+from io_core.limits import Limits, check_zip, current
 from io_core.paths import Sandbox
 from io_core.registry import is_zarr_dir
 from io_core.summary import encode_value
@@ -123,9 +124,17 @@ class GuardedLocalStore(LocalStore):
             yield key
 
 
-def store_for(path: Path, sandbox: Sandbox | None) -> Any:
-    """What ``zarr.open`` should read ``path`` through: a guarded folder store, a zip store, or the path."""
+def store_for(path: Path, sandbox: Sandbox | None, limits: Limits | None = None) -> Any:
+    """What ``zarr.open`` should read ``path`` through: a guarded folder store, a zip store, or the path.
+
+    A zip store's members (chunks, metadata) are checked by their zip directory entries first.
+    """
     if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as zf:
+                check_zip(zf, limits or current(), container=repr(path.name))
+        except zipfile.BadZipFile as exc:
+            raise CorruptFileError(f"{path.name!r} is not a zipped Zarr store: {exc}") from None
         return zarr.storage.ZipStore(path, mode="r")
     if sandbox is not None and sandbox.confined:
         check_symlinks(path, sandbox)
@@ -134,10 +143,10 @@ def store_for(path: Path, sandbox: Sandbox | None) -> Any:
 
 
 @contextmanager
-def open_root(path: Path, sandbox: Sandbox | None) -> Iterator[Any]:
+def open_root(path: Path, sandbox: Sandbox | None, limits: Limits | None = None) -> Iterator[Any]:
     if path.is_dir() and not is_zarr_dir(path):
         raise CorruptFileError(f"{path.name!r} is not a Zarr store (no zarr.json, .zarray or .zgroup)")
-    store = store_for(path, sandbox)
+    store = store_for(path, sandbox, limits)
     try:
         yield zarr.open(store=store, mode="r")
     finally:

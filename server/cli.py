@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="allow loading pickled objects (runs code from the file: trusted files only)")
     p.add_argument("--max-response-bytes", type=int, metavar="N", help="largest tool result [default: 32768]")
     p.add_argument("--log-level", default=None, help="stderr log level [default: WARNING]")
+    p.add_argument("--max-write-bytes", type=_byte_size, metavar="N",
+                   help="largest file one save/convert may write: bytes, or 512MiB, 2GB [default: 1GiB]")
     p.add_argument("--cache-bytes", type=_byte_size, metavar="N",
                    help="load-cache bound: bytes, or with a unit (512MiB, 2GB); 0 = off [default: 512MiB]")
     p.add_argument("--log-format", choices=["text", "json"], default=None,
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         "max_response_bytes": args.max_response_bytes,
         "log_level": args.log_level,
         "cache_bytes": args.cache_bytes,
+        "max_write_bytes": args.max_write_bytes,
         "log_format": args.log_format,
         "http_host": args.host,
         "http_port": args.port,
@@ -91,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         sys.stderr.write(f"sciio-mcp: invalid settings: {problems}\n")
         raise SystemExit(2) from None
+    from io_core.limits import set_current
+
+    set_current(settings.limits())  # resource limits every call is checked against (io_core.limits)
     missing = [str(r) for r in settings.roots if not r.is_dir()]
     if missing:
         sys.stderr.write(f"sciio-mcp: root folder(s) do not exist: {', '.join(missing)}\n")

@@ -8,6 +8,7 @@ or a dict of arrays with nested dicts for groups, like HDF5.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,22 +19,26 @@ import zarr
 
 from io_core.coerce import as_array_tree
 from io_core.errors import KeyNotFoundError
+from io_core.limits import Limits, check_chunks, current
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
 
 
 @contextmanager
-def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
+def open_node(path: Path, key: str | None = None, limits: Limits | None = None) -> Iterator[Any]:
     """The array or group at ``key`` in a store opened read-only.
 
     Inside a workspace, a folder store with a symlink leading out of the roots is
     PATH_OUTSIDE_ROOT, and no key is read through such a link (``io_core.zarrtree``).
+    An array whose single chunk inflates past ``max_member_bytes`` is TOO_LARGE before any
+    chunk is read (every read decompresses whole chunks).
     """
     from io_core.links import active_sandbox
     from io_core.zarrtree import open_root
 
-    with open_root(path, active_sandbox()) as node:
+    limits = limits or current()
+    with open_root(path, active_sandbox(), limits) as node:
         if key and key.strip("/"):
             if not isinstance(node, zarr.Group):
                 raise KeyNotFoundError(f"{path.name!r} is a single array; it has no member {key!r}")
@@ -41,6 +46,8 @@ def open_node(path: Path, key: str | None = None) -> Iterator[Any]:
                 node = node[key.strip("/")]
             except KeyError:
                 raise KeyNotFoundError(f"no array or group {key!r} in the store") from None
+        if isinstance(node, zarr.Array):
+            _check_chunk_size(node, limits)
         yield node
 
 
@@ -52,23 +59,29 @@ def _codecs(arr: zarr.Array) -> str | None:
 def _child(group: zarr.Group, name: str) -> ChildInfo:
     node = group[name]
     if isinstance(node, zarr.Group):
-        return ChildInfo(name=name, kind="group", n_children=sum(1 for _ in node.keys()))
+        return ChildInfo(name=name, kind="group", n_children=sum(1 for _ in node))
     return ChildInfo(name=name, kind="array", shape=list(node.shape), dtype=np.dtype(node.dtype).str)
 
 
-def _load(node: Any) -> Any:
+def _load(node: Any, limits: Limits) -> Any:
+    """Everything below ``node``; each array's chunk size checked before it is read."""
     if isinstance(node, zarr.Group):
-        return {name: _load(node[name]) for name in node.keys()}
+        return {name: _load(node[name], limits) for name in node}
+    _check_chunk_size(node, limits)
     return node[...]
+
+
+def _check_chunk_size(arr: zarr.Array, limits: Limits) -> None:
+    check_chunks(0, math.prod(arr.chunks) * np.dtype(arr.dtype).itemsize, limits, "")
 
 
 class ZarrFormat:
     def load(self, path: Path, opts: ReadOptions) -> Any:
-        with open_node(path, opts.key) as node:
-            return _load(node)
+        with open_node(path, opts.key, opts.limits) as node:
+            return _load(node, opts.limits)
 
     def summarize(self, path: Path, opts: ReadOptions) -> TreeSummary | ArraySummary:
-        with open_node(path, opts.key) as node:
+        with open_node(path, opts.key, opts.limits) as node:
             if isinstance(node, zarr.Array):
                 note = f"zarr v{node.metadata.zarr_format}" + (f", shards {list(node.shards)}" if node.shards else "")
                 return array_summary(node, opts, chunks=node.chunks, compression=_codecs(node), note=note)
@@ -86,7 +99,7 @@ class ZarrFormat:
 
     @contextmanager
     def open_array(self, path: Path, opts: ReadOptions) -> Iterator[zarr.Array]:
-        with open_node(path, opts.key) as node:
+        with open_node(path, opts.key, opts.limits) as node:
             if not isinstance(node, zarr.Array):
                 raise KeyNotFoundError(
                     f"{opts.key or '/'!r} is a group, not an array", hint=f"Members: {list(itertools.islice(node.keys(), 50))}."
