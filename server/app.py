@@ -1,9 +1,11 @@
 """The FastMCP instance: one workspace, the tools registered on it."""
 
+import functools
+
 from fastmcp import FastMCP
 
 from io_core.workspace import Workspace
-from server import __version__, guards, validation, web
+from server import __version__, guards, isolation, lifecycle, validation, warmup, web
 from server.auth import build_auth
 from server.settings import Settings
 from server.tools import browse, convert, data, discovery, files, provenance
@@ -16,12 +18,17 @@ INSTRUCTIONS = (
 
 def create_app(settings: Settings | None = None) -> FastMCP:
     settings = settings or Settings()
-    ws = Workspace(settings.roots, read_only=settings.read_only, allow_pickle=settings.allow_pickle,
-                   cache_bytes=settings.cache_bytes)
+    make_ws = functools.partial(Workspace, settings.roots, read_only=settings.read_only,
+                                allow_pickle=settings.allow_pickle, cache_bytes=settings.cache_bytes)
+    ws = isolation.workspace(make_ws, settings)  # HDF5-family reads in --hdf5-workers processes (same make_ws)
     mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True,
-                  auth=build_auth(settings))  # bearer tokens on /mcp (HTTP only); None: no auth configured
+                  auth=build_auth(settings),  # bearer tokens on /mcp (HTTP only); None: no auth configured
+                  lifespan=isolation.lifespan(ws))  # the HDF5 workers end with the server
     guards.install(mcp, settings)  # access log, per-client rate limit, read-only tokens, call time limit
     mcp.add_middleware(validation.ArgumentErrors())  # innermost: bad arguments -> INVALID_ARGUMENT
+    mcp.add_middleware(lifecycle.in_flight_middleware())  # running calls, told to stop on SIGINT/SIGTERM
+    mcp.add_middleware(warmup.WarmUp(ws.registry, list(settings.roots)))  # imports after the first initialize
+    isolation.install(mcp, ws)  # start the HDF5 workers once a client has connected
     web.register_routes(mcp, settings)  # GET /health, GET /ready (HTTP only, no auth)
     files.register(mcp, ws, settings)
     discovery.register(mcp, ws, settings)

@@ -5,8 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
-from server import __version__
-
+from server import __version__, lifecycle
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -35,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="largest file one save/convert may write: bytes, or 512MiB, 2GB [default: 1GiB]")
     p.add_argument("--cache-bytes", type=_byte_size, metavar="N",
                    help="load-cache bound: bytes, or with a unit (512MiB, 2GB); 0 = off [default: 512MiB]")
+    p.add_argument("--hdf5-workers", type=int, metavar="N",
+                   help="worker processes for HDF5-family reads (a slow or hung file cannot stall other calls; "
+                        "timeouts kill it); 0 = read in-process [default: 2]")
     p.add_argument("--log-format", choices=["text", "json"], default=None,
                    help="stderr log format [default: json with --http, text with stdio]")
     h = p.add_argument_group("HTTP lab server (--http)")
@@ -60,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    lifecycle.install_handlers()  # SIGINT/SIGTERM stop the process quietly, from here on
     args = parse_args(argv)
     from server.settings import Settings
 
@@ -71,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         "log_level": args.log_level,
         "cache_bytes": args.cache_bytes,
         "max_write_bytes": args.max_write_bytes,
+        "hdf5_workers": args.hdf5_workers,
         "log_format": args.log_format,
         "http_host": args.host,
         "http_port": args.port,
@@ -126,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("sciio_mcp.lifecycle").info(
             "serving MCP over HTTP at http://%s:%d/mcp (auth: %s, read-only: %s)", settings.http_host,
             settings.http_port, "bearer" if has_auth else "none", settings.read_only)
-        serve(create_app(settings), settings)
+        app = create_app(settings)
+        lifecycle.serve_until_stopped(lambda: serve(app, settings))
         return
     if sys.stdin.isatty():
         sys.stderr.write(
@@ -137,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     from server.app import create_app
 
-    create_app(settings).run(transport="stdio", show_banner=False)
+    app = create_app(settings)
+    lifecycle.serve_until_stopped(lambda: app.run(transport="stdio", show_banner=False))
 
 
 if __name__ == "__main__":

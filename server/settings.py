@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     cache_bytes: int = Field(default=512 * 1024 * 1024, ge=0, description="load-cache bound in bytes; 0 turns it off")
     max_write_bytes: int = Field(default=1024**3, ge=0, description="largest file one save/convert writes (SCIIO_MAX_WRITE_BYTES: bytes or 512MiB, 2GB)")
+    hdf5_workers: int = Field(default=2, ge=0, le=64, description="processes for HDF5-family reads; 0 = in-process")
 
     # -- HTTP transport (sciio-mcp --http); see server/auth.py for the token formats --------
     http_host: str = "127.0.0.1"  # SCIIO_HTTP_HOST (not SCIIO_HOST/PORT: Kubernetes sets <SERVICE>_PORT itself)
