@@ -5,6 +5,14 @@ file behind. With ``overwrite=False`` the final step is a hard link, which fails
 the target appeared meanwhile, so a concurrent writer is never clobbered either.
 ``atomic_write`` adds the SHA-256 of exactly the bytes renamed into place, hashed
 while they are written when the saver can write to a stream (see ``AtomicWrite``).
+
+Race-free: the target's folder is walked and opened once (``Sandbox.open_folder``:
+``openat`` with ``O_NOFOLLOW``, missing folders made with ``mkdirat``), and every later
+step is relative to that fd: the existence checks, the rename or link, the fsync. A
+writer that insists on a path gets ``/proc/<pid>/fd/<folder fd>/<temp name>``, which
+the kernel resolves through the open folder, so a folder swapped for a symlink
+meanwhile cannot redirect the write. Before the rename the temp name must still be a
+regular file (or a folder store), never a link planted in its place.
 """
 
 from __future__ import annotations
@@ -13,12 +21,16 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
+import stat as st_
 from collections.abc import Iterator
 from pathlib import Path
 
-from io_core.errors import ExistsError, IOCoreError
+from io_core.errors import ExistsError, IOCoreError, WriteFailedError
+from io_core.paths import Sandbox, forget_folder, register_folder
 
 TEMP_MARKER = ".sciio-tmp-"
+NAME_MAX = 255
 
 
 def _umask() -> int:
@@ -35,71 +47,130 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def temp_path_for(target: Path) -> Path:
-    """A fresh hidden name beside ``target`` that keeps its suffixes.
+def temp_name_for(name: str) -> str:
+    """A fresh hidden name for ``name``'s temp file that keeps its suffixes.
 
     Libraries that infer compression or format from the name (pandas, Pillow) then see
-    the same extension as the target.
+    the same extension as the target. Cut from the front to fit a file name's 255 bytes.
     """
-    return target.with_name(f"{TEMP_MARKER}{secrets.token_hex(6)}-{target.name}")
+    prefix = f"{TEMP_MARKER}{secrets.token_hex(6)}-"
+    room = NAME_MAX - len(prefix)
+    while len(name.encode("utf-8", "surrogateescape")) > room:
+        name = name[1:]
+    return prefix + name
+
+
+def temp_path_for(target: Path) -> Path:
+    return target.with_name(temp_name_for(target.name))
+
+
+_UNCONFINED = Sandbox(None)
+
+
+def _lstat(name: str, dirfd: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _remove(name: str, dirfd: int) -> None:
+    info = _lstat(name, dirfd)
+    if info is None:
+        return
+    if st_.S_ISDIR(info.st_mode):
+        shutil.rmtree(name, dir_fd=dirfd, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dirfd)
+
+
+def _sync_file(name: str, dirfd: int, mode: int | None) -> None:
+    """chmod (files) and fsync what the writer left at ``name``, opened without following links."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dirfd)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
-def atomic_target(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_target(target: Path, *, overwrite: bool = False, sandbox: Sandbox | None = None) -> Iterator[Path]:
     """Yield a temp path to write; on success it becomes ``target`` atomically.
 
     Parent folders are created. The caller's writer may create the temp file itself
     (h5py, pyarrow) or open it; either way it is fsynced before the rename.
+    ``sandbox``: the folder is walked inside its roots, and ``target`` is taken as the
+    real path it resolved (a folder that turns out elsewhere has changed meanwhile:
+    refused); without one the folder is walked unconfined (direct use).
     """
-    if target.is_dir():
-        raise ExistsError(f"{target.name!r} is an existing folder", hint="Choose a file name.")
-    if not overwrite and target.exists():
-        raise ExistsError(f"{target.name!r} already exists")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(target)
+    target = Path(target)
+    name = target.name
+    if not name or name in (".", ".."):
+        raise ExistsError(f"{str(target)!r} names a folder", hint="Choose a file name.")
+    dirfd, parent = (sandbox or _UNCONFINED).open_folder(target.parent, create=True)
     try:
-        yield tmp
-        if not tmp.exists():
-            raise IOCoreError("the writer produced no file", hint="This is a bug in the format's saver.")
-        mode = (target.stat().st_mode & 0o7777) if target.exists() else (0o666 & ~_umask())
-        os.chmod(tmp, mode)
-        fsync_path(tmp)
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise ExistsError(f"{target.name!r} appeared while it was being written") from None
-            except OSError as exc:  # file systems without hard links
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                    raise
-                if target.exists():
-                    raise ExistsError(f"{target.name!r} appeared while it was being written") from None
-                os.replace(tmp, target)
+        if sandbox is not None and sandbox.confined and parent != target.parent:
+            raise WriteFailedError(f"the folder of {name!r} changed while it was being saved",
+                                   hint="Nothing was written; retry once the folder is stable.")
+        existing = _lstat(name, dirfd)
+        if existing is not None and st_.S_ISDIR(existing.st_mode):
+            raise ExistsError(f"{name!r} is an existing folder", hint="Choose a file name.")
+        if not overwrite and existing is not None:
+            raise ExistsError(f"{name!r} already exists")
+        tmpname = temp_name_for(name)
+        view = register_folder(dirfd, parent)
+        try:
+            yield Path(view) / tmpname
+            made = _lstat(tmpname, dirfd)
+            if made is None:
+                raise IOCoreError("the writer produced no file", hint="This is a bug in the format's saver.")
+            if not (st_.S_ISREG(made.st_mode) or st_.S_ISDIR(made.st_mode)):
+                raise WriteFailedError(f"the temp file for {name!r} was replaced while it was written",
+                                       hint="Nothing was replaced; retry.")
+            if st_.S_ISREG(made.st_mode):
+                current = _lstat(name, dirfd)
+                keep = current is not None and st_.S_ISREG(current.st_mode)
+                _sync_file(tmpname, dirfd, (current.st_mode & 0o7777) if keep else (0o666 & ~_umask()))
             else:
-                os.unlink(tmp)
-        _fsync_dir(target.parent)
+                _sync_file(tmpname, dirfd, None)
+            if overwrite:
+                os.replace(tmpname, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+            else:
+                _link_new(tmpname, name, dirfd)
+            with contextlib.suppress(OSError):
+                os.fsync(dirfd)
+        finally:
+            forget_folder(view)
+            _remove(tmpname, dirfd)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        os.close(dirfd)
+
+
+def _link_new(tmpname: str, name: str, dirfd: int) -> None:
+    """Give the finished temp file its name only if the name is still free (a hard link fails if not)."""
+    try:
+        os.link(tmpname, name, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
+    except FileExistsError:
+        raise ExistsError(f"{name!r} appeared while it was being written") from None
+    except OSError as exc:  # file systems without hard links (or a folder store)
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        if _lstat(name, dirfd) is not None:
+            raise ExistsError(f"{name!r} appeared while it was being written") from None
+        os.replace(tmpname, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+    else:
+        os.unlink(tmpname, dir_fd=dirfd)
 
 
 class AtomicWrite:
@@ -146,9 +217,10 @@ class AtomicWrite:
 
 
 @contextlib.contextmanager
-def atomic_write(target: Path, *, overwrite: bool = False) -> Iterator[AtomicWrite]:
+def atomic_write(target: Path, *, overwrite: bool = False, sandbox: Sandbox | None = None,
+                 ) -> Iterator[AtomicWrite]:
     """``atomic_target`` that also hashes what it renames into place (``job.sha256``)."""
-    with atomic_target(target, overwrite=overwrite) as tmp:
+    with atomic_target(target, overwrite=overwrite, sandbox=sandbox) as tmp:
         job = AtomicWrite(tmp)
         try:
             yield job

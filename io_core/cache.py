@@ -2,7 +2,7 @@
 
 Why each rule:
 
-- Keyed on the resolved path, the file's stamp (device, inode, size, mtime_ns,
+- Keyed on the resolved path, the file's stamp (from the pinned fd when given) (device, inode, size, mtime_ns,
   ctime_ns) and the load options: a rewrite (even same size with mtime restored)
   changes ctime, an ``os.replace`` changes the inode, so a changed file always misses.
   Nothing is stored under a stamp that is not yet settled (see ``fileid``), nor when
@@ -62,12 +62,18 @@ class LoadCache:
     def enabled(self) -> bool:
         return self.max_bytes > 0
 
-    def load(self, path: Path, options: Hashable, loader: Callable[[], Any]) -> tuple[Any, bool]:
-        """``(object, hit)``: from the cache when the file is unchanged, else from ``loader()``."""
+    def load(self, path: Path, options: Hashable, loader: Callable[[], Any], *, fd: int | None = None,
+             ) -> tuple[Any, bool]:
+        """``(object, hit)``: from the cache when the file is unchanged, else from ``loader()``.
+
+        ``fd``: the file, pinned open (see ``io_core.paths.Pinned``); its identity is taken
+        from ``fstat`` of that fd, so it is the identity of what the loader reads, not of
+        whatever the name points at by now. ``path`` then only names the entry.
+        """
         if not self.enabled:
             return loader(), False
         try:
-            st = os.stat(path)
+            st = os.stat(path) if fd is None else os.fstat(fd)
         except OSError:
             st = None  # the loader reports it
         if st is None or not S_ISREG(st.st_mode):  # a folder store: its stamp misses changes to the files inside
@@ -92,7 +98,7 @@ class LoadCache:
             return _hand_out(entry.value), True
         value = _freeze(loader())
         nbytes = measure(value)
-        if nbytes is None or nbytes > self.max_bytes or not self._storable(path, before):
+        if nbytes is None or nbytes > self.max_bytes or not self._storable(path, before, fd):
             with self._lock:
                 self.not_cached += 1
             return value, False
@@ -109,10 +115,11 @@ class LoadCache:
                 self.evictions += 1
         return _hand_out(value), False
 
-    def _storable(self, path: Path, before: FileStamp) -> bool:
+    def _storable(self, path: Path, before: FileStamp, fd: int | None = None) -> bool:
         """Unchanged while it was read, and old enough that a later change must alter the stamp."""
         try:
-            return stamp(path) == before and settled(before, window_ns=self._settle_ns)
+            now = stamp(path) if fd is None else stamp_of(os.fstat(fd))
+            return now == before and settled(before, window_ns=self._settle_ns)
         except OSError:
             return False
 

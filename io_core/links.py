@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from io_core.errors import IOCoreError, PathOutsideRootError
-from io_core.paths import Sandbox
+from io_core.paths import Sandbox, real_path
 
 _ACTIVE: ContextVar[Sandbox | None] = ContextVar("sciio_link_sandbox", default=None)
 
@@ -59,12 +59,12 @@ def resolve_target(container: Path, raw: str | bytes, sandbox: Sandbox | None) -
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "surrogateescape")
     if raw in ("", "."):
-        real: Path | None = container
+        real: Path | None = real_path(container)
     elif "\x00" in raw:
         real = None
     else:
         name = Path(raw)
-        real = Path(os.path.realpath(name if name.is_absolute() else container.parent / name))
+        real = Path(os.path.realpath(name if name.is_absolute() else real_path(container).parent / name))
     if real is None:
         return LinkTarget(raw, None, False if sandbox is not None else None, None)
     if sandbox is None:

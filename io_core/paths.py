@@ -41,6 +41,7 @@ from io_core.errors import (
     NotAFileError,
     PathOutsideRootError,
     PermissionDeniedError,
+    WriteFailedError,
 )
 
 LOG = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ def _os_error(exc: OSError, raw: str) -> IOCoreError:
         return PermissionDeniedError(f"permission denied on the way to {short(raw)}", path=raw)
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return FileNotFoundIOError(f"no such file: {short(raw)}", path=raw)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return WriteFailedError(f"no space left to create the folders of {short(raw)}", path=raw,
+                                hint="Free space on the server's storage; nothing was written.")
     if exc.errno == errno.ELOOP:
         return FileNotFoundIOError(f"{short(raw)} goes through too many symbolic links (a loop?)", path=raw)
     return IOCoreError(f"cannot open {short(raw)}: {exc.strerror or exc}", path=raw,
@@ -115,9 +119,15 @@ class _Walk:
                 prefix += "/" + name
                 if prefix in self.roots:
                     anchor, start = prefix, i + 1
-        self.anchor = anchor
         self.base = -1
-        self.base = os.open(anchor, _DIR)
+        try:
+            self.base = os.open(anchor, _DIR)
+        except (FileNotFoundError, NotADirectoryError):  # a root not made yet: walk (and make) it from /
+            if anchor == "/":
+                raise
+            anchor, start = "/", 0
+            self.base = os.open(anchor, _DIR)
+        self.anchor = anchor
         todo = names[start:]
         todo.reverse()
         return todo
@@ -535,10 +545,36 @@ def _owner(p: str) -> tuple[Pinned | None, str]:
     return _PINS.get(f"{root}/{num}"), rel
 
 
+_FOLDERS: dict[str, Path] = {}  # "/proc/<pid>/fd/<n>" of a folder open for writing -> its real path
+
+
+def register_folder(fd: int, real: Path) -> str:
+    """A path through the open folder ``fd`` (names in it resolve in *that* folder); ``real_path`` knows it."""
+    if not _proc_ok():
+        return str(real)
+    view = f"/proc/{os.getpid()}/fd/{fd}"
+    _FOLDERS[view] = real
+    return view
+
+
+def forget_folder(view: str) -> None:
+    _FOLDERS.pop(view, None)
+
+
 def real_path(p: str | os.PathLike[str]) -> Path:
-    """The canonical real path for a pinned view path; any other path is returned as it is."""
-    text = os.fspath(p)
-    owner, rel = _owner(os.path.normpath(text))
+    """The canonical real path for a pinned view path (or a temp path in a folder open for writing).
+
+    Any other path is returned as it is.
+    """
+    text = os.path.normpath(os.fspath(p))
+    if text.startswith("/proc/"):
+        head, _, rest = text.partition("/fd/")
+        num, _, rel = rest.partition("/")
+        real = _FOLDERS.get(f"{head}/fd/{num}")
+        if real is not None:
+            return real / rel if rel else real
+        return Path(p)
+    owner, rel = _owner(text)
     if owner is None or not rel:
         return Path(p)
     real = owner.real_of(rel)

@@ -20,11 +20,13 @@ from io_core.cache import DEFAULT_CACHE_BYTES, LoadCache
 from io_core.errors import (
     CorruptFileError,
     ExistsError,
+    FileNotFoundIOError,
     FormatUnknownError,
     InvalidDataError,
     InvalidSelectionError,
     IOCoreError,
     MissingDependencyError,
+    NotAFileError,
     PathOutsideRootError,
     ReadOnlyError,
     UnsupportedOperationError,
@@ -32,7 +34,7 @@ from io_core.errors import (
 )
 from io_core.links import links_confined_to
 from io_core.options import ReadOptions, WriteOptions
-from io_core.paths import Sandbox
+from io_core.paths import Pinned, Sandbox, short
 from io_core.provenance import HISTORY_LIMIT, LEDGER_DIR, Provenance, default_ledger_path
 from io_core.registry import REGISTRY, FormatSpec, Registry, candidate_extensions, is_zarr_dir
 from schemas import (
@@ -40,9 +42,9 @@ from schemas import (
     CacheInfo,
     EmbedResult,
     ExploreResult,
+    FileProvenance,
     KeyExistsResult,
     MetadataResult,
-    FileProvenance,
     RootInfo,
     RootsInfo,
     SaveResult,
@@ -97,21 +99,48 @@ class Workspace:
         self.cache = LoadCache(cache_bytes)
 
     def _resolve(self, path: str | os.PathLike[str], *, existing: bool) -> Path:
-        """Sandbox resolution that also refuses the ledger: provenance changes only by being recorded."""
+        """Sandbox resolution that also refuses the ledger: provenance changes only by being recorded.
+
+        A *name*, checked: read through ``_pin`` instead, which keeps the checked file open.
+        """
+        if existing:
+            with self._pin(path) as pinned:
+                return pinned.real
         real = self.sandbox.resolve(path)
+        self._refuse_reserved(real, path)
+        return real
+
+    def _refuse_reserved(self, real: Path, path: str | os.PathLike[str]) -> None:
         in_ledger_dir = any(
             real.is_relative_to(root) and real != root and real.relative_to(root).parts[0].lower() == LEDGER_DIR
             for root in self.sandbox.roots or ()
         )
         if in_ledger_dir or self.provenance.reserved(real):
             raise PathOutsideRootError(
-                f"{os.fspath(path)!r} is inside the provenance ledger's folder ({LEDGER_DIR}/), which is reserved",
+                f"{short(os.fspath(path))} is inside the provenance ledger's folder ({LEDGER_DIR}/), which is reserved",
                 hint="Choose another folder; ask about a file's history with file_provenance / verify_file.",
                 path=os.fspath(path),
             )
-        if existing and real.is_dir() and self._directory_store(real):
-            return real
-        return self.sandbox.existing_file(path, real) if existing else real
+
+    def _pin(self, path: str | os.PathLike[str]) -> Pinned:
+        """The existing file (or folder store) at ``path``, found race-free and held open.
+
+        Handlers get ``pinned.path``, which leads to the pinned inode whatever happens to
+        the name meanwhile; ``pinned.real`` is for display, the cache and messages.
+        """
+        try:
+            pinned = self.sandbox.pin(path, folders=True)
+        except FileNotFoundIOError:
+            self._resolve(path, existing=False)  # a missing name in the ledger's folder is still reserved
+            raise
+        try:
+            self._refuse_reserved(pinned.real, path)
+            if pinned.is_dir and self._directory_store(pinned.path) is None:
+                raise NotAFileError(f"{short(os.fspath(path))} is a folder", path=os.fspath(path))
+        except BaseException:
+            pinned.close()
+            raise
+        return pinned
 
     def _directory_store(self, real: Path) -> FormatSpec | None:
         """The folder format (Zarr) a directory is, by extension or by its metadata files."""
@@ -211,18 +240,33 @@ class Workspace:
 
     # -- public API ------------------------------------------------------------------
     def load(self, path: str | os.PathLike[str], format: str | None = None, *, key: str | None = None) -> Any:
-        """Decoded contents, from the load cache while the file is unchanged (see io_core.cache)."""
-        real = self._resolve(path, existing=True)
-        choice = self._choose(real, format, "load")
+        """Decoded contents, from the load cache while the file is unchanged (see io_core.cache).
+
+        A lazy object that may reopen its file later (an mne Raw without preload) keeps
+        the file pinned open while it lives.
+        """
+        pinned = self._pin(path)
+        try:
+            value = self._load(pinned, format, key)
+        except BaseException:
+            pinned.close()
+            raise
+        pinned.keep_for(value)
+        return value
+
+    def _load(self, pinned: Pinned, format: str | None, key: str | None) -> Any:
+        view = pinned.path
+        choice = self._choose(view, format, "load")
 
         def read() -> Any:
-            with self._reading(real, choice):
+            with self._reading(view, choice):
                 if choice.func is not None:
-                    return choice.func(real)
-                return self.registry.handler(choice.spec).load(real, self._read_options(key))
+                    return choice.func(view)
+                return self.registry.handler(choice.spec).load(view, self._read_options(key))
 
-        value, cached = self.cache.load(real, (choice.name, choice.func, key, self.allow_pickle), read)
-        self.provenance.loaded(path=real, format=choice.name, arguments={"key": key}, cached=cached,
+        value, cached = self.cache.load(pinned.real, (choice.name, choice.func, key, self.allow_pickle), read,
+                                        fd=pinned.fd)
+        self.provenance.loaded(path=pinned.real, format=choice.name, arguments={"key": key}, cached=cached,
                                record=self.record_loads)
         return value
 
@@ -240,19 +284,20 @@ class Workspace:
 
         ``exact_stats`` streams the whole object in constant memory, calling ``progress``.
         """
-        real = self._resolve(path, existing=True)
-        choice = self._choose(real, format, "summarize")
-        opts = self._read_options(key, exact_stats=exact_stats, progress=progress)
-        with self._reading(real, choice):
-            if choice.func is not None:
-                from io_core.summary import summarize_object
+        with self._pin(path) as pinned:
+            view = pinned.path
+            choice = self._choose(view, format, "summarize")
+            opts = self._read_options(key, exact_stats=exact_stats, progress=progress)
+            with self._reading(view, choice):
+                if choice.func is not None:
+                    from io_core.summary import summarize_object
 
-                summary = summarize_object(choice.func(real), opts)
-            else:
-                summary = self.registry.handler(choice.spec).summarize(real, opts)
+                    summary = summarize_object(choice.func(view), opts)
+                else:
+                    summary = self.registry.handler(choice.spec).summarize(view, opts)
         result = SummaryResult(
-            path=self.sandbox.display(real), format=choice.name,
-            size_bytes=real.stat().st_size if real.is_file() else None, key=key, summary=summary,
+            path=self.sandbox.display(pinned.real), format=choice.name,
+            size_bytes=None if pinned.is_dir else pinned.stat.st_size, key=key, summary=summary,
         )
         return fit(result, max_bytes)
 
@@ -299,7 +344,7 @@ class Workspace:
         existed = real.exists()
         opts = WriteOptions(allow_pickle=self.allow_pickle, dtype=dtype)
         try:
-            with atomic_write(real, overwrite=overwrite) as job:
+            with atomic_write(real, overwrite=overwrite, sandbox=self.sandbox) as job:
                 if choice.func is not None:
                     choice.func(data, job.tmp)
                 else:
@@ -362,23 +407,24 @@ class Workspace:
 
         if offset < 0 or (limit is not None and limit < 0):
             raise InvalidSelectionError("offset and limit must not be negative")
-        real = self._resolve(path, existing=True)
-        choice = self._choose(real, format, "load")
-        opts = self._read_options(key)
-        with self._reading(real, choice):
-            source = self._sliceable(real, choice, opts)
-            if source[0] == "array":
-                with source[1]() as array:
-                    part = slicing.array_slice(array, selection, max_bytes)
-            elif source[0] == "rows":
-                rows = limit if limit is not None else slicing.DEFAULT_ROWS
-                page, total, exact = source[1](columns or ([key] if key else None), offset, rows)
-                part = slicing.frame_page(page, offset, rows, total, exact, max_bytes)
-            else:
-                count = limit if limit is not None else slicing.DEFAULT_LINES
-                lines, more = source[1](offset, count)
-                part = slicing.text_page(lines, offset, more, max_bytes)
-        return SliceResult(path=self.sandbox.display(real), format=choice.name, key=key, slice=part)
+        with self._pin(path) as pinned:
+            view = pinned.path
+            choice = self._choose(view, format, "load")
+            opts = self._read_options(key)
+            with self._reading(view, choice):
+                source = self._sliceable(view, choice, opts)
+                if source[0] == "array":
+                    with source[1]() as array:
+                        part = slicing.array_slice(array, selection, max_bytes)
+                elif source[0] == "rows":
+                    rows = limit if limit is not None else slicing.DEFAULT_ROWS
+                    page, total, exact = source[1](columns or ([key] if key else None), offset, rows)
+                    part = slicing.frame_page(page, offset, rows, total, exact, max_bytes)
+                else:
+                    count = limit if limit is not None else slicing.DEFAULT_LINES
+                    lines, more = source[1](offset, count)
+                    part = slicing.text_page(lines, offset, more, max_bytes)
+        return SliceResult(path=self.sandbox.display(pinned.real), format=choice.name, key=key, slice=part)
 
     def preview_image(
         self,
@@ -393,25 +439,26 @@ class Workspace:
         """A PNG of a picture, a 2-D slab (heatmap), a 1-D signal or table columns (line plots)."""
         from io_core import previews
 
-        real = self._resolve(path, existing=True)
-        choice = self._choose(real, format, "load")
-        opts = self._read_options(key)
-        with self._reading(real, choice):
-            handler = self.registry.handler(choice.spec) if choice.spec else None
-            if handler is not None and hasattr(handler, "open_picture"):
-                with handler.open_picture(real, opts) as picture:
-                    png, caption = previews.picture_preview(picture, max_side, max_bytes)
-            else:
-                source = self._sliceable(real, choice, opts)
-                if source[0] == "array":
-                    with source[1]() as array:
-                        png, caption = previews.array_preview(array, selection, max_side, max_bytes)
-                elif source[0] == "rows":
-                    page, _, _ = source[1]([key] if key else None, 0, previews.MAX_SIGNAL_POINTS)
-                    png, caption = previews.frame_preview(page, max_side, max_bytes)
+        with self._pin(path) as pinned:
+            view = pinned.path
+            choice = self._choose(view, format, "load")
+            opts = self._read_options(key)
+            with self._reading(view, choice):
+                handler = self.registry.handler(choice.spec) if choice.spec else None
+                if handler is not None and hasattr(handler, "open_picture"):
+                    with handler.open_picture(view, opts) as picture:
+                        png, caption = previews.picture_preview(picture, max_side, max_bytes)
                 else:
-                    raise UnsupportedOperationError(f"{choice.name} files have nothing to draw")
-        caption.update(path=self.sandbox.display(real), format=choice.name, key=key)
+                    source = self._sliceable(view, choice, opts)
+                    if source[0] == "array":
+                        with source[1]() as array:
+                            png, caption = previews.array_preview(array, selection, max_side, max_bytes)
+                    elif source[0] == "rows":
+                        page, _, _ = source[1]([key] if key else None, 0, previews.MAX_SIGNAL_POINTS)
+                        png, caption = previews.frame_preview(page, max_side, max_bytes)
+                    else:
+                        raise UnsupportedOperationError(f"{choice.name} files have nothing to draw")
+        caption.update(path=self.sandbox.display(pinned.real), format=choice.name, key=key)
         return png, caption
 
     def _sliceable(self, real: Path, choice: _Choice, opts: ReadOptions) -> tuple[str, Callable]:
@@ -468,31 +515,33 @@ class Workspace:
 
         if self.read_only:
             raise ReadOnlyError(f"cannot write {os.fspath(dst)!r}")
-        real_src = self._resolve(src, existing=True)
-        real_dst = self._resolve(dst, existing=False)
-        if real_src == real_dst:
-            raise InvalidDataError("source and destination are the same file", hint="Choose another destination path.")
-        src_choice = self._choose(real_src, src_format, "load")
-        dst_choice = self._choose(real_dst, dst_format, "save")
-        if real_dst.exists() and not overwrite:
-            raise ExistsError(f"{real_dst.name!r} already exists")
-        arguments: dict[str, Any] = {"source_format": src_choice.name, "key": key}
-        write = dict(overwrite=overwrite, dtype=None, inputs=[real_src], operation="convert")
-        if src_choice.spec is not None and dst_choice.func is None:
-            with self._reading(real_src, src_choice):
-                plan = conv.stream_plan(self.registry, real_src, src_choice.spec, dst_choice.spec,
-                                        self._read_options(key))
-            if plan is not None:
-                try:
-                    return self._write(None, real_dst, _Choice(dst_choice.name, dst_choice.spec, plan.write),
-                                       arguments={**arguments, "streamed": True}, **write)
-                except conv.CannotStream:
-                    pass  # e.g. a later chunk's types differ: convert the whole way
-        data = self.load(real_src, src_choice.name if src_choice.spec is not None else src_format, key=key)
-        kind = dst_choice.spec.kind if dst_choice.spec is not None else "user"
-        table = key or real_src.name.split(".")[0] or "data"
-        data = conv.adapt(data, kind, table_name=table)
-        return self._write(data, real_dst, dst_choice, arguments={**arguments, "streamed": False}, **write)
+        with self._pin(src) as pinned:
+            real_src, view = pinned.real, pinned.path
+            real_dst = self._resolve(dst, existing=False)
+            if real_src == real_dst:
+                raise InvalidDataError("source and destination are the same file",
+                                       hint="Choose another destination path.")
+            src_choice = self._choose(view, src_format, "load")
+            dst_choice = self._choose(real_dst, dst_format, "save")
+            if real_dst.exists() and not overwrite:
+                raise ExistsError(f"{real_dst.name!r} already exists")
+            arguments: dict[str, Any] = {"source_format": src_choice.name, "key": key}
+            write = {"overwrite": overwrite, "dtype": None, "inputs": [real_src], "operation": "convert"}
+            if src_choice.spec is not None and dst_choice.func is None:
+                with self._reading(view, src_choice):
+                    plan = conv.stream_plan(self.registry, view, src_choice.spec, dst_choice.spec,
+                                            self._read_options(key))
+                if plan is not None:
+                    try:
+                        return self._write(None, real_dst, _Choice(dst_choice.name, dst_choice.spec, plan.write),
+                                           arguments={**arguments, "streamed": True}, **write)
+                    except conv.CannotStream:
+                        pass  # e.g. a later chunk's types differ: convert the whole way
+            data = self._load(pinned, src_choice.name if src_choice.spec is not None else src_format, key)
+            kind = dst_choice.spec.kind if dst_choice.spec is not None else "user"
+            table = key or real_src.name.split(".")[0] or "data"
+            data = conv.adapt(data, kind, table_name=table)
+            return self._write(data, real_dst, dst_choice, arguments={**arguments, "streamed": False}, **write)
 
     # -- browsing HDF5 / Zarr, and metadata embedded in figures (issue 4) ---------------
     def explore_h5(
@@ -515,11 +564,10 @@ class Workspace:
         from io_core import h5tree
 
         _check_page(depth, offset, limit)
-        real = self._resolve(path, existing=True)
-        with self._reading(real, _Choice(name="hdf5")):
-            node, swmr, cut = h5tree.explore(real, group or "/", sandbox=self.sandbox, depth=depth, offset=offset,
-                                             limit=limit, attrs=attrs, max_bytes=max_bytes)
-        result = ExploreResult(path=self.sandbox.display(real), format="hdf5", group=node.path, depth=depth,
+        with self._pin(path) as pinned, self._reading(pinned.path, _Choice(name="hdf5")):
+            node, swmr, cut = h5tree.explore(pinned.path, group or "/", sandbox=self.sandbox, depth=depth,
+                                             offset=offset, limit=limit, attrs=attrs, max_bytes=max_bytes)
+        result = ExploreResult(path=self.sandbox.display(pinned.real), format="hdf5", group=node.path, depth=depth,
                                node=node, swmr=swmr, truncated=cut)
         return _fit_tree(result, max_bytes)
 
@@ -538,45 +586,44 @@ class Workspace:
         from io_core import zarrtree
 
         _check_page(depth, offset, limit)
-        real = self._resolve(path, existing=True)
-        with self._reading(real, _Choice(name="zarr")):
+        with self._pin(path) as pinned, self._reading(pinned.path, _Choice(name="zarr")):
             node, zarr_format, consolidated = zarrtree.explore(
-                real, group or "", sandbox=self.sandbox, depth=depth, offset=offset, limit=limit, attrs=attrs
+                pinned.path, group or "", sandbox=self.sandbox, depth=depth, offset=offset, limit=limit, attrs=attrs
             )
-        result = ExploreResult(path=self.sandbox.display(real), format="zarr", group=node.path, depth=depth,
+        result = ExploreResult(path=self.sandbox.display(pinned.real), format="zarr", group=node.path, depth=depth,
                                node=node, zarr_format=zarr_format, consolidated=consolidated)
         return _fit_tree(result, max_bytes)
 
     def key_exists(self, path: str | os.PathLike[str], key: str, format: str | None = None) -> KeyExistsResult:
         """Whether an HDF5 file or Zarr store has ``key``; a missing key is ``exists: false``, never an error."""
-        real = self._resolve(path, existing=True)
-        choice = self._choose(real, format, "load")
-        if choice.name not in ("hdf5", "zarr", "zarr_zip"):
-            raise UnsupportedOperationError(
-                f"key_exists looks inside HDF5 files and Zarr stores, not {choice.name}",
-                hint="Use load_summary to list what other containers hold.",
-            )
-        with self._reading(real, choice):
-            if choice.name == "hdf5":
-                from io_core import h5tree
+        with self._pin(path) as pinned:
+            view = pinned.path
+            choice = self._choose(view, format, "load")
+            if choice.name not in ("hdf5", "zarr", "zarr_zip"):
+                raise UnsupportedOperationError(
+                    f"key_exists looks inside HDF5 files and Zarr stores, not {choice.name}",
+                    hint="Use load_summary to list what other containers hold.",
+                )
+            with self._reading(view, choice):
+                if choice.name == "hdf5":
+                    from io_core import h5tree
 
-                exists, kind, note = h5tree.key_exists(real, key or "/", sandbox=self.sandbox)
-            else:
-                from io_core import zarrtree
+                    exists, kind, note = h5tree.key_exists(view, key or "/", sandbox=self.sandbox)
+                else:
+                    from io_core import zarrtree
 
-                (exists, kind), note = zarrtree.key_exists(real, key or "", sandbox=self.sandbox), None
-        return KeyExistsResult(path=self.sandbox.display(real), format=choice.name, key=key, exists=exists,
+                    (exists, kind), note = zarrtree.key_exists(view, key or "", sandbox=self.sandbox), None
+        return KeyExistsResult(path=self.sandbox.display(pinned.real), format=choice.name, key=key, exists=exists,
                                kind=kind, note=note)
 
     def read_metadata(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> MetadataResult:
         """sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF, and the format's own metadata."""
         from io_core import metadata as md
 
-        real = self._resolve(path, existing=True)
-        fmt = md.format_of(real)
-        with self._reading(real, _Choice(name=fmt)):
-            value, present, info = md.read(real, fmt)
-        result = MetadataResult(path=self.sandbox.display(real), format=fmt, has_metadata=present,
+        with self._pin(path) as pinned, self._reading(pinned.path, _Choice(name=md.format_of(pinned.path))):
+            fmt = md.format_of(pinned.path)
+            value, present, info = md.read(pinned.path, fmt)
+        result = MetadataResult(path=self.sandbox.display(pinned.real), format=fmt, has_metadata=present,
                                 metadata=value, info=info)
         return fit(result, max_bytes)
 
@@ -598,20 +645,24 @@ class Workspace:
 
         if self.read_only:
             raise ReadOnlyError(f"cannot write {os.fspath(path)!r}")
-        real = self._resolve(path, existing=True)
-        fmt = md.format_of(real)
-        md.encode_metadata(metadata)  # INVALID_DATA before anything is hashed or written
-        lineage = self.provenance.input_refs([real])
+        pinned = self._pin(path)
+        real = pinned.real
         try:
-            with atomic_write(real, overwrite=True) as job:
-                with job.open_stream() as stream:
-                    replaced = md.embed(real, fmt, metadata, stream, overwrite=overwrite)
-        except IOCoreError:
-            raise
-        except OSError as exc:
-            raise WriteFailedError(f"writing {real.name!r} failed: {exc.strerror or exc}") from None
-        except Exception as exc:  # noqa: BLE001 - Pillow/pypdf/expat errors on a damaged file
-            raise CorruptFileError(f"cannot read {real.name!r} as {fmt}: {type(exc).__name__}: {str(exc)[:300]}") from None
+            fmt = md.format_of(real)
+            md.encode_metadata(metadata)  # INVALID_DATA before anything is hashed or written
+            lineage = self.provenance.input_refs([real])
+            try:
+                with atomic_write(real, overwrite=True, sandbox=self.sandbox) as job, job.open_stream() as stream:
+                    replaced = md.embed(pinned.path, fmt, metadata, stream, overwrite=overwrite)
+            except IOCoreError:
+                raise
+            except OSError as exc:
+                raise WriteFailedError(f"writing {real.name!r} failed: {exc.strerror or exc}") from None
+            except Exception as exc:  # noqa: BLE001 - Pillow/pypdf/expat errors on a damaged file
+                raise CorruptFileError(
+                    f"cannot read {real.name!r} as {fmt}: {type(exc).__name__}: {str(exc)[:300]}") from None
+        finally:
+            pinned.close()
         keys = sorted(metadata)[:20] if isinstance(metadata, dict) else None
         recorded = self.provenance.saved(
             path=real, format=fmt, sha256=job.sha256, size=job.size, operation="embed_metadata",
