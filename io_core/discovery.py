@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 from io_core.budget import fit
 from io_core.errors import PathOutsideRootError
 from io_core.paths import Sandbox
@@ -11,14 +12,18 @@ from schemas import ConfigResult, FoundFile, FoundFilesResult
 
 
 def _split_root(sandbox: Sandbox, pattern: str) -> tuple[Path, str]:
-    """Which root a pattern searches: an absolute pattern names its root, else the first."""
+    """Which root a pattern searches: an absolute pattern names its root, else the first.
+
+    The rest is relative to that root and goes through ``find_files``' own checks
+    (``..``, escaped separators, absolute expansions), which run on every expansion.
+    """
     roots = list(sandbox.roots or [Path.cwd()])
     if not os.path.isabs(pattern):
         return roots[0], pattern
-    for root in roots:
+    for root in sorted(roots, key=lambda r: len(str(r)), reverse=True):  # the most specific root
         prefix = str(root).rstrip("/") + "/"
         if pattern.startswith(prefix):
-            return root, pattern[len(prefix) :]
+            return root, pattern[len(prefix) :].lstrip("/")
     raise PathOutsideRootError(f"pattern {pattern!r} is not inside a root", path=pattern)
 
 

@@ -16,24 +16,29 @@ Pattern language (POSIX ``/`` separators, always relative to ``root``)
   (``{}``, ``{1}``) is literal text.
 - Everything else is literal, notably ``[`` and ``]`` (``data[1].csv`` matches only
   that name; there are no character classes). ``\\`` escapes the next character
-  (``\\{``, ``\\*``, ``\\,``); an unmatched ``{`` or ``}`` is an error.
+  (``\\{``, ``\\*``, ``\\,``), except that an escaped ``\\/`` still separates (no name
+  holds a ``/``); an unmatched ``{`` or ``}`` is an error.
 - Like the shell, wildcards and placeholders do not match a leading ``.`` (hidden
   names) unless the pattern segment itself starts with a literal ``.``; ``**`` never
   enters hidden folders. A ``.sciio`` entry (the workspace's ledger folder) is never
   listed nor entered, even when named literally.
-- Absolute patterns (``/x``, also produced by an expansion), ``..`` segments, ``~``
-  and null bytes are refused with ``PATH_OUTSIDE_ROOT``. ``.`` segments and repeated
+- Absolute patterns (``/x``, also when produced by an expansion or escaped slashes),
+  ``..`` segments (however spelled: ``\\.\\.``, ``{..,x}``, ``.\\/..``), ``~`` and null
+  bytes are refused with ``PATH_OUTSIDE_ROOT``: the check runs on every expansion. ``.`` segments and repeated
   ``/`` are ignored; a trailing ``/`` is an error (only files are matched).
 
 Walk
 ----
 One ``os.scandir`` walk shared by every expansion (segments that are plain names are
-looked up directly, without listing the folder), so each file is seen once. A
-directory is entered only if its real path (``os.path.realpath``) is inside the real
-root and is not one of the directories already on the way down (no symlink loops);
-a symlinked file is returned only if its target is inside the root. Unreadable
-folders are skipped. Only regular files (after following symlinks) are returned, as
-``root / relative path`` with ``root`` resolved.
+looked up directly, without listing the folder), so each file is seen once. Each
+folder is opened first and listed through its descriptor, and only if where that
+descriptor really is (``/proc/self/fd``) lies inside the real root and is not one of
+the folders already on the way down (no symlink loops): a folder swapped for a symlink
+mid-walk cannot make it list another place. A symlinked file is returned only if its
+target is inside the root, and every produced path is resolved once more at the end
+and dropped unless it is inside the root. Unreadable folders are skipped. Only regular
+files (after following symlinks) are returned, as ``root / relative path`` with
+``root`` resolved.
 
 Results are sorted by ``natural_key`` per path segment (``file2`` before ``file10``,
 case-insensitive, ties broken by the exact text), cut to ``limit``; ``total`` counts
@@ -54,7 +59,7 @@ from pathlib import Path
 
 from io_core.errors import FileNotFoundIOError, InvalidSelectionError, PathOutsideRootError
 
-__all__ = ["FoundFiles", "find_files", "natural_key", "MAX_COUNT", "MAX_EXPANSIONS"]
+__all__ = ["MAX_COUNT", "MAX_EXPANSIONS", "FoundFiles", "find_files", "natural_key"]
 
 #: Matches counted before the walk gives up (``total_exact`` becomes False).
 MAX_COUNT = 1_000_000
@@ -152,7 +157,11 @@ def _parse(pattern: str) -> list:
             if c == "\\":
                 if pos + 1 >= n:
                     raise _bad_pattern(pattern, "it ends with a lone backslash")
-                buf.append(pattern[pos + 1])
+                if pattern[pos + 1] == "/":  # no name holds a "/": an escaped one still separates
+                    flush()
+                    items.append(_SEP)
+                else:
+                    buf.append(pattern[pos + 1])
                 pos += 2
             elif c == "{":
                 flush()
@@ -392,6 +401,9 @@ def _walk(root: str, expansions: list[tuple[_Segment, ...]]) -> Iterator[tuple[t
 
     A state is (expansion index, segment index, captures as sorted (name, value) pairs);
     the set of states reaching a folder is advanced over its entries (an NFA walk).
+    Each folder is opened, then confined by where the opened descriptor really is
+    (``_opened_dir``), and listed through that descriptor: swapping a folder for a
+    symlink between the check and the listing cannot make the walk list another place.
     """
     prefix = root if root.endswith(os.sep) else root + os.sep
 
@@ -412,62 +424,100 @@ def _walk(root: str, expansions: list[tuple[_Segment, ...]]) -> Iterator[tuple[t
         return out
 
     start = {(e, 0, ()) for e in range(len(expansions))}
-    stack: list[tuple[str, str, tuple[str, ...], set, frozenset]] = [(root, root, (), start, frozenset([root]))]
+    stack: list[tuple[str, tuple[str, ...], set, frozenset]] = [(root, (), start, frozenset())]
     while stack:
-        dir_path, dir_real, rel, states, ancestors = stack.pop()
+        dir_path, rel, states, ancestors = stack.pop()
         states = closure(states)
         if not states:
             continue
-        for name, path, is_dir, is_file, is_link in _entries(dir_path, states, expansions):
-            if name == PRIVATE_DIR:
+        opened = _opened_dir(dir_path)
+        if opened is None:
+            continue
+        fd, dir_real = opened
+        try:
+            if not inside(dir_real) or dir_real in ancestors:  # led out of the root, or a loop
                 continue
-            child: set = set()
-            hit: tuple[int, tuple] | None = None
-            for e, i, caps in states:
-                segs = expansions[e]
-                seg = segs[i]
-                last = i == len(segs) - 1
-                if seg.kind == "globstar":
-                    if name.startswith("."):
+            ancestors = ancestors | {dir_real}
+            for name, is_dir, is_file, is_link in _entries(fd, states, expansions):
+                if name == PRIVATE_DIR:
+                    continue
+                child: set = set()
+                hit: tuple[int, tuple] | None = None
+                for e, i, caps in states:
+                    segs = expansions[e]
+                    seg = segs[i]
+                    last = i == len(segs) - 1
+                    if seg.kind == "globstar":
+                        if name.startswith("."):
+                            continue
+                        if is_dir:
+                            child.add((e, i, caps))
+                        if last and is_file and (hit is None or e < hit[0]):
+                            hit = (e, caps)
                         continue
-                    if is_dir:
-                        child.add((e, i, caps))
-                    if last and is_file and (hit is None or e < hit[0]):
-                        hit = (e, caps)
-                    continue
-                new = seg.match(name, caps)
-                if new is None:
-                    continue
-                if last:
-                    if is_file and (hit is None or e < hit[0]):
-                        hit = (e, new)
-                elif is_dir:
-                    child.add((e, i + 1, new))
-            if hit is not None and (not is_link or inside(os.path.realpath(path))):
-                yield rel + (name,), hit[0], hit[1]
-            if child and is_dir:
-                real = os.path.realpath(path) if is_link else os.path.join(dir_real, name)
-                if inside(real) and real not in ancestors:
-                    stack.append((path, real, rel + (name,), child, ancestors | {real}))
+                    new = seg.match(name, caps)
+                    if new is None:
+                        continue
+                    if last:
+                        if is_file and (hit is None or e < hit[0]):
+                            hit = (e, new)
+                    elif is_dir:
+                        child.add((e, i + 1, new))
+                path = os.path.join(dir_real, name)
+                if hit is not None and (not is_link or inside(_real(path))):
+                    yield rel + (name,), hit[0], hit[1]
+                if child and is_dir:
+                    stack.append((path, rel + (name,), child, ancestors))
+        finally:
+            os.close(fd)
 
 
-def _entries(dir_path: str, states: set, expansions) -> Iterator[tuple[str, str, bool, bool, bool]]:
-    """(name, path, is_dir, is_file, is_symlink) of the entries worth testing."""
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _opened_dir(path: str) -> tuple[int, str] | None:
+    """(descriptor, where it really is) for a folder, or None when it cannot be opened.
+
+    The location is read back from the open descriptor (``/proc/self/fd``), so it names
+    the folder that will be listed, whatever happened to ``path`` meanwhile. Without
+    ``/proc``, the resolved path must be the same inode as the descriptor.
+    """
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except (OSError, ValueError):
+        return None
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        real = os.path.realpath(path)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(real))
+        except OSError:
+            same = False
+        if not same:
+            os.close(fd)
+            return None
+    return fd, real
+
+
+def _entries(fd: int, states: set, expansions) -> Iterator[tuple[str, bool, bool, bool]]:
+    """(name, is_dir, is_file, is_symlink) of the entries of the open folder ``fd`` worth testing."""
     segments = [expansions[e][i] for e, i, _ in states]
     if all(seg.kind == "literal" for seg in segments):
         for name in sorted({seg.text for seg in segments}):
-            path = os.path.join(dir_path, name)
+            if name in (".", "..") or "/" in name or os.sep in name:
+                continue  # never a single name (the parser does not produce these)
             try:
-                mode = os.lstat(path).st_mode
+                mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
                 is_link = stat.S_ISLNK(mode)
                 if is_link:
-                    mode = os.stat(path).st_mode
+                    mode = os.stat(name, dir_fd=fd).st_mode
             except (OSError, ValueError):
                 continue
-            yield name, path, stat.S_ISDIR(mode), stat.S_ISREG(mode), is_link
+            yield name, stat.S_ISDIR(mode), stat.S_ISREG(mode), is_link
         return
     try:
-        with os.scandir(dir_path) as it:
+        with os.scandir(fd) as it:
             listed = list(it)
     except OSError:
         return
@@ -478,7 +528,21 @@ def _entries(dir_path: str, states: set, expansions) -> Iterator[tuple[str, str,
             is_link = entry.is_symlink()
         except OSError:
             continue
-        yield entry.name, entry.path, is_dir, is_file, is_link
+        yield entry.name, is_dir, is_file, is_link
+
+
+def _confined(root: str, files: list[Path]) -> list[Path]:
+    """The produced paths that still resolve inside ``root`` (the last check, after expansion and walk)."""
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    return [f for f in files if _real(f).startswith(prefix)]
+
+
+def _real(path: str | Path) -> str:
+    """``os.path.realpath``, or "" when a link vanishes while it is being resolved (a race)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return ""
 
 
 # --------------------------------------------------------------------------- public API
@@ -542,7 +606,12 @@ def find_files(
         )
 
     root_path = Path(root_real)
-    files = [root_path.joinpath(*rel) for _, rel, _ in best]
+    produced = [root_path.joinpath(*rel) for _, rel, _ in best]
+    files = _confined(root_real, produced)
+    if len(files) < len(produced):  # a folder or link changed during the walk: drop what left the root
+        kept = set(files)
+        best = [item for item, path in zip(best, produced, strict=True) if path in kept]
+        total -= len(produced) - len(files)
     captures = [dict(caps) for _, _, caps in best] if parse else None
     return FoundFiles(
         files=files,

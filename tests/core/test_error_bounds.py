@@ -77,7 +77,7 @@ def test_os_errors_map_to_codes_without_the_server_path(err, code):
 
 def test_real_os_errors_map_too(tmp_path):
     with pytest.raises(OSError) as info:
-        open(tmp_path / ("n" * 300))
+        (tmp_path / ("n" * 300)).read_bytes()
     assert coded(info.value).code == "NAME_TOO_LONG"
 
 
