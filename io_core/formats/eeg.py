@@ -477,15 +477,16 @@ def _pin(path: Path, ref: Reference, name: str | None = None) -> Path | None:
     from io_core.paths import pin_companion
 
     raw_name = ref.name if name is None else name
+    confined = active_sandbox() is not None
     try:
-        if active_sandbox() is None:
+        if not confined:
             _own_folder_only(path, raw_name)
         pinned = Path(pin_companion(path, raw_name))
     except PathOutsideRootError:
         shown = clip_text(raw_name, REF_CHARS)[0]
+        where = "the allowed roots" if confined else "its own folder (read without a sandbox)"
         raise PathOutsideRootError(
-            f"{clip_text(path.name, NAME_CHARS)[0]!r} names {ref.field}={shown!r}, outside the allowed roots; "
-            "it was not read",
+            f"{clip_text(path.name, NAME_CHARS)[0]!r} names {ref.field}={shown!r}, outside {where}; it was not read",
             hint="Keep the files of a recording (header, data, markers, split parts) inside the roots.",
             path=clip_text(raw_name, REF_CHARS)[0],
         ) from None

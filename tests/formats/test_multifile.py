@@ -231,6 +231,20 @@ def _fif_deep_in_chain(root: Path, outside: Path) -> str:
     return FIF_NAME
 
 
+# -- NIfTI / Analyze pairs (x.hdr names x.img by its stem, as nibabel finds it) ------------------------------
+
+def _nifti_pair_symlinked_img(root: Path, outside: Path) -> str:
+    import nibabel as nib
+
+    voxels = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    nib.save(nib.Nifti1Pair(voxels, np.eye(4)), root / "vol.hdr")
+    size = (root / "vol.img").stat().st_size
+    (outside / "vol.img").write_bytes(_marker_bytes(size))
+    (root / "vol.img").unlink()
+    os.symlink(outside / "vol.img", root / "vol.img")
+    return "vol.hdr"
+
+
 # -- the hostile corpus, by registry format name ------------------------------------------------------
 
 HOSTILE: dict[str, dict[str, Callable[[Path, Path], str]]] = {
@@ -265,22 +279,31 @@ HOSTILE: dict[str, dict[str, Callable[[Path, Path], str]]] = {
         "symlinked part": _fif_symlinked_part,
         "third part outside": _fif_deep_in_chain,
     },
+    "nifti_pair": {
+        "symlinked .img": _nifti_pair_symlinked_img,
+    },
 }
-CASES = [(fmt, name) for fmt, cases in HOSTILE.items() for name in cases]
+# a case runs once its format is registered (a format added later meets its cases here)
+CASES = [(fmt, name) for fmt, cases in HOSTILE.items() if REGISTRY.spec(fmt) is not None for name in cases]
 
 
-def _operations(ws: Workspace, name: str) -> dict[str, Callable[[], object]]:
-    return {
+def _operations(ws: Workspace, name: str, fmt: str) -> dict[str, Callable[[], object]]:
+    """Every way a file is read: load, summaries (header, exact stats), read_slice, preview_image, convert."""
+    recording = REGISTRY.spec(fmt).kind == "recording"
+    key = "eeg" if recording else None  # recordings: every EEG channel
+    ops = {
         "load": lambda: ws.load(name),
-        "load channel": lambda: ws.load(name, key="eeg"),
+        "load key": lambda: ws.load(name, key=key),
         "summarize": lambda: ws.summarize(name),
-        "exact stats": lambda: ws.summarize(name, key="eeg", exact_stats=True),
+        "exact stats": lambda: ws.summarize(name, key=key, exact_stats=True),
         "read_slice": lambda: ws.read_slice(name, selection="0, 0:10"),
         "preview_image": lambda: ws.preview_image(name),
-        "convert to fif": lambda: ws.convert(name, "copy_raw.fif"),
-        "convert to vhdr": lambda: ws.convert(name, "copy.vhdr"),
-        "convert to npy": lambda: ws.convert(name, "copy.npy", key="eeg"),
+        "convert to npy": lambda: ws.convert(name, "copy.npy", key=key),
     }
+    if recording:
+        ops["convert to fif"] = lambda: ws.convert(name, "copy_raw.fif")
+        ops["convert to vhdr"] = lambda: ws.convert(name, "copy.vhdr")
+    return ops
 
 
 def _marker_in_root(root: Path) -> list[str]:
@@ -309,7 +332,7 @@ def test_references_leaving_the_root_are_refused(tree, fmt, case):
     assert REGISTRY.spec(fmt).multi_file
     assert not _marker_in_root(root)
     ws = Workspace([root])
-    for op, call in _operations(ws, name).items():
+    for op, call in _operations(ws, name, fmt).items():
         with pytest.raises(IOCoreError) as info:
             call()
         err = info.value
@@ -492,3 +515,45 @@ def test_split_chain_that_loops_is_refused_not_followed_forever(tree):
     _replace_next(root / _fif_part(FIF_STEM, 1), old, _padded("", FIF_NAME, len(old)))
     err = pytest.raises(IOCoreError, Workspace([root]).load, FIF_NAME).value
     assert err.code == "CORRUPT_FILE" and "loop" in err.message
+
+
+def test_climbing_references_inside_the_root_read_the_named_file_or_are_unsupported(tree):
+    """A .set or a FIF part naming ``../x`` inside the root: MNE joins the name to the folder it was given, which
+    is a private view; it is either reached there (no /proc: checked real paths) or refused as unsupported,
+    never answered from another file (such as the reader's fallback ``<stem>.fdt``)."""
+    root, outside = tree
+    (root / "sets").mkdir()
+    (root / "blobs").mkdir()
+    _set_with_fdt(root / "sets", outside, "../blobs/rec.fdt")
+    os.replace(root / "sets" / "rec.fdt", root / "blobs" / "rec.fdt")
+    (root / "sets" / "rec.fdt").write_bytes(_marker_bytes((root / "blobs" / "rec.fdt").stat().st_size))  # decoy
+    ws = Workspace([root])
+    try:
+        raw = ws.load("sets/rec.set")
+    except IOCoreError as err:
+        assert err.code == "UNSUPPORTED_OPERATION" and "../blobs/rec.fdt" in err.message
+    else:
+        np.testing.assert_allclose(raw.get_data(), _raw().get_data(), atol=1e-9)
+
+    parts = _split_fif(root)
+    (root / "parts").mkdir()
+    old = _fif_part(FIF_STEM, 1)
+    os.replace(parts[1], root / "parts" / old[-20:])
+    os.replace(parts[2], root / "parts" / parts[2].name)
+    _replace_next(parts[0], old, _padded("../root/parts/", old[-20:], len(old)))
+    try:
+        raw = ws.load(FIF_NAME)
+    except IOCoreError as err:
+        assert err.code == "UNSUPPORTED_OPERATION" and "../root/parts/" in err.message
+    else:
+        assert raw.n_times == 150_000
+
+
+def test_a_handler_used_without_a_sandbox_keeps_references_in_their_folder(tree):
+    root, outside = tree
+    _bv_line("MarkerFile", lambda out: "MarkerFile=../outside/rec.vmrk")(root, outside)
+    handler = REGISTRY.handler(REGISTRY.spec("brainvision"))
+    from io_core.options import ReadOptions
+
+    err = pytest.raises(IOCoreError, handler.load, root / "rec.vhdr", ReadOptions()).value
+    assert err.code == "PATH_OUTSIDE_ROOT" and "its own folder" in err.message
