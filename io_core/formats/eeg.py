@@ -517,6 +517,17 @@ def _pin_reference(path: Path, ref: Reference) -> tuple[Path | None, str]:
     return pinned, ref.name
 
 
+def _missing(path: Path, ref: Reference) -> FileNotFoundIOError:
+    """A named file that is not there: said here, so the reader never goes looking for it by name."""
+    also = f" (nor {clip_text(ref.fallback, REF_CHARS)[0]!r})" if ref.fallback else ""
+    return FileNotFoundIOError(
+        f"{clip_text(path.name, NAME_CHARS)[0]!r} names {ref.field}={clip_text(ref.name, REF_CHARS)[0]!r}{also}, "
+        "which does not exist",
+        hint="Copy the missing file beside the one that names it, under that name.",
+        path=path.name,
+    )
+
+
 def brainvision_references(path: Path) -> list[Reference]:
     """DataFile and MarkerFile of a ``.vhdr``, parsed by MNE's own header parser (whole file, its codepage,
     ``key=value`` or ``key: value``, keys in any case); a stale MarkerFile falls back to ``<stem>.vmrk``."""
@@ -585,17 +596,16 @@ class BrainVisionFormat(RecordingFormat):
         return brainvision_references(path)
 
     def _open(self, path: Path) -> tuple[Any, list[Path]]:
-        pinned: dict[str, tuple[Path | None, str]] = {}
-        for ref in self.references(path):
-            pinned[ref.field] = _pin_reference(path, ref)
+        refs = self.references(path)
+        pinned = {ref.field: _pin_reference(path, ref) for ref in refs}
         data, marker = pinned.get("DataFile", (None, ""))[0], pinned.get("MarkerFile", (None, ""))[0]
+        if data is None:
+            raise _missing(path, next(r for r in refs if r.field == "DataFile"))
         reader = self._reader()
         kwargs = dict(self.reader_kwargs)
         if _takes_overrides(reader):  # MNE with overrides= opens exactly the pinned files
-            overrides: dict[str, Any] = {"marker_fname": os.fspath(marker) if marker is not None else False}
-            if data is not None:  # else MNE says the data file is missing
-                overrides["data_fname"] = os.fspath(data)
-            kwargs["overrides"] = overrides
+            kwargs["overrides"] = {"data_fname": os.fspath(data),
+                                   "marker_fname": os.fspath(marker) if marker is not None else False}
         else:
             for field, (where, name) in pinned.items():
                 if where is not None:
@@ -614,9 +624,10 @@ class EEGLABFormat(RecordingFormat):
         pinned = []
         for ref in self.references(path):
             where, name = _pin_reference(path, ref)
-            if where is not None:  # else MNE says the data file is missing
-                _reachable(path, name, where, ref.field)
-                pinned.append(where)
+            if where is None:
+                raise _missing(path, ref)
+            _reachable(path, name, where, ref.field)
+            pinned.append(where)
         return self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs), pinned
 
 
@@ -635,8 +646,8 @@ class FIFFormat(RecordingFormat):
             if not refs:
                 break
             following = _pin(part, refs[0])
-            if following is None:  # a missing part: MNE says so (on_split_missing="raise")
-                break
+            if following is None:
+                raise _missing(part, refs[0])
             _reachable(part, refs[0].name, following, refs[0].field)
             if os.path.realpath(following) in seen:
                 raise CorruptFileError(f"the split parts of {path.name!r} name each other in a loop")

@@ -407,7 +407,7 @@ def test_brainvision_references_are_the_files_mne_opens(tree):
                 mne.io.read_raw_brainvision(header, verbose=LOG)
             assert os.path.realpath(info.value.filename) == data
             err = pytest.raises(IOCoreError, Workspace([root]).load, f"{i}/rec.vhdr").value
-            assert err.code == "CORRUPT_FILE"
+            assert err.code == "FILE_NOT_FOUND" and "DataFile='rec.eeg\\nMarkerFile=rec.vmrk'" in err.message
             continue
         raw = mne.io.read_raw_brainvision(header, verbose=LOG)
         assert data == os.path.realpath(raw.filenames[0]), line
@@ -557,3 +557,23 @@ def test_a_handler_used_without_a_sandbox_keeps_references_in_their_folder(tree)
 
     err = pytest.raises(IOCoreError, handler.load, root / "rec.vhdr", ReadOptions()).value
     assert err.code == "PATH_OUTSIDE_ROOT" and "its own folder" in err.message
+
+
+@pytest.mark.parametrize("fmt", ["brainvision", "eeglab", "fif"])
+def test_a_missing_reference_is_named_not_searched_for(tree, fmt):
+    root, outside = tree
+    if fmt == "brainvision":
+        _bv(root, outside)
+        (root / "rec.eeg").unlink()
+        name, gone = "rec.vhdr", "DataFile='rec.eeg'"
+    elif fmt == "eeglab":
+        _set_with_fdt(root, outside, "rec.fdt")
+        (root / "rec.fdt").unlink()
+        name, gone = "rec.set", "data='rec.fdt'"
+    else:
+        parts = _split_fif(root)
+        parts[2].unlink()
+        name, gone = FIF_NAME, "next split part="
+    for call in (Workspace([root]).load, Workspace([root]).summarize):
+        err = pytest.raises(IOCoreError, call, name).value
+        assert err.code == "FILE_NOT_FOUND" and gone in err.message and "does not exist" in err.message
