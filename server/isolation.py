@@ -13,6 +13,7 @@ or the stdio/HTTP server stopping).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -71,7 +72,16 @@ class StartWorkers(Middleware):
             self.pool.start()
 
 
+_POOLS: weakref.WeakKeyDictionary[Any, WorkerPool] = weakref.WeakKeyDictionary()
+
+
 def install(mcp: Any, ws: Any) -> None:
     pool = pool_of(ws)
     if pool is not None:
+        _POOLS[mcp] = pool
         mcp.add_middleware(StartWorkers(pool))
+
+
+def pool_for(mcp: Any) -> WorkerPool | None:
+    """The HDF5 worker pool of an app built by ``create_app`` (None with ``--hdf5-workers 0``)."""
+    return _POOLS.get(mcp)
