@@ -1,9 +1,11 @@
 """SQLite databases (.db, .sqlite, .sqlite3) through the standard library, read-only.
 
-A database is opened with ``mode=ro`` (and ``immutable=1`` when it sits in a folder
-nobody can write to and has no journal, the one case where that is safe), with
-``query_only`` on and ``trusted_schema`` off: nothing is ever written or run from the
-schema. Loading gives ``{table: DataFrame}`` in creation order; ``key`` names a table.
+A database is opened read-only and immutable (``file:…?mode=ro&immutable=1``), with
+``query_only`` on and ``trusted_schema`` off: nothing is ever written beside it (no
+``-wal``, ``-shm`` or ``-journal``, even for a WAL-mode database in a writable folder),
+no lock is taken, and nothing from the schema runs. The price: changes still sitting in
+a ``-wal`` file (a writer that is running, or crashed before a checkpoint) are not seen;
+the summary says so when such a file is there. Loading gives ``{table: DataFrame}`` in creation order; ``key`` names a table.
 Summaries list tables with their columns, declared types, row counts and CREATE
 statements; a table's summary reads its first rows only, plus ``COUNT(*)``.
 ``read_slice`` pages through a table with LIMIT/OFFSET.
@@ -17,6 +19,7 @@ a leading column, as for CSV.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -58,17 +61,25 @@ def _check_header(path: Path) -> None:
         raise CorruptFileError(f"{path.name!r} is truncated: {size} bytes, its header promises {pages * page_size}")
 
 
-def _companions(path: Path) -> bool:
-    return any(Path(str(path) + suffix).exists() for suffix in ("-wal", "-journal", "-shm"))
+def pending_wal(path: Path) -> bool:
+    """A non-empty ``-wal`` beside the database: changes an immutable open does not see.
+
+    Looked up beside the real file (``path`` may be a pinned view of it); only informs a note.
+    """
+    from io_core.paths import real_path
+
+    try:
+        return os.stat(f"{real_path(path)}-wal").st_size > 0
+    except OSError:
+        return False
 
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
     _check_header(path)
-    params = "mode=ro"
-    if not os.access(path.parent, os.W_OK) and not _companions(path):
-        params += "&immutable=1"  # read-only media: no writer can exist, and no lock file can be made
-    uri = f"file:{quote(str(path))}?{params}"
+    # immutable: SQLite treats the file as read-only media, so it never creates -wal/-shm/-journal
+    # files nor takes locks (a plain mode=ro open of a WAL database creates -wal and -shm).
+    uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
     with closing(sqlite3.connect(uri, uri=True, check_same_thread=False)) as con:
         con.execute("PRAGMA query_only = ON")
         con.execute("PRAGMA trusted_schema = OFF")
@@ -156,8 +167,12 @@ class SqliteFormat:
                                           n_children=len(cols), dtype="table"))
                 schemas[name] = sql[: opts.preview_chars // 4]
             views = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY rowid")]
+        attrs: dict[str, Any] = {"schema": schemas, "views": views[: opts.preview_items]}
+        if pending_wal(path):
+            attrs["note"] = ("its -wal file holds changes not yet checkpointed into the database; they are not "
+                             "shown (the file is read as immutable, so nothing is written beside it)")
         return TreeSummary(path="/", n_children=len(found), children=children, truncated=len(found) > len(shown),
-                           attrs={"schema": schemas, "views": views[: opts.preview_items]})
+                           attrs=attrs)
 
     def _table_summary(self, con: sqlite3.Connection, table: str, opts: ReadOptions) -> FrameSummary:
         total = count_rows(con, table)
@@ -238,7 +253,7 @@ def _cell(value: Any) -> Any:
         return None
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, (str, int, float, bytes)):
         return value

@@ -469,10 +469,14 @@ def test_sqlite_in_wal_mode_and_types_round_trip(ws, tmp_path):
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("INSERT INTO other VALUES (x'00ff')")
     con.commit()
-    try:
-        assert ws.load("wal.sqlite", key="other")["x"].tolist() == [b"\x00\xff"]  # committed, still in the WAL
+    try:  # read as immutable: the committed row still in the -wal is not seen, and the summary says so
+        assert ws.load("wal.sqlite", key="other")["x"].tolist() == []
+        assert "not yet checkpointed" in ws.summarize("wal.sqlite").summary.attrs["note"]
     finally:
-        con.close()
+        con.close()  # the last connection checkpoints the WAL into the database
+    ws.clear_cache()
+    assert ws.load("wal.sqlite", key="other")["x"].tolist() == [b"\x00\xff"]
+    assert sorted(p.name for p in tmp_path.iterdir() if "wal" in p.name) == ["wal.sqlite"]  # no -wal/-shm made
     df = pd.DataFrame({"when": pd.to_datetime(["2024-01-01 10:00", "2024-02-01 00:00"]), "ok": [True, False],
                        "n": [1, None]}, index=pd.Index(["a", "b"], name="key"))
     ws.save({"t": df}, "typed.db")
