@@ -48,6 +48,7 @@ LOG = logging.getLogger(__name__)
 
 MAX_HOPS = 40  # symlinks followed in one walk (Linux's own limit)
 MAX_PATH_BYTES = 4096  # PATH_MAX
+NAME_MAX = 255  # bytes in one name
 ECHO = 120  # characters of a user's path echoed in an error
 
 _O_PATH = getattr(os, "O_PATH", os.O_RDONLY)
@@ -163,7 +164,7 @@ class _Walk:
                 if not want_dir:
                     info = os.fstat(fd)
             except FileNotFoundError:
-                if create:
+                if create and self._may_create(name):
                     self._hop()  # bounded: a folder deleted as fast as it is made
                     try:
                         os.mkdir(name, 0o777, dir_fd=parent)
@@ -171,14 +172,16 @@ class _Walk:
                         pass
                     todo.append(name)  # open what is there now (a link planted meanwhile is walked)
                     continue
-                if missing_ok:
+                if missing_ok or create:  # (outside the roots nothing is made: the check below refuses it)
                     self.stack.append((name, None))
                     continue
                 raise
             except NotADirectoryError:  # a link, or a file used as a folder
                 fd = os.open(name, _ANY, dir_fd=parent)
                 info = os.fstat(fd)
-                if not st_.S_ISLNK(info.st_mode):
+                if st_.S_ISDIR(info.st_mode):  # swapped back to a folder meanwhile: that is what is there
+                    info = None
+                elif not st_.S_ISLNK(info.st_mode):
                     _close(fd)
                     if missing_ok and not create:
                         self.stack.append((name, None))
@@ -201,6 +204,14 @@ class _Walk:
         if fd is None:
             return None, None
         return fd, info if info is not None else os.fstat(fd)
+
+    def _may_create(self, name: str) -> bool:
+        """Folders are made only inside the roots (or on the way to a root not made yet)."""
+        if self.roots is None:
+            return True
+        here = self.canonical()
+        child = ("" if here == "/" else here) + "/" + name
+        return _inside(child, self.roots) or any(r.startswith(child + "/") for r in self.roots)
 
     def _hop(self) -> None:
         self.hops += 1
@@ -265,6 +276,8 @@ class Sandbox:
         if size > MAX_PATH_BYTES:
             raise NameTooLongError(f"the path is {size} bytes long (at most {MAX_PATH_BYTES}): {short(raw)}",
                                    path=raw)
+        if size > NAME_MAX and any(len(n.encode("utf-8", "surrogateescape")) > NAME_MAX for n in raw.split("/")):
+            raise NameTooLongError(f"a name in {short(raw)} is longer than {NAME_MAX} bytes", path=raw)
         return raw if raw.startswith("/") else self._base() + "/" + raw
 
     def _walk(self, user_path: str | os.PathLike[str], *, missing_ok: bool, create: bool = False,
