@@ -66,6 +66,9 @@ class FormatSpec:
     # follows references to other files (companions, split parts): its handler lists them with
     # references(path) and pins each through the sandbox before its library opens them
     multi_file: bool = False
+    # the file is an HDF5 container whatever its conventions (NetCDF-4, MAT v7.3): opened only through
+    # io_core.h5guard, which confines external links, external storage and virtual sources first
+    container: str | None = None
 
 
 _F = "io_core.formats."
@@ -81,7 +84,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("yaml", (".yaml", ".yml"), _F + "documents:YAML", "document", ("yaml",), "pip install pyyaml"),
     FormatSpec("text", (".txt", ".md", ".log", ".rst"), _F + "text:TEXT", "text"),
     FormatSpec("hdf5", (".h5", ".hdf5", ".he5"), _F + "hdf5:HDF5", "arrays", ("h5py", "numpy"),
-               "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",)),
+               "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",), container="hdf5"),
     # -- issue 5 part A: more tables, arrays, markup, bibliography, databases, pickles --------
     FormatSpec("feather", (".feather", ".arrow"), _F + "tabular_extra:FEATHER", "frame", ("pandas", "pyarrow"),
                "pip install pandas pyarrow", magic=(b"ARROW1", b"FEA1")),
@@ -90,9 +93,9 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("jsonl", (".jsonl", ".ndjson"), _F + "tabular_extra:JSONL", "frame", ("pandas",),
                "pip install pandas"),
     FormatSpec("mat", (".mat",), _F + "matlab:MAT", "arrays", ("scipy", "h5py"), "pip install scipy h5py",
-               magic=(b"MATLAB 5.0 MAT", b"MATLAB 7.3 MAT")),
+               magic=(b"MATLAB 5.0 MAT", b"MATLAB 7.3 MAT"), container="hdf5"),
     FormatSpec("netcdf", (".nc", ".nc4"), _F + "netcdf:NETCDF", "arrays", ("h5netcdf",), "pip install h5netcdf",
-               magic=(b"CDF\x01", b"CDF\x02")),
+               magic=(b"CDF\x01", b"CDF\x02"), container="hdf5"),
     FormatSpec("toml", (".toml",), _F + "markup:TOML", "document", ("tomli_w",), "pip install tomli-w"),
     FormatSpec("xml", (".xml",), _F + "markup:XML", "text"),
     FormatSpec("html", (".html", ".htm"), _F + "markup:HTML", "text"),
