@@ -252,7 +252,7 @@ class Registry:
             install=str(getattr(obj, "install", "")), can_load=bool(getattr(obj, "can_load", True)),
             can_save=bool(getattr(obj, "can_save", True)), can_summarize=bool(getattr(obj, "can_summarize", True)),
             magic=tuple(getattr(obj, "magic", ())), directory=bool(getattr(obj, "directory", False)),
-            multi_file=bool(getattr(obj, "multi_file", False)),
+            multi_file=bool(getattr(obj, "multi_file", False)), container=getattr(obj, "container", None),
         )
         spec = dataclasses.replace(spec, extensions=tuple(normalize_extension(e) for e in spec.extensions))
         if spec.name in self._builtin_names:
