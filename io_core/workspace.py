@@ -7,6 +7,7 @@ become ``IOCoreError`` here, once, so callers and the server only ever see codes
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,8 +27,10 @@ from io_core.errors import (
     InvalidSelectionError,
     IOCoreError,
     MissingDependencyError,
+    NameTooLongError,
     NotAFileError,
     PathOutsideRootError,
+    PermissionDeniedError,
     ReadOnlyError,
     UnsupportedOperationError,
     WriteFailedError,
@@ -222,7 +225,7 @@ class Workspace:
         except MemoryError:
             raise CorruptFileError(f"{path.name!r} is too large to load whole", hint="Use load_summary instead.") from None
         except PermissionError as exc:
-            raise IOCoreError(f"permission denied reading {path.name!r}: {exc.strerror}") from None
+            raise PermissionDeniedError(f"permission denied reading {path.name!r}: {exc.strerror}") from None
         except Exception as exc:  # noqa: BLE001 - library errors vary by format; all mean "unreadable"
             hint = CorruptFileError.default_hint
             sniffed = self._sniff(path)
@@ -362,7 +365,7 @@ class Workspace:
                 hint=_save_hint(choice),
             ) from None
         except OSError as exc:
-            raise WriteFailedError(f"writing {real.name!r} failed: {exc.strerror or exc}") from None
+            raise _write_error(exc, real.name) from None
         except Exception as exc:  # noqa: BLE001 - e.g. pyarrow's ArrowNotImplementedError, a plugin's own error
             raise InvalidDataError(
                 f"cannot save this data as {choice.name}: {type(exc).__name__}: {str(exc)[:300]}",
@@ -657,7 +660,7 @@ class Workspace:
             except IOCoreError:
                 raise
             except OSError as exc:
-                raise WriteFailedError(f"writing {real.name!r} failed: {exc.strerror or exc}") from None
+                raise _write_error(exc, real.name) from None
             except Exception as exc:  # noqa: BLE001 - Pillow/pypdf/expat errors on a damaged file
                 raise CorruptFileError(
                     f"cannot read {real.name!r} as {fmt}: {type(exc).__name__}: {str(exc)[:300]}") from None
@@ -678,6 +681,20 @@ class Workspace:
             read_only=self.read_only,
             allow_pickle=self.allow_pickle,
         )
+
+
+def _write_error(exc: OSError, name: str) -> IOCoreError:
+    """A writer's OSError, coded: a full disk or quota, a denied permission, a name too long, else WRITE_FAILED."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return WriteFailedError(f"writing {name!r} failed: {exc.strerror or 'no space left'}",
+                                hint="Free space on the server's storage (or write less); the old file is unchanged "
+                                     "and no temp file is left.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDeniedError(f"writing {name!r} is not permitted: {exc.strerror or exc}",
+                                     hint="The server's user may not write this folder; choose another one.")
+    if exc.errno == errno.ENAMETOOLONG:
+        return NameTooLongError(f"a name is too long for the file system while writing {name!r}")
+    return WriteFailedError(f"writing {name!r} failed: {exc.strerror or exc}")
 
 
 def _save_hint(choice: _Choice) -> str:

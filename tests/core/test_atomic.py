@@ -47,9 +47,8 @@ def old_file(tmp_path: Path) -> tuple[Path, bytes]:
 
 def test_atomic_target_refuses_existing_without_overwrite(old_file):
     target, before = old_file
-    with pytest.raises(IOCoreError) as info:
-        with atomic_target(target) as tmp:
-            tmp.write_bytes(b"new")
+    with pytest.raises(IOCoreError) as info, atomic_target(target) as tmp:
+        tmp.write_bytes(b"new")
     assert info.value.code == "EXISTS"
     assert target.read_bytes() == before
     assert _temp_files(target.parent) == []
@@ -76,19 +75,17 @@ def test_atomic_target_creates_parents(tmp_path):
 
 def test_atomic_target_refuses_a_folder(tmp_path):
     (tmp_path / "d").mkdir()
-    with pytest.raises(IOCoreError) as info:
-        with atomic_target(tmp_path / "d", overwrite=True) as tmp:
-            tmp.write_bytes(b"x")
+    with pytest.raises(IOCoreError) as info, atomic_target(tmp_path / "d", overwrite=True) as tmp:
+        tmp.write_bytes(b"x")
     assert info.value.code == "EXISTS"
     assert (tmp_path / "d").is_dir()
 
 
 def test_atomic_target_exception_leaves_old_file_and_no_temp(old_file):
     target, before = old_file
-    with pytest.raises(ZeroDivisionError):
-        with atomic_target(target, overwrite=True) as tmp:
-            tmp.write_bytes(before[: len(before) // 2])
-            1 / 0  # noqa: B018
+    with pytest.raises(ZeroDivisionError), atomic_target(target, overwrite=True) as tmp:
+        tmp.write_bytes(before[: len(before) // 2])
+        1 / 0  # noqa: B018
     assert target.read_bytes() == before
     assert _temp_files(target.parent) == []
 
@@ -96,10 +93,9 @@ def test_atomic_target_exception_leaves_old_file_and_no_temp(old_file):
 def test_atomic_target_no_overwrite_loses_the_race_cleanly(tmp_path):
     """overwrite=False: a target that appears during the write is never clobbered."""
     target = tmp_path / "race.txt"
-    with pytest.raises(IOCoreError) as info:
-        with atomic_target(target) as tmp:
-            tmp.write_text("mine", encoding="utf-8")
-            target.write_text("theirs", encoding="utf-8")  # another writer got there first
+    with pytest.raises(IOCoreError) as info, atomic_target(target) as tmp:
+        tmp.write_text("mine", encoding="utf-8")
+        target.write_text("theirs", encoding="utf-8")  # another writer got there first
     assert info.value.code == "EXISTS"
     assert target.read_text(encoding="utf-8") == "theirs"
     assert _temp_files(tmp_path) == []
@@ -107,9 +103,8 @@ def test_atomic_target_no_overwrite_loses_the_race_cleanly(tmp_path):
 
 def test_writer_that_writes_nothing_is_an_error(tmp_path):
     target = tmp_path / "x.bin"
-    with pytest.raises(IOCoreError):
-        with atomic_target(target):
-            pass
+    with pytest.raises(IOCoreError), atomic_target(target):
+        pass
     assert not target.exists()
 
 
@@ -291,3 +286,72 @@ def test_sigkill_mid_save_leaves_old_file(tmp_path):
             proc.wait()
         proc.stderr.close()
     assert target.read_bytes() == before
+
+
+# -- coded failures: a full disk, a denied folder, a parent that is not a folder ------------------
+
+def _full_disk_saver(data, path):
+    with open(path, "wb") as fh:
+        fh.write(b"x" * 100_000)
+    raise OSError(28, "No space left on device", str(path))
+
+
+def test_disk_full_is_write_failed_with_a_hint_and_leaves_nothing(tmp_path, user_exts):
+    io_core.register_saver(".full", _full_disk_saver)
+    user_exts.append(".full")
+    (tmp_path / "data.full").write_bytes(b"original content")
+    ws = Workspace([tmp_path])
+    for name, overwrite in (("data.full", True), ("new.full", False)):
+        with pytest.raises(IOCoreError) as info:
+            ws.save("anything", name, overwrite=overwrite)
+        assert info.value.code == "WRITE_FAILED" and "space" in info.value.hint.lower()
+    assert (tmp_path / "data.full").read_bytes() == b"original content"
+    assert not (tmp_path / "new.full").exists()
+    assert _temp_files(tmp_path) == []
+
+
+_TMPFS_SCRIPT = """
+import os, sys
+import numpy as np
+from io_core import IOCoreError, Workspace
+root = sys.argv[1]
+np.save(os.path.join(root, "old.npy"), np.arange(10))
+ws = Workspace([root], provenance=False)
+for name, overwrite in (("old.npy", True), ("big.npy", False), ("big.csv", False)):
+    data = np.zeros(200_000) if name.endswith(".npy") else {"a": list(range(200_000))}
+    try:
+        ws.save(data, name, overwrite=overwrite)
+        print("saved")
+    except IOCoreError as exc:
+        print(exc.code)
+np.testing.assert_array_equal(np.load(os.path.join(root, "old.npy")), np.arange(10))
+print(sorted(os.listdir(root)))
+"""
+
+
+def test_a_really_full_tmpfs_is_write_failed_and_cleaned(tmp_path):
+    """On a 256 KiB tmpfs (root in a private mount namespace; the fake above runs everywhere)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return  # only root may mount; test_disk_full_is_write_failed... covers the mapping
+    mount = tmp_path / "small"
+    mount.mkdir()
+    script = f"mount -t tmpfs -o size=256k tmpfs {mount} && exec {sys.executable} -c \"$0\" {mount}"
+    out = subprocess.run(["unshare", "-m", "sh", "-c", script, _TMPFS_SCRIPT], capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.split("\n")
+    assert lines[:3] == ["WRITE_FAILED", "WRITE_FAILED", "WRITE_FAILED"], out.stdout + out.stderr[-2000:]
+    assert lines[3] == "['old.npy']"  # the old file intact, no temp file left
+
+
+def test_parent_that_is_a_file_is_coded(tmp_path):
+    (tmp_path / "plain.txt").write_text("x", encoding="utf-8")
+    ws = Workspace([tmp_path])
+    with pytest.raises(IOCoreError) as info:
+        ws.save("y", "plain.txt/inner.txt")
+    assert info.value.code in ("NOT_A_FILE", "FILE_NOT_FOUND", "WRITE_FAILED")
+    assert (tmp_path / "plain.txt").read_text(encoding="utf-8") == "x"
