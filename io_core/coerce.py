@@ -26,6 +26,8 @@ def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False,
     try:
         wanted = np.dtype(dtype) if dtype else None
     except (ValueError, TypeError, MemoryError) as exc:
+        if "must fit" in str(exc):  # a sub-array dtype of more than 2 GiB per element
+            check_write(2**31, limits, what=f"one element of dtype {str(dtype)[:100]!r}")
         raise InvalidDataError(f"invalid dtype {str(dtype)[:100]!r}: {str(exc)[:200]}",
                                hint="Use a NumPy dtype such as 'float32', 'int64', 'U20' or 'bool'.") from None
     check_write(array_nbytes(data, wanted, limits, name), limits, what=name)

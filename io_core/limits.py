@@ -108,10 +108,10 @@ def array_nbytes(data: Any, dtype: Any, limits: Limits, name: str = "data") -> i
         return int(data.size) * itemsize_of(data)
     cap = limits.max_write_bytes
     scalars = longest = array_bytes = 0
-    strings = False
+    strings = complex_ = False
 
     def estimate() -> int:
-        unit = dtype.itemsize if dtype is not None else (4 * max(32, longest) if strings else 16)
+        unit = dtype.itemsize if dtype is not None else (4 * max(32, longest) if strings else 16 if complex_ else 8)
         return scalars * int(unit) + array_bytes
 
     stack: list[tuple[Any, int]] = [(data, 0)]
@@ -132,6 +132,8 @@ def array_nbytes(data: Any, dtype: Any, limits: Limits, name: str = "data") -> i
             if isinstance(value, (str, bytes)):
                 strings = True
                 longest = max(longest, len(value))
+            elif isinstance(value, complex):
+                complex_ = True
         if (scalars & 1023) == 0 and estimate() > cap:
             break
     return estimate()

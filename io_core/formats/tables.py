@@ -7,6 +7,7 @@ column. Parquet keeps dtypes, column order and the index.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,9 @@ class DelimitedFormat:
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
         """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count.
 
-        Skipped rows are tokenized and dropped by the parser (constant memory); an offset
-        past the last possible row (each row takes at least one byte) reads no data at all.
+        Skipped rows are found by a block-wise scan for row ends (``row_position``: constant
+        memory, nothing parsed); an offset past the last possible row (each row takes at least
+        one byte) reads no data at all.
         """
         check_page(limit, opts.limits)
         self._check_text(path)
@@ -92,14 +94,62 @@ class DelimitedFormat:
             if size > SMALL_TEXT_TABLE:
                 return empty, estimate_rows(path), False
             return empty, _count_rows(path, self.sep), True
-        page = pd.read_csv(path, sep=self.sep, header=None, names=list(header.columns), skiprows=offset + 1,
-                           nrows=limit, usecols=usecols)
+        with (gzip.open(path, "rb") if _is_gz(path) else open(path, "rb")) as fh:
+            start, seen = row_position(fh, offset + 1, sep=self.sep)  # the header is row 0
+            if start is None:  # the file ends before the page: its row count is now known
+                empty = header[usecols] if usecols else header
+                return empty, max(0, seen - 1), True
+            fh.seek(start)
+            page = pd.read_csv(fh, sep=self.sep, header=None, names=list(header.columns), nrows=limit,
+                               usecols=usecols)
         page = page[usecols] if usecols else page
         if len(page) < limit:  # the page reached the end: the count is known without another parse
             return page, offset + len(page), True
         if _text_size(path) <= SMALL_TEXT_TABLE:
             return page, _count_rows(path, self.sep), True
         return page, max(estimate_rows(path), offset + len(page)), False
+
+
+SCAN_BLOCK = 1024 * 1024
+
+
+def row_position(fh: Any, rows: int, quote: int = ord('"'), sep: str = ",") -> tuple[int | None, int]:
+    """(byte offset where non-blank row ``rows`` starts, or None when the file has no such row; rows seen).
+
+    Rows end at a newline outside double quotes (RFC 4180: a newline inside a quoted field,
+    and doubled quotes, keep the row going); lines of only blanks are not rows, as in
+    pandas. The file is read in SCAN_BLOCK pieces with NumPy: memory stays constant
+    whatever ``rows``.
+    """
+    if rows <= 0:
+        return 0, 0
+    blanks = np.array([ord(c) for c in " \t\r\n" if c != sep], dtype=np.uint8)
+    pos = row_start = parity = 0
+    carried = 0  # content bytes of the current row seen in earlier blocks
+    seen = 0
+    while block := fh.read(SCAN_BLOCK):
+        data = np.frombuffer(block, dtype=np.uint8)
+        quotes = np.cumsum(data == quote, dtype=np.uint8)  # only the parity matters: wrapping is fine
+        content = np.cumsum(~np.isin(data, blanks, kind="table"), dtype=np.int32)
+        newlines = np.flatnonzero(data == 10)
+        ends = newlines[((quotes[newlines].astype(np.int64) + parity) & 1) == 0]  # newlines outside quotes
+        if ends.size:
+            before = np.concatenate(([0], content[ends[:-1]]))  # content up to each row's start
+            filled = (content[ends] - before + np.concatenate(([carried], np.zeros(ends.size - 1, np.int32)))) > 0
+            count = int(filled.sum())
+            if seen + count >= rows:
+                nth = np.flatnonzero(filled)[rows - seen - 1]
+                return pos + int(ends[nth]) + 1, rows
+            seen += count
+            row_start = pos + int(ends[-1]) + 1
+            carried = int(content[-1] - content[ends[-1]])
+        else:
+            carried += int(content[-1])
+        parity = (parity + int(quotes[-1])) & 1
+        pos += len(block)
+    if pos > row_start and carried:  # a last row without a line end
+        seen += 1
+    return None, seen
 
 
 def _is_gz(path: Path) -> bool:
