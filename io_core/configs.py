@@ -58,6 +58,7 @@ from io_core.errors import (
     CorruptFileError,
     FileNotFoundIOError,
     InvalidDataError,
+    NotAFileError,
     TooLargeError,
     UnsafeFormatError,
 )
@@ -362,6 +363,7 @@ def load_configs(
 
     # (the path as listed, the path to read: resolved through the sandbox when given)
     files: list[tuple[Path, Path]] = []
+    held = []  # pins of the files to read (io_core.paths): open until this call returns
     with os.scandir(folder) as entries:
         listed = sorted(entries, key=lambda e: e.name)
     for entry in listed:
@@ -369,9 +371,15 @@ def load_configs(
         if name.startswith(".") or not name.lower().endswith(YAML_SUFFIXES):
             continue
         path = Path(entry.path)
-        source = sandbox.resolve(path) if sandbox is not None else path  # symlinks out of the roots refused
-        if source.is_file():
-            files.append((path, source))
+        if sandbox is None:
+            if path.is_file():
+                files.append((path, path))
+            continue
+        try:  # walked race-free, symlinks out of the roots refused; read through the pin, not the name
+            held.append(sandbox.pin(path))
+        except (FileNotFoundIOError, NotAFileError):
+            continue
+        files.append((path, held[-1].path))
 
     # Stems fold like keys; two files folding to one key are a conflict.
     by_stem: dict[str, tuple[Path, Path, str]] = {}

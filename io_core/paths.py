@@ -531,6 +531,13 @@ class Pinned:
                 pass
         self.close()
 
+    def __del__(self) -> None:  # a pin dropped without close (held only for a call's duration)
+        if not self._closed:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing left to clean
+                pass
+
     def __enter__(self) -> Self:
         return self
 
