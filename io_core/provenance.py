@@ -24,7 +24,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def _readable_ledger() -> Iterator[None]:
 
 
 def _iso(time_ns: int) -> str:
-    return datetime.fromtimestamp(time_ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds")
+    return datetime.fromtimestamp(time_ns / 1e9, tz=UTC).isoformat(timespec="microseconds")
 
 
 class Provenance:
@@ -162,11 +162,15 @@ class Provenance:
             lineage=lineage, lineage_truncated=cut,
         )
 
-    def verify(self, real: Path, display: Display) -> VerifyResult:
-        """Hash the file afresh and compare with its last recorded write (or, failing that, read)."""
-        before = stamp(real)
-        digest, size = sha256_path(real)
-        if stamp(real) == before and not real.is_dir():
+    def verify(self, real: Path, display: Display, *, source: Path | None = None) -> VerifyResult:
+        """Hash the file afresh and compare with its last recorded write (or, failing that, read).
+
+        ``source``: where to read it (a pinned view, see io_core.paths); ``real`` names it.
+        """
+        source = real if source is None else source
+        before = stamp(source)
+        digest, size = sha256_path(source)
+        if stamp(source) == before and not source.is_dir():
             self.hashes.put(real, before, digest)
         row = None
         if self.ledger is not None:

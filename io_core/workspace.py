@@ -385,7 +385,8 @@ class Workspace:
 
     def verify_file(self, path: str | os.PathLike[str]) -> VerifyResult:
         """Re-hash the file: OK / MODIFIED against its last recorded write, UNKNOWN if never recorded."""
-        return self.provenance.verify(self._resolve(path, existing=True), self.sandbox.display)
+        with self._pin(path) as pinned:
+            return self.provenance.verify(pinned.real, self.sandbox.display, source=pinned.path)
 
     def cache_info(self) -> CacheInfo:
         return self.cache.info()
