@@ -34,6 +34,8 @@ class Limits:
     max_values: int = 10_000_000  # values a document holds once its aliases are expanded
     max_page_rows: int = 100_000  # table rows or text lines one read_slice page may ask for
     max_chunks: int = 10_000  # chunks one selection or preview of a chunked array may touch
+    max_chunks_read: int = 1_000_000  # HDF5: chunks any one read may touch (one per KiB returned, up to this)
+    max_chunk_span: int = 4_000_000  # HDF5: chunk positions in one read's bounding box (libhdf5 walks each)
 
     def with_overrides(self, **changes: Any) -> Limits:
         """A copy with the fields in ``changes`` that are not None replaced."""
