@@ -253,3 +253,64 @@ def test_a_glob_pattern_with_no_literal_file_is_not_found(layout):
         with pytest.raises(IOCoreError) as info:
             ws.load(pattern)
         assert info.value.code == "FILE_NOT_FOUND"
+
+
+# -- the walk: links and ".." are followed as the kernel would, but never out of the roots -----------
+
+def test_links_and_dotdot_between_roots_follow_the_physical_path(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    (first / "a").mkdir(parents=True)
+    (second / "b").mkdir(parents=True)
+    np.save(second / "b" / "y.npy", np.arange(3))
+    (first / "to_second").symlink_to(second / "b", target_is_directory=True)  # absolute, into another root
+    (first / "a" / "rel").symlink_to("../../second/b/y.npy")  # relative, climbing over a root's top
+    ws = Workspace([first, second])
+    np.testing.assert_array_equal(ws.load("to_second/y.npy"), np.arange(3))
+    np.testing.assert_array_equal(ws.load("a/rel"), np.arange(3))
+    np.testing.assert_array_equal(ws.load("../second/b/y.npy"), np.arange(3))  # ".." above a root, into another
+    assert ws.sandbox.resolve("to_second/../x") == second / "x"  # ".." pops the walked (physical) path
+    assert ws.sandbox.resolve("../first/a") == first / "a"
+    _refused(ws.sandbox.resolve, "../../x")
+
+
+def test_a_root_given_through_a_link_and_paths_spelled_through_it(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    np.save(real / "x.npy", np.arange(2))
+    (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+    ws = Workspace([tmp_path / "alias"])
+    np.testing.assert_array_equal(ws.load(str(tmp_path / "alias" / "x.npy")), np.arange(2))
+    np.testing.assert_array_equal(ws.load(str(real / "x.npy")), np.arange(2))
+    assert ws.summarize(str(tmp_path / "alias" / "x.npy")).path == "x.npy"
+
+
+def test_a_root_not_made_yet_is_made_by_the_first_save(tmp_path):
+    root = tmp_path / "not" / "yet"
+    ws = Workspace([root])
+    ws.save(np.arange(2), "deep/x.npy")
+    np.testing.assert_array_equal(np.load(root / "deep" / "x.npy"), np.arange(2))
+
+
+def test_handlers_are_given_a_view_named_like_the_file(layout, monkeypatch):
+    """Libraries open a link to the pinned inode (never the user's name), under the same file name."""
+    from io_core.paths import real_path
+
+    root = layout["root"]
+    (root / "sub").mkdir()
+    (root / "sub" / "t.csv").write_text("a\n1\n", encoding="utf-8")
+    ws = Workspace([root])
+    seen = []
+    handler = ws.registry.handler(ws.registry.spec("csv"))
+    original = type(handler).load
+
+    def spy(self, path, opts):
+        seen.append((path, os.readlink(path), real_path(path)))
+        return original(self, path, opts)
+
+    monkeypatch.setattr(type(handler), "load", spy)
+    assert ws.load("sub/t.csv")["a"].tolist() == [1]
+    view, link, real = seen[0]
+    assert view.name == "t.csv" and not str(view).startswith(str(root))
+    assert link.startswith("/proc/") and "/fd/" in link
+    assert real == root / "sub" / "t.csv"
+    assert not os.path.lexists(view)  # gone once the call returned
