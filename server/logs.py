@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message", "taskName"}
 
@@ -18,7 +18,7 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -31,9 +31,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class FastMCPDuplicates(logging.Filter):
+    """FastMCP's own line about a refused call goes to DEBUG: ours already says it at INFO, with the code.
+
+    FastMCP logs "Invalid arguments for tool" at WARNING (server.validation logs INVALID_ARGUMENT)
+    and "Error calling tool" at the ToolError's level (server.errors logs the refusal, or the
+    unexpected exception with its traceback at ERROR). Anything at ERROR and above passes unchanged.
+    """
+
+    PREFIXES = ("Invalid arguments for tool", "Error calling tool")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.levelno < logging.ERROR and record.name.startswith("fastmcp.")
+                and isinstance(record.msg, str) and record.msg.startswith(self.PREFIXES)):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure(level: str, fmt: str, *, access: bool) -> None:
     """Root handler on stderr; the access and lifecycle logs at INFO when ``access`` (HTTP serving)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(FastMCPDuplicates())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

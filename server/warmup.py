@@ -1,0 +1,154 @@
+"""Import the heavy libraries the roots' files need in the background, once the server has answered.
+
+``import server`` stays cheap and ``initialize`` as fast as a bare server's, yet the first real call
+should not pay 100+ ms of ``import h5py``. So after the first ``initialize`` (or ``server/discover``)
+has been answered, one daemon thread lists the roots (bounded: ``SCAN_ENTRIES`` names, ``SCAN_DEPTH``
+levels, no descent into Zarr stores or hidden folders), picks the formats of the extensions it saw,
+and imports their libraries (most frequent first, numpy always) and their io_core handler modules.
+Pickle-family formats are skipped (torch alone costs seconds and the formats are gated anyway). A
+library that fails to import is left alone: the call that needs it reports it as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+
+from io_core.registry import ZARR_METADATA_FILES, FormatSpec, Registry, candidate_extensions
+
+log = logging.getLogger("sciio_mcp.lifecycle")
+
+SCAN_ENTRIES = 2000
+SCAN_DEPTH = 3
+MAX_LIBRARIES = 6
+DELAY = 0.05  # let the initialize response go out first
+ALWAYS = ("numpy",)
+SKIP_KINDS = {"object"}  # pickle, joblib, torch: gated, and torch is huge
+# submodules the first call imports beyond the top-level package
+SUBMODULES = {"pyarrow": ("pyarrow.parquet",)}
+CORE = ("io_core.summary", "io_core.stats", "io_core.encoding")
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def scan_extensions(roots: list[Any], limit: int = SCAN_ENTRIES, depth: int = SCAN_DEPTH) -> Counter[str]:
+    """How often each extension occurs among the first ``limit`` names under the roots (breadth first)."""
+    seen: Counter[str] = Counter()
+    budget = limit
+    level = [os.fspath(r) for r in roots]
+    for _ in range(depth + 1):
+        below = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if budget <= 0:
+                    return seen
+                budget -= 1
+                if entry.name.startswith("."):
+                    continue
+                exts = candidate_extensions(entry.name)
+                for ext in exts:
+                    seen[ext] += 1
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if is_dir and not exts:  # a folder with an extension is a store (x.zarr): not descended into
+                    if any(os.path.exists(os.path.join(entry.path, m)) for m in ZARR_METADATA_FILES):
+                        seen[".zarr"] += 1  # a store without the extension
+                    else:
+                        below.append(entry.path)
+        level = below
+    return seen
+
+
+def plan(registry: Registry, extensions: Counter[str]) -> tuple[list[str], list[FormatSpec]]:
+    """The libraries to import (most needed first) and the format specs whose handlers to import."""
+    weight: Counter[str] = Counter({lib: 0 for lib in ALWAYS})
+    specs: dict[str, FormatSpec] = {}
+    for ext, count in extensions.most_common():
+        for spec in registry.specs_for_extension(ext):
+            if spec.kind in SKIP_KINDS or not registry.is_available(spec):
+                continue
+            specs.setdefault(spec.name, spec)
+            for lib in spec.requires:
+                weight[lib] += count
+            break  # the format that would be chosen for this extension
+    libs = [lib for lib in ALWAYS] + [lib for lib, _ in weight.most_common() if lib not in ALWAYS]
+    return libs[:MAX_LIBRARIES], list(specs.values())
+
+
+def _import(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a broken optional library is reported by the call that needs it
+        log.debug("warm-up: import %s failed: %s", name, exc)
+        return False
+
+
+def warm(registry: Registry, roots: list[Any]) -> list[str]:
+    """Scan, then import; returns what was imported (for the log and tests)."""
+    started = time.perf_counter()
+    libs, specs = plan(registry, scan_extensions(roots))
+    done = []
+    for lib in libs:
+        if _import(lib):
+            done.append(lib)
+            done.extend(sub for sub in SUBMODULES.get(lib, ()) if _import(sub))
+    for spec in specs:
+        try:
+            registry.handler(spec)
+        except Exception as exc:  # noqa: BLE001 - see _import
+            log.debug("warm-up: handler %s failed: %s", spec.name, exc)
+    done.extend(mod for mod in CORE if _import(mod))
+    log.info("warm-up imported %s in %.0f ms", ", ".join(done) or "nothing", (time.perf_counter() - started) * 1e3)
+    return done
+
+
+def start(registry: Registry, roots: list[Any], delay: float = DELAY) -> threading.Thread:
+    """Start the warm-up thread once per process (later calls return the same thread)."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            def run() -> None:
+                time.sleep(delay)
+                warm(registry, roots)
+
+            _thread = threading.Thread(target=run, name="sciio-warm-up", daemon=True)
+            _thread.start()
+        return _thread
+
+
+class WarmUp(Middleware):
+    """Starts the warm-up after the first initialize (or server/discover) has been answered."""
+
+    def __init__(self, registry: Registry, roots: list[Any]) -> None:
+        self.registry, self.roots = registry, list(roots)
+        self.started = False
+
+    def _start(self) -> None:
+        if not self.started:
+            self.started = True
+            start(self.registry, self.roots)
+
+    async def on_initialize(self, context: MiddlewareContext, call_next: CallNext) -> Any:
+        result = await call_next(context)
+        self._start()
+        return result
+
+    async def on_discover(self, context: MiddlewareContext, call_next: CallNext) -> Any:
+        result = await call_next(context)
+        self._start()
+        return result
