@@ -47,8 +47,19 @@ def error_text(code: str, message: str, hint: str = "") -> str:
     return head + _cut_bytes(tail, MAX_ERROR_BYTES - len(head.encode()))
 
 
+def coded_tool_error(code: str, text: str, *, level: int = logging.INFO) -> ToolError:
+    """A ToolError carrying its ``code`` (read by the access log) that FastMCP logs at ``level``.
+
+    FastMCP logs every ToolError a tool raises at the error's ``log_level`` (ERROR by default):
+    a refusal is an answer, not a failure, so it is logged at INFO.
+    """
+    err = ToolError(text, log_level=level)
+    err.code = code  # type: ignore[attr-defined]
+    return err
+
+
 def to_tool_error(exc: IOCoreError) -> ToolError:
-    return ToolError(error_text(exc.code, exc.message, exc.hint))
+    return coded_tool_error(exc.code, error_text(exc.code, exc.message, exc.hint))
 
 
 def _bounded(exc: ToolError) -> ToolError:
@@ -67,7 +78,7 @@ def translate(name: str, exc: BaseException) -> ToolError:
         log.info("tool %s refused: %s", name, known.code)
         return to_tool_error(known)
     log.error("tool %s failed unexpectedly", name, exc_info=exc)
-    return ToolError(INTERNAL)
+    return coded_tool_error("INTERNAL_ERROR", INTERNAL, level=logging.ERROR)
 
 
 def tool_errors(func: F) -> F:
