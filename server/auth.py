@@ -14,7 +14,13 @@ Two sources of tokens, usable together:
 * **JWT** through FastMCP's ``JWTVerifier``: an HS256 shared secret (``--jwt-secret-file``
   or ``SCIIO_JWT_SECRET``) or an RS256 public key (``--jwt-public-key-file``), with
   ``--jwt-audience`` (required) and ``--jwt-issuer``. A JWT may write only when its
-  ``scope`` (or ``scp``) claim holds ``sciio:write``; otherwise it is read-only.
+  ``scope`` (or ``scp``) claim holds ``sciio:write``; otherwise it is read-only. Its
+  time claims are checked here, whatever the library does: ``exp`` must be present (a
+  token that never expires is refused unless ``--allow-jwt-without-exp``) and in the
+  future, ``nbf`` and ``iat`` must not be in the future (``CLOCK_SKEW`` seconds of
+  tolerance), and each must be a number.
+
+Failed bearer attempts are rate-limited per remote address by ``server.web.AuthFailureLimit``.
 
 Every verified token carries scopes: ``sciio:read`` always, ``sciio:write`` when it may
 write. Its ``client_id`` is the identity used in logs and for rate limiting:
@@ -26,7 +32,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,10 +45,13 @@ from fastmcp.server.auth import AccessToken, TokenVerifier
 if TYPE_CHECKING:
     from server.settings import Settings
 
+log = logging.getLogger("sciio_mcp.auth")
 READ_SCOPE = "sciio:read"
 WRITE_SCOPE = "sciio:write"
 MIN_TOKEN_CHARS = 16
 MIN_SECRET_BYTES = 32
+#: Seconds an issuer's clock may run ahead (``nbf``, ``iat``) or behind (``exp``) of ours.
+CLOCK_SKEW = 30
 _NAME_OK = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
@@ -98,13 +110,43 @@ def _read_secret_file(path: Path, what: str) -> str:
         raise AuthConfigError(f"cannot read the {what} {str(path)!r}: {exc.strerror or exc}") from None
 
 
+def _number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def jwt_time_problem(claims: dict, *, require_exp: bool = True, now: float | None = None) -> str | None:
+    """Why a JWT's time claims make it unusable now, or None when they are fine."""
+    now = time.time() if now is None else now
+    exp = claims.get("exp")
+    if exp is None:
+        if require_exp:
+            return "no 'exp' claim (a token that never expires)"
+    elif not _number(exp):
+        return "'exp' is not a number"
+    elif exp <= now - CLOCK_SKEW:
+        return "expired"
+    for name in ("nbf", "iat"):
+        value = claims.get(name)
+        if value is None:
+            continue
+        if not _number(value):
+            return f"{name!r} is not a number"
+        if value > now + CLOCK_SKEW:
+            return "not valid yet ('nbf' in the future)" if name == "nbf" else "issued in the future ('iat')"
+    return None
+
+
 class SciioTokenVerifier(TokenVerifier):
     """Static tokens first (constant-time digest match), then the JWT verifier if any."""
 
-    def __init__(self, static: dict[bytes, StaticToken], jwt: TokenVerifier | None = None) -> None:
+    def __init__(self, static: dict[bytes, StaticToken], jwt: TokenVerifier | None = None, *,
+                 require_exp: bool = True) -> None:
         super().__init__()
         self._static = static
         self._jwt = jwt
+        self._require_exp = require_exp
 
     async def verify_token(self, token: str) -> AccessToken | None:
         digest = _digest(token)
@@ -119,6 +161,10 @@ class SciioTokenVerifier(TokenVerifier):
             return None
         verified = await self._jwt.verify_token(token)
         if verified is None:
+            return None
+        problem = jwt_time_problem(verified.claims or {}, require_exp=self._require_exp)
+        if problem is not None:
+            log.info("bearer JWT refused: %s", problem)
             return None
         who = verified.claims.get("sub") or verified.client_id
         scopes = [READ_SCOPE] + ([WRITE_SCOPE] if WRITE_SCOPE in (verified.scopes or []) else [])
@@ -175,7 +221,7 @@ def build_auth(settings: Settings) -> SciioTokenVerifier | None:
         raise AuthConfigError(f"the token file {str(settings.token_file)!r} lists no tokens")
     if not static and jwt is None:
         return None
-    return SciioTokenVerifier(static, jwt)
+    return SciioTokenVerifier(static, jwt, require_exp=not settings.allow_jwt_without_exp)
 
 
 def is_loopback(host: str) -> bool:

@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     h.add_argument("--jwt-algorithm", default=None, help="JWT algorithm [default: HS256 with a secret, RS256 with a key]")
     h.add_argument("--jwt-issuer", default=None, help="required 'iss' of JWTs")
     h.add_argument("--jwt-audience", default=None, help="required 'aud' of JWTs (needed with JWT auth)")
+    h.add_argument("--allow-jwt-without-exp", action="store_true", default=None,
+                   help="accept JWTs without an 'exp' claim (refused by default); also SCIIO_ALLOW_JWT_WITHOUT_EXP")
+    h.add_argument("--auth-fail-limit", type=int, metavar="N",
+                   help="failed bearer attempts one address may make per window before HTTP 429, 0 = off [default: 20]")
+    h.add_argument("--auth-fail-window", type=float, metavar="SECONDS",
+                   help="window of --auth-fail-limit [default: 60]")
     h.add_argument("--insecure-no-auth", action="store_true", default=None,
                    help="allow a non-loopback address without auth (trusted networks only)")
     h.add_argument("--call-timeout", type=float, metavar="SECONDS", help="time limit of one tool call [default: 120]")
@@ -84,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         "jwt_algorithm": args.jwt_algorithm,
         "jwt_issuer": args.jwt_issuer,
         "jwt_audience": args.jwt_audience,
+        "allow_jwt_without_exp": args.allow_jwt_without_exp,
+        "auth_fail_limit": args.auth_fail_limit,
+        "auth_fail_window": args.auth_fail_window,
         "insecure_no_auth": args.insecure_no_auth,
         "call_timeout": args.call_timeout,
         "max_request_bytes": args.max_request_bytes,

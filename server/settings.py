@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     jwt_algorithm: str | None = None  # default: HS256 with a secret, RS256 with a public key
     jwt_issuer: str | None = None
     jwt_audience: str | None = None  # required with JWT; comma-separated to accept several
+    allow_jwt_without_exp: bool = False  # SCIIO_ALLOW_JWT_WITHOUT_EXP: accept JWTs that never expire
+    auth_fail_limit: int = Field(default=20, ge=0, description="failed bearer attempts per address per window; 0 = off")
+    auth_fail_window: float = Field(default=60.0, gt=0, description="seconds over which failed bearer attempts count")
     insecure_no_auth: bool = False  # allow serving a non-loopback address without auth
     call_timeout: float = Field(default=120.0, gt=0, description="seconds a tool call may run")
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

@@ -1,14 +1,22 @@
-"""Streamable HTTP serving: ``/mcp``, ``GET /health``, ``GET /ready``, and a request-size limit.
+"""Streamable HTTP serving: ``/mcp``, ``GET /health``, ``GET /ready``, a request-size limit,
+and a limit on failed bearer attempts.
 
 ``/health`` (liveness) and ``/ready`` (readiness: every root exists and is readable) need
 no token and reveal no paths. Request bodies larger than ``max_request_bytes`` get HTTP
-413 before the MCP layer (or auth) reads them.
+413 before the MCP layer (or auth) reads them. A remote address that made
+``auth_fail_limit`` failed bearer attempts within ``auth_fail_window`` seconds gets HTTP
+429 with ``Retry-After`` (see ``AuthFailureLimit``).
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import json
+import logging
+import math
 import os
+import time
 from typing import Any
 
 from starlette.middleware import Middleware as ASGIMiddleware
@@ -16,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 _BODYLESS = {"GET", "HEAD", "OPTIONS", "DELETE"}
+log = logging.getLogger("sciio_mcp.auth")
 
 
 class BodyLimit:
@@ -67,6 +76,90 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class _Address:
+    __slots__ = ("failures", "good", "stamp")
+
+    def __init__(self) -> None:
+        self.failures: collections.deque[float] = collections.deque()
+        self.good: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self.stamp = 0.0
+
+
+class AuthFailureLimit:
+    """Pure ASGI middleware (inside FastMCP's authentication): failed bearer attempts per remote address.
+
+    A request to ``path`` carrying an ``Authorization`` header that did not authenticate is a
+    failure. Once an address has ``limit`` failures within ``window`` seconds, its requests
+    with an ``Authorization`` header get 429 and ``Retry-After`` (until the oldest of them
+    leaves the window) *without* regard to whether the token is valid, so guessing stops;
+    tokens that already authenticated from that address before are let through, so a
+    working client sharing the address (a proxy, a lab NAT) keeps working. Successful
+    requests never count. Requests without the header get the usual 401 and are not counted.
+    """
+
+    MAX_ADDRESSES = 10_000
+    MAX_GOOD_PER_ADDRESS = 64
+
+    def __init__(self, app: Any, limit: int, window: float, path: str = "/mcp") -> None:
+        self.app = app
+        self.limit = limit
+        self.window = window
+        self.path = path.rstrip("/")
+        self.addresses: dict[str, _Address] = {}
+
+    def _address(self, host: str, now: float) -> _Address:
+        entry = self.addresses.get(host)
+        if entry is None:
+            if len(self.addresses) >= self.MAX_ADDRESSES:
+                self._prune(now)
+            entry = self.addresses[host] = _Address()
+        entry.stamp = now
+        while entry.failures and now - entry.failures[0] >= self.window:
+            entry.failures.popleft()
+        return entry
+
+    def _prune(self, now: float) -> None:
+        stale = [h for h, e in self.addresses.items() if now - e.stamp >= self.window]
+        if not stale:  # every address is active: forget the least recently seen half
+            stale = sorted(self.addresses, key=lambda h: self.addresses[h].stamp)[: len(self.addresses) // 2]
+        for host in stale:
+            del self.addresses[host]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not (scope["path"] == self.path or scope["path"].startswith(self.path + "/")):
+            await self.app(scope, receive, send)
+            return
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if header is None:
+            await self.app(scope, receive, send)
+            return
+        host = scope["client"][0] if scope.get("client") else "unknown"
+        now = time.monotonic()
+        entry = self._address(host, now)
+        digest = hashlib.sha256(header).digest()
+        authenticated = bool(getattr(scope.get("user"), "is_authenticated", False))
+        if len(entry.failures) >= self.limit and not (authenticated and digest in entry.good):
+            wait = max(1, math.ceil(self.window - (now - entry.failures[0])))
+            body = json.dumps({"error": "TOO_MANY_AUTH_FAILURES", "message": (
+                f"{len(entry.failures)} failed bearer attempts from this address in {self.window:g} s; "
+                f"retry after {wait} s")}).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(wait).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if authenticated:
+            entry.good[digest] = None
+            entry.good.move_to_end(digest)
+            while len(entry.good) > self.MAX_GOOD_PER_ADDRESS:
+                entry.good.popitem(last=False)
+        else:
+            entry.failures.append(now)
+            if len(entry.failures) == self.limit:
+                log.warning("bearer attempts from %s limited: %d failures in %g s", host, self.limit, self.window)
+        await self.app(scope, receive, send)
+
+
 def root_problems(roots: list[Any]) -> list[str]:
     """Why the server is not ready, without naming paths (the routes are unauthenticated)."""
     problems = []
@@ -91,6 +184,15 @@ def register_routes(mcp: Any, settings: Any) -> None:
         return JSONResponse({"status": "ready", "roots": len(settings.roots), "read_only": settings.read_only})
 
 
+def _middleware(mcp: Any, settings: Any) -> list[ASGIMiddleware]:
+    """Outermost first; all of it runs inside FastMCP's authentication (which sets ``scope["user"]``)."""
+    stack = []
+    if getattr(mcp, "auth", None) is not None and settings.auth_fail_limit > 0:
+        stack.append(ASGIMiddleware(AuthFailureLimit, limit=settings.auth_fail_limit, window=settings.auth_fail_window))
+    stack.append(ASGIMiddleware(BodyLimit, max_bytes=settings.max_request_bytes))
+    return stack
+
+
 def serve(mcp: Any, settings: Any) -> None:
     """Serve over streamable HTTP at /mcp until stopped (blocking)."""
     mcp.run(
@@ -100,7 +202,7 @@ def serve(mcp: Any, settings: Any) -> None:
         path="/mcp",
         show_banner=False,
         host_origin_protection="auto",  # Host/Origin checks (DNS rebinding) when bound to loopback
-        middleware=[ASGIMiddleware(BodyLimit, max_bytes=settings.max_request_bytes)],
+        middleware=_middleware(mcp, settings),
         # uvicorn's default logging config writes its access log to stdout: use ours (stderr)
         uvicorn_config={"log_config": None, "access_log": False, "server_header": False},
     )

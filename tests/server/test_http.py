@@ -8,14 +8,17 @@ ones the binding tests start themselves.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 from fastmcp import Client
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from mcp.shared.exceptions import MCPError
 
 from schemas import SaveResult, SummaryResult
 from tests.server.conftest import child_env, installed_command
@@ -95,7 +98,7 @@ def test_mcp_without_a_valid_token_is_401(lab, header):
 
 
 async def test_fastmcp_client_without_token_is_refused(lab):
-    with pytest.raises(Exception):
+    with pytest.raises(MCPError):
         async with Client(lab.mcp) as c:
             await c.list_tools()
 
@@ -135,12 +138,135 @@ async def test_jwt_hs256_token_works_and_its_scope_decides_writing(lab, data):
 
 @pytest.mark.parametrize("claims", [
     {"aud": "some-other-service"}, {"iss": "https://evil.example"}, {"exp": int(time.time()) - 60},
-    {"secret": "a-different-secret-of-at-least-32-bytes"},
-], ids=["wrong-audience", "wrong-issuer", "expired", "wrong-secret"])
+    {"secret": "a-different-secret-of-at-least-32-bytes"}, {"exp": None}, {"nbf": int(time.time()) + 600},
+    {"iat": int(time.time()) + 600}, {"exp": str(int(time.time()) + 300)}, {"exp": True},
+    {"nbf": "yesterday"},
+], ids=["wrong-audience", "wrong-issuer", "expired", "wrong-secret", "no-exp", "nbf-in-the-future",
+        "iat-in-the-future", "exp-as-text", "exp-as-bool", "nbf-as-text"])
 def test_jwt_that_does_not_verify_is_401(lab, claims):
     token = make_jwt(**claims)
     assert http_post(lab.mcp, INIT, {"authorization": f"Bearer {token}"})[0] == 401
     assert http_post(lab.mcp, INIT, {"authorization": f"Bearer {make_jwt()}"})[0] == 200
+
+
+def test_jwt_time_claims_that_hold_are_accepted(lab):
+    now = int(time.time())
+    for claims in ({"nbf": now - 5}, {"iat": now, "nbf": now + 10}, {"exp": now + 20, "iat": now - 3600}):
+        token = make_jwt(**claims)  # nbf a few seconds ahead: within the allowed clock skew
+        assert http_post(lab.mcp, INIT, {"authorization": f"Bearer {token}"})[0] == 200, claims
+
+
+# -- JWT without exp, allowed by flag ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lenient(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lenient")
+    (folder / "jwt").write_text(JWT_SECRET)
+    env = {**child_env(), "SCIIO_ALLOW_JWT_WITHOUT_EXP": "true"}  # the environment variable form of the flag
+    server = Server(installed_command(), [
+        "--root", str(data), "--jwt-secret-file", str(folder / "jwt"), "--jwt-audience", AUDIENCE,
+        "--jwt-issuer", ISSUER, "--rate-limit", "0",
+    ], env, folder / "stderr.log")
+    yield server
+    assert server.stop() == b""
+
+
+async def test_allow_jwt_without_exp_accepts_only_that(lenient):
+    forever = make_jwt(exp=None)
+    assert http_post(lenient.mcp, INIT, {"authorization": f"Bearer {forever}"})[0] == 200
+    async with Client(lenient.mcp, auth=forever) as c:
+        assert not (await c.call_tool("list_roots", {})).is_error
+    now = int(time.time())
+    for claims in ({"exp": now - 60}, {"exp": None, "nbf": now + 600}, {"exp": "never"}, {"aud": "other"}):
+        token = make_jwt(**claims)
+        assert http_post(lenient.mcp, INIT, {"authorization": f"Bearer {token}"})[0] == 401, claims
+
+
+def test_the_flag_is_on_the_command_line_too(data, tmp_path):
+    (tmp_path / "jwt").write_text(JWT_SECRET)
+    server = Server(installed_command(), [
+        "--root", str(data), "--jwt-secret-file", str(tmp_path / "jwt"), "--jwt-audience", AUDIENCE,
+        "--allow-jwt-without-exp"], child_env(), tmp_path / "stderr.log")
+    try:
+        assert http_post(server.mcp, INIT, {"authorization": f"Bearer {make_jwt(exp=None, iss=None)}"})[0] == 200
+    finally:
+        assert server.stop() == b""
+
+
+# -- failed bearer attempts, limited per remote address ----------------------------------------------
+
+WINDOW = 4
+
+
+def post_from(source: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """POST ``INIT`` from the loopback address ``source`` (127.0.0.x all reach 127.0.0.1 on Linux)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", parts.path, body=INIT, headers={
+            "content-type": "application/json", "accept": "application/json, text/event-stream", **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def guarded(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("guarded")
+    (folder / "jwt").write_text(JWT_SECRET)
+    env = {**child_env(), "SCIIO_TOKENS": f"{ALICE} alice, {VIEWER}:ro viewer, {LOAD[3]} carl"}
+    server = Server(installed_command(), [
+        "--root", str(data), "--jwt-secret-file", str(folder / "jwt"), "--jwt-audience", AUDIENCE,
+        "--rate-limit", "0", "--auth-fail-limit", "3", "--auth-fail-window", str(WINDOW),
+    ], env, folder / "stderr.log")
+    yield server
+    assert server.stop() == b""
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_failed_bearer_attempts_are_limited_per_address(guarded):
+    me, other = "127.0.0.2", "127.0.0.4"
+    assert post_from(me, guarded.mcp, bearer(ALICE))[0] == 200  # worked from here before the attack
+    guesses = [f"guess-{i:02d}-0123456789abcdef" for i in range(3)]
+    assert [post_from(me, guarded.mcp, bearer(g))[0] for g in guesses] == [401, 401, 401]
+    started = time.monotonic()
+    status, headers, body = post_from(me, guarded.mcp, bearer("guess-03-0123456789abcdef"))
+    assert status == 429 and json.loads(body)["error"] == "TOO_MANY_AUTH_FAILURES"
+    assert 1 <= int(headers["retry-after"]) <= WINDOW
+    # while limited: a valid token never seen from here is not even tried (guessing right does not help)...
+    assert post_from(me, guarded.mcp, bearer(VIEWER))[0] == 429
+    assert post_from(me, guarded.mcp, bearer(make_jwt(iss=None)))[0] == 429
+    assert post_from(me, guarded.mcp, {"authorization": "Basic YWxpY2U6eA=="})[0] == 429
+    # ...a token that already worked from here still does, requests without a token get the usual 401
+    assert post_from(me, guarded.mcp, bearer(ALICE))[0] == 200
+    assert post_from(me, guarded.mcp)[0] == 401
+    # other addresses are not affected, nor are the routes without auth
+    assert post_from(other, guarded.mcp, bearer("guess-99-0123456789abcdef"))[0] == 401
+    assert post_from(other, guarded.mcp, bearer(VIEWER))[0] == 200
+    assert http_get(guarded.url + "/health")[0] == 200
+    # the limit lifts when the failures leave the window
+    time.sleep(max(0.0, int(headers["retry-after"]) - (time.monotonic() - started)) + 0.2)
+    assert post_from(me, guarded.mcp, bearer(VIEWER))[0] == 200
+    assert post_from(me, guarded.mcp, bearer("guess-04-0123456789abcdef"))[0] == 401
+    warnings = [r for r in guarded.log_lines() if "bearer attempts" in r.get("msg", "")]
+    assert warnings and me in warnings[0]["msg"] and warnings[0]["level"] == "WARNING"
+    assert not any(g in guarded.stderr() for g in guesses)  # tokens are never logged
+
+
+async def test_successful_requests_never_count_as_failures(guarded):
+    me = "127.0.0.3"
+    for _ in range(30):
+        assert post_from(me, guarded.mcp, {"authorization": f"Bearer {LOAD[3]}"})[0] == 200
+    assert [post_from(me, guarded.mcp, {"authorization": f"Bearer bad-{i}-0123456789abcdef"})[0]
+            for i in range(2)] == [401, 401]
+    assert post_from(me, guarded.mcp, {"authorization": f"Bearer {VIEWER}"})[0] == 200  # 2 failures < 3: not limited
+    async with Client(guarded.mcp, auth=ALICE) as c:  # a real client's many requests (127.0.0.1) are unaffected
+        for _ in range(10):
+            assert not (await c.call_tool("list_roots", {})).is_error
 
 
 # -- limits -------------------------------------------------------------------------------------------
@@ -161,7 +287,7 @@ def test_request_over_the_size_limit_is_413(lab):
 async def test_save_just_under_the_limit_works_and_over_it_fails(lab, data):
     async with Client(lab.mcp, auth=ALICE) as c:
         await c.call_tool("save", {"path": "under.txt", "data": "y" * 50_000})
-        with pytest.raises(Exception):
+        with pytest.raises(MCPError):  # HTTP 413 from the transport, not a tool result
             await c.call_tool("save", {"path": "over.txt", "data": "y" * 70_000})
     assert (data / "under.txt").stat().st_size == 50_000 and not (data / "over.txt").exists()
 
@@ -228,7 +354,7 @@ async def test_logs_are_json_lines_with_identity_but_no_tokens_or_data(lab):
         await c.call_tool("save", {"path": "secret.txt", "data": marker, "overwrite": True})
         await c.call_tool("load_summary", {"path": "secret.txt"})
         await c.call_tool("load_summary", {"path": "nope.txt"}, raise_on_error=False)
-    time.sleep(0.2)
+    await asyncio.sleep(0.2)
     text = lab.stderr()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
     calls = [r for r in lines if r.get("event") == "tool_call"]
