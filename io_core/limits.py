@@ -32,7 +32,8 @@ class Limits:
     max_depth: int = 100  # nesting of documents (JSON/YAML/TOML), loaded or saved
     max_yaml_aliases: int = 10_000  # alias references in one YAML document
     max_values: int = 10_000_000  # values a document holds once its aliases are expanded
-    max_page_rows: int = 100_000  # table rows or text lines one read_slice page may ask for
+    max_page_rows: int = 2_000_000  # table rows or text lines one page may ask for (previews read 2M points)
+    max_page_cells: int = 20_000_000  # rows x columns of one table page (known from the header before reading)
     max_chunks: int = 10_000  # chunks one selection or preview of a chunked array may touch
     max_chunks_read: int = 1_000_000  # HDF5: chunks any one read may touch (one per KiB returned, up to this)
     max_chunk_span: int = 4_000_000  # HDF5: chunk positions in one read's bounding box (libhdf5 walks each)
@@ -262,12 +263,20 @@ def check_pixels(width: int, height: int, limits: Limits, name: str) -> None:
 
 # -- pages and chunks ------------------------------------------------------------------------------
 
-def check_page(limit: int, limits: Limits, what: str = "rows") -> None:
-    """A page larger than ``max_page_rows`` is refused before anything is parsed."""
+def check_page(limit: int, limits: Limits, what: str = "rows", columns: int | None = None) -> None:
+    """A page larger than ``max_page_rows`` (or, with ``columns`` known, ``max_page_cells``) is refused
+    before anything is parsed."""
     if limit > limits.max_page_rows:
         raise TooLargeError(
             f"a page of {limit} {what} was asked for; one page holds at most {limits.max_page_rows}",
             hint=f"Pass limit={min(limits.max_page_rows, 1000)} and page on with offset=.",
+        )
+    if columns and limit * columns > limits.max_page_cells:
+        fits = max(1, limits.max_page_cells // columns)
+        raise TooLargeError(
+            f"a page of {limit} rows x {columns} columns was asked for; one page holds at most "
+            f"{limits.max_page_cells} cells",
+            hint=f"Pass limit={min(fits, 1000)} (or name fewer columns) and page on with offset=.",
         )
 
 

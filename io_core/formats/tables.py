@@ -88,6 +88,7 @@ class DelimitedFormat:
         self._check_text(path)
         header = pd.read_csv(path, sep=self.sep, nrows=0)
         usecols = check_columns(list(header.columns), columns)
+        check_page(limit, opts.limits, columns=len(usecols or header.columns))
         size = path.stat().st_size
         if offset >= size and not _is_gz(path):
             empty = header[usecols] if usecols else header
@@ -277,6 +278,7 @@ class ParquetFormat:
         meta = pf.metadata
         names = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]
         usecols = check_columns(names, columns)
+        check_page(limit, opts.limits, columns=len(usecols or names))
         pieces, first = [], 0
         for rg in range(meta.num_row_groups):
             n = meta.row_group(rg).num_rows

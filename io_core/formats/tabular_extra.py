@@ -141,6 +141,7 @@ class FeatherFormat:
         check_page(limit, opts.limits)
         names = self._names(path)
         usecols = _check_columns(names, columns)
+        check_page(limit, opts.limits, columns=len(usecols or names))
         if self._is_v1(path):
             df = self.load(path, ReadOptions())
             page = df.iloc[offset : offset + limit]
@@ -284,6 +285,7 @@ class XlsxFormat:
             columns = None  # the workspace passes key as a column: here it names the sheet
         header = pd.read_excel(path, sheet_name=name, nrows=0, engine="openpyxl")
         usecols = _check_columns([str(c) for c in header.columns], columns)
+        check_page(limit, opts.limits, columns=len(usecols or header.columns))
         if offset >= rows - 1:
             return (header[usecols] if usecols else header), max(rows - 1, 0), exact
         page = pd.read_excel(path, sheet_name=name, header=None, names=list(header.columns), skiprows=offset + 1,

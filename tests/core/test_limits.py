@@ -207,6 +207,11 @@ def test_a_page_larger_than_max_page_rows_is_refused(ws, tmp_path):
     for name in ("t.csv", "t.txt"):
         with pytest.raises(TooLargeError, match="limit="):
             ws.read_slice(name, limit=10**9)
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(50)) + "\n" + ",".join("1" * 50) + "\n")
+    with pytest.raises(TooLargeError, match="cells") as info:
+        ws.read_slice("wide.csv", limit=1_000_000)  # 50 M cells
+    assert "limit=1000" in info.value.hint
+    assert ws.read_slice("wide.csv", limit=1_000_000, columns=["c0"]).slice.rows == [{"c0": 1}]
 
 
 # -- decompression: zip members by their declared size and ratio ----------------------------------
