@@ -23,12 +23,11 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     ws = isolation.workspace(make_ws, settings)  # HDF5-family reads in --hdf5-workers processes (same make_ws)
     mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True,
                   auth=build_auth(settings),  # bearer tokens on /mcp (HTTP only); None: no auth configured
-                  lifespan=isolation.lifespan(ws))  # the HDF5 workers end with the server
+                  lifespan=isolation.lifespan(ws))  # HDF5 workers start after the handshake, end with the server
     guards.install(mcp, settings)  # access log, per-client rate limit, read-only tokens, call time limit
     mcp.add_middleware(validation.ArgumentErrors())  # innermost: bad arguments -> INVALID_ARGUMENT
     mcp.add_middleware(lifecycle.in_flight_middleware())  # running calls, told to stop on SIGINT/SIGTERM
     mcp.add_middleware(warmup.WarmUp(ws.registry, list(settings.roots)))  # imports after the first initialize
-    isolation.install(mcp, ws)  # start the HDF5 workers once a client has connected
     web.register_routes(mcp, settings)  # GET /health, GET /ready (HTTP only, no auth)
     files.register(mcp, ws, settings)
     discovery.register(mcp, ws, settings)

@@ -5,10 +5,14 @@ an ``IsolatedWorkspace`` whose pool builds the same workspace (``make`` is a pic
 ``functools.partial``) in each worker. Pooled calls poll ``guards.raise_if_cancelled``, so a
 client's cancellation or the ``--call-timeout`` kills the worker stuck in libhdf5 at once and
 a fresh one starts in the background; the same limit also bounds calls that have no call
-state (resource reads). Workers start in the background after the first ``initialize`` (or
-``server/discover``), so connecting stays as fast as before and the first HDF5 call finds them
-ready, and they are killed when the server's lifespan ends (each in-memory client session,
-or the stdio/HTTP server stopping).
+state (resource reads).
+
+The workers live with the server's lifespan (the stdio or HTTP server; each in-memory client
+session): they start ``START_DELAY`` seconds after it begins, in the background, once the
+client's handshake and first requests have been answered (starting the fork server costs
+about half a second of CPU, which on a 2-core machine measurably slowed the first call when
+started at ``initialize``); an HDF5 call arriving sooner starts them at once. They are killed
+when the lifespan ends.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-
 from io_core.isolation import IsolatedWorkspace, WorkerPool
 from server import guards
+
+START_DELAY = 0.25  # seconds after the server (or session) starts
+
+_POOLS: weakref.WeakKeyDictionary[Any, WorkerPool] = weakref.WeakKeyDictionary()
 
 
 def workspace(make: Callable[[], Any], settings: Any) -> Any:
@@ -38,13 +44,15 @@ def pool_of(ws: Any) -> WorkerPool | None:
 
 
 def lifespan(ws: Any) -> Callable[[Any], Any] | None:
-    """A FastMCP lifespan that kills the workers when the server (or in-memory session) ends."""
+    """A FastMCP lifespan that starts the workers after ``START_DELAY`` and kills them at the end."""
     pool = pool_of(ws)
     if pool is None:
         return None
 
     @asynccontextmanager
     async def workers(server: Any) -> AsyncIterator[dict]:
+        _POOLS[server] = pool
+        pool.start(delay=START_DELAY)
         try:
             yield {}
         finally:
@@ -53,35 +61,6 @@ def lifespan(ws: Any) -> Callable[[Any], Any] | None:
     return workers
 
 
-class StartWorkers(Middleware):
-    """Start the pool once the client is connected: after the answer to initialize / discover."""
-
-    def __init__(self, pool: WorkerPool) -> None:
-        self.pool = pool
-
-    async def on_initialize(self, context: MiddlewareContext, call_next: CallNext) -> Any:
-        try:
-            return await call_next(context)
-        finally:
-            self.pool.start()
-
-    async def on_discover(self, context: MiddlewareContext, call_next: CallNext) -> Any:
-        try:
-            return await call_next(context)
-        finally:
-            self.pool.start()
-
-
-_POOLS: weakref.WeakKeyDictionary[Any, WorkerPool] = weakref.WeakKeyDictionary()
-
-
-def install(mcp: Any, ws: Any) -> None:
-    pool = pool_of(ws)
-    if pool is not None:
-        _POOLS[mcp] = pool
-        mcp.add_middleware(StartWorkers(pool))
-
-
 def pool_for(mcp: Any) -> WorkerPool | None:
-    """The HDF5 worker pool of an app built by ``create_app`` (None with ``--hdf5-workers 0``)."""
+    """The HDF5 worker pool of a running app built by ``create_app`` (None with ``--hdf5-workers 0``)."""
     return _POOLS.get(mcp)
