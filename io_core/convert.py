@@ -255,12 +255,12 @@ def _to_npy(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -
 
 
 def _to_hdf5(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -> None:
-    import h5py
+    from io_core import h5guard
 
     with _source_array(handler, src, opts) as array:
         if not _streamable(array) or np.dtype(array.dtype).kind in "US":
             raise CannotStream("this array is written whole")
-        with h5py.File(path, "w", track_order=True) as f:
+        with h5guard.create(path, track_order=True) as f:
             ds = f.create_dataset(name, shape=tuple(array.shape), dtype=np.dtype(array.dtype))
             for part, values in _slabs(array):
                 ds[part] = values

@@ -1,15 +1,19 @@
 """Browse HDF5 files: a bounded, paginated tree that never leaves the sandbox, and opens that fail fast.
 
-* Opening (``open_h5``): read-only, file locking off. A file whose superblock says a
-  SWMR writer has it open is opened in SWMR read mode, with HDF5's metadata read
-  retries cut from 100 (which back off for minutes on a truncated file) to a few; any
-  other file opens normally, where HDF5 checks the stored end of file at once. A file
-  that a non-SWMR writer holds open is refused with a clear message. Either way a
-  corrupt, truncated or busy file is ``CORRUPT_FILE`` in milliseconds.
+* Opening (``open_h5``, through ``io_core.h5guard``, the one HDF5 opener): read-only, file
+  locking off. A file whose superblock says a SWMR writer has it open is opened in SWMR
+  read mode, with HDF5's metadata read retries cut from 100 (which back off for minutes on
+  a truncated file) to a few; any other file opens normally, where HDF5 checks the stored
+  end of file at once. A file that a non-SWMR writer holds open is refused with a clear
+  message. Either way a corrupt, truncated or busy file is ``CORRUPT_FILE`` in milliseconds.
 * Paths are walked one link at a time (``resolve``): HDF5 is never handed a path that
   could cross an external link, so it never opens another file on its own. Soft links
   are followed here (loops stop after 16 hops); an external link is followed only into
   a file inside the roots (opened by us, through the sandbox), and only when browsing.
+* Virtual and external-storage datasets: their source files are located exactly where
+  libhdf5 would look (``h5guard.locate``: external raw files relative to the current
+  directory, as HDF5 does), shown, and never read; an unlimited virtual dataset is not
+  asked its extent unless all its sources are inside the roots (HDF5 opens them for that).
 * Pages of children come from HDF5's link index starting at ``offset`` (creation order
   when the group tracks it, else name order), so the first page of a 100,000-link group
   does not list the other names.
@@ -20,29 +24,25 @@ only imported on first use (by ``Workspace.explore_h5`` and the hdf5 format).
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import functools
 import itertools
 import math
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-from h5py import h5, h5a, h5d, h5f, h5g, h5l, h5o, h5p, h5s, h5t, h5z
+from h5py import h5, h5a, h5d, h5g, h5l, h5o, h5p, h5s, h5t, h5z
 
-from io_core.errors import CorruptFileError, IOCoreError, KeyNotFoundError, UnsupportedOperationError
+from io_core import h5guard
+from io_core.errors import IOCoreError, KeyNotFoundError, UnsupportedOperationError
 from io_core.links import LinkTarget, outside_error, resolve_target
 from io_core.paths import Sandbox
 from io_core.summary import encode_value
 from schemas import DataSourceInfo, FieldInfo, FilterInfo, LinkInfo, NodeInfo
 
-SIGNATURE = b"\x89HDF\r\n\x1a\n"
-SUPER_WRITE_ACCESS = 0x01
-SUPER_SWMR_WRITE_ACCESS = 0x04
-SWMR_READ_ATTEMPTS = 10  # HDF5's default for SWMR readers is 100, with back-off sleeps
 MAX_LINK_HOPS = 16  # as HDF5's own soft/external link traversal limit
 MAX_EXTERNAL_FILES = 16  # other files one call may open to follow external links (inside the roots)
 MAX_NODES = 2000  # nodes described in one call, all levels together
@@ -68,90 +68,13 @@ LAYOUTS = {h5d.COMPACT: "compact", h5d.CONTIGUOUS: "contiguous", h5d.CHUNKED: "c
 
 # -- opening ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Superblock:
-    offset: int
-    version: int
-    flags: int  # file consistency flags (superblock version 3 and later)
-
-
-def read_superblock(path: Path) -> Superblock | None:
-    """The HDF5 signature and superblock header: at 0, 512, 1024, 2048, ... (after a user block)."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        offset = 0
-        while offset + 16 <= size:
-            fh.seek(offset)
-            head = fh.read(16)
-            if head[:8] == SIGNATURE:
-                version = head[8]
-                return Superblock(offset, version, head[11] if version >= 3 else 0)
-            offset = 512 if offset == 0 else offset * 2
-    return None
-
-
-@functools.cache
-def _set_read_attempts_fn() -> Any:
-    """``H5Pset_metadata_read_attempts`` from the libhdf5 h5py uses (h5py does not wrap it); None if not found."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            paths = {line.split(maxsplit=5)[5].strip() for line in fh if line.count(" ") >= 5 and "libhdf5" in line}
-        lib_path = next(p for p in sorted(paths)
-                        if os.path.basename(p).startswith("libhdf5") and not os.path.basename(p).startswith("libhdf5_hl"))
-        func = ctypes.CDLL(lib_path).H5Pset_metadata_read_attempts
-    except (OSError, StopIteration, AttributeError, IndexError):
-        return None
-    func.argtypes = [ctypes.c_int64, ctypes.c_uint]
-    func.restype = ctypes.c_int
-    return func
-
-
-def _open_swmr(path: Path) -> h5py.File | None:
-    setter = _set_read_attempts_fn()
-    if setter is None:
-        return None  # without a bound on HDF5's retries, SWMR mode could hang on a damaged file
-    from h5py._objects import phil
-
-    fapl = h5p.create(h5p.FILE_ACCESS)
-    fapl.set_fclose_degree(h5f.CLOSE_STRONG)
-    fapl.set_file_locking(False, True)
-    with phil:
-        if setter(fapl.id, SWMR_READ_ATTEMPTS) < 0:
-            return None
-    fid = h5f.open(os.fsencode(path), h5f.ACC_RDONLY | h5f.ACC_SWMR_READ, fapl=fapl)
-    return h5py.File(fid)
-
-
-def _open_error(path: Path, exc: BaseException) -> CorruptFileError:
-    text = str(exc)
-    if "already open for" in text:
-        return CorruptFileError(
-            f"{path.name!r} is open for writing by another program (or its writer stopped without closing it)",
-            hint="Wait until the writer closes it, or have it write in SWMR mode (such files can be browsed while "
-                 "written). If nothing has it open, `h5clear -s` on the file clears the stale flag.",
-        )
-    if "truncated file" in text:
-        return CorruptFileError(f"{path.name!r} is truncated: {text[:200]}")
-    return CorruptFileError(f"cannot open {path.name!r} as HDF5: {type(exc).__name__}: {text[:200]}")
-
-
 def open_h5(path: Path) -> tuple[h5py.File, bool]:
-    """Open read-only without locking; SWMR read mode when a SWMR writer has the file. (file, swmr)."""
-    try:
-        sb = read_superblock(path)
-    except OSError as exc:
-        raise CorruptFileError(f"cannot read {path.name!r}: {exc.strerror or exc}") from None
-    if sb is None:
-        raise CorruptFileError(f"{path.name!r} is not an HDF5 file (no HDF5 signature)")
-    live_swmr = sb.version >= 3 and sb.flags & SUPER_SWMR_WRITE_ACCESS and sb.flags & SUPER_WRITE_ACCESS
-    try:
-        if live_swmr:
-            f = _open_swmr(path)
-            if f is not None:
-                return f, True
-        return h5py.File(path, "r", locking=False), False
-    except Exception as exc:  # noqa: BLE001 - h5py raises OSError/RuntimeError/ValueError for bad files
-        raise _open_error(path, exc) from None
+    """Open read-only without locking; SWMR read mode when a SWMR writer has the file. (file, swmr).
+
+    Through ``h5guard.open_walked``: nothing is scanned, because this module never lets HDF5
+    cross a link and checks a dataset's sources before its values or extent are read.
+    """
+    return h5guard.open_walked(path)
 
 
 @functools.cache
@@ -253,10 +176,8 @@ class Session:
 
     def close(self) -> None:
         for f in self.files.values():
-            try:
+            with contextlib.suppress(Exception):  # closing never hides the call's own outcome
                 f.close()
-            except Exception:  # noqa: BLE001 - closing never hides the call's own outcome
-                pass
         self.files.clear()
 
 
@@ -334,42 +255,49 @@ def child_for_read(group: h5py.Group, file: Path, name: str, sandbox: Sandbox | 
 
 
 def data_files(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> list[tuple[LinkTarget, DataSourceInfo]]:
-    """The files a virtual dataset or external-storage dataset reads (first MAX_SOURCES)."""
-    dcpl = ds.id.get_create_plist()
+    """The files a virtual dataset or external-storage dataset reads (first MAX_SOURCES), where HDF5 looks."""
     out = []
-    if dcpl.get_layout() == h5d.VIRTUAL:
-        for i in range(min(dcpl.get_virtual_count(), MAX_SOURCES)):
-            raw = _text(dcpl.get_virtual_filename(i))
-            target = resolve_target(file, raw, sandbox)
-            out.append((target, DataSourceInfo(file=raw, dataset=_text(dcpl.get_virtual_dsetname(i)),
-                                               resolved=target.display, inside_roots=target.inside)))
-    for i in range(min(dcpl.get_external_count(), MAX_SOURCES)):
-        name, offset, size = dcpl.get_external(i)
-        target = resolve_target(file, _text(name), sandbox)
-        out.append((target, DataSourceInfo(file=_text(name), offset=int(offset), size=int(size),
+    for src in h5guard.dataset_sources(ds.id, MAX_SOURCES):
+        target = h5guard.locate(src.kind, src.file, file, sandbox)
+        out.append((target, DataSourceInfo(file=src.file, dataset=src.dataset, offset=src.offset, size=src.size,
                                            resolved=target.display, inside_roots=target.inside)))
     return out
 
 
 def _all_data_files(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> Any:
-    dcpl = ds.id.get_create_plist()
-    if dcpl.get_layout() == h5d.VIRTUAL:
-        for i in range(dcpl.get_virtual_count()):
-            yield resolve_target(file, _text(dcpl.get_virtual_filename(i)), sandbox)
-    for i in range(dcpl.get_external_count()):
-        yield resolve_target(file, _text(dcpl.get_external(i)[0]), sandbox)
+    for src in h5guard.dataset_sources(ds.id):
+        yield h5guard.locate(src.kind, src.file, file, sandbox)
 
 
 def outside_data_file(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> LinkTarget | None:
-    """The first file outside the roots that this dataset's values live in, if any."""
+    """The first file outside the roots (or not confinable) that this dataset's values live in, if any."""
     if sandbox is None:
         return None
     return next((t for t in _all_data_files(ds, file, sandbox) if t.inside is False), None)
 
 
+def unlimited_virtual(dcpl: h5p.PropDCID) -> bool:
+    """A virtual dataset with an unlimited mapping: HDF5 opens its sources when asked its extent."""
+    for i in range(dcpl.get_virtual_count()):
+        vspace = dcpl.get_virtual_vspace(i)
+        if vspace.get_select_type() == h5s.SEL_HYPERSLABS and vspace.is_regular_hyperslab():
+            _, _, count, block = vspace.get_regular_hyperslab()
+            if h5s.UNLIMITED in count or h5s.UNLIMITED in block:
+                return True
+    return False
+
+
+def extent_safe(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> bool:
+    """Whether asking the dataset's extent reads nothing outside the roots (see ``unlimited_virtual``)."""
+    dcpl = ds.id.get_create_plist()
+    if dcpl.get_layout() != h5d.VIRTUAL or not unlimited_virtual(dcpl):
+        return True
+    return sandbox is not None and all(t.inside for t in _all_data_files(ds, file, sandbox))
+
+
 def refuse_data_elsewhere(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None, key: str | None = None) -> None:
     """Virtual and external-storage datasets are never read: PATH_OUTSIDE_ROOT or UNSUPPORTED_OPERATION."""
-    if not (ds.is_virtual or ds.external):
+    if not h5guard.stores_elsewhere(ds.id):
         return
     name = key or ds.name
     outside = outside_data_file(ds, file, sandbox)
@@ -474,7 +402,7 @@ def page_names(group: h5py.Group, offset: int, limit: int, total: int | None = N
         flags = group.id.get_create_plist().get_link_creation_order()
         if flags & h5p.CRT_ORDER_TRACKED and flags & h5p.CRT_ORDER_INDEXED:
             idx_type = h5.INDEX_CRT_ORDER
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110 - no creation-order index: name order
         pass
     names: list[str] = []
     hard: set[str] = set()
@@ -552,17 +480,20 @@ class Explorer:
     def _dataset(self, d: dict[str, Any], ds: h5py.Dataset, file: Path) -> None:
         """Shape, dtype, layout, filters, fill value, sizes, sources: each HDF5 property read once."""
         dsid = ds.id
-        space = dsid.get_space()
         dt = dsid.dtype
-        if space.get_simple_extent_type() != h5s.NULL:
-            d["shape"] = list(space.shape)
-            d["maxshape"] = [None if m == h5s.UNLIMITED else int(m) for m in space.get_simple_extent_dims(True)]
-            d["nbytes"] = math.prod(d["shape"]) * dt.itemsize
-        else:
-            d["nbytes"] = 0
-        d["dtype"], d["fields"] = describe_dtype(dt)
         dcpl = dsid.get_create_plist()
         layout = dcpl.get_layout()
+        if layout == h5d.VIRTUAL and unlimited_virtual(dcpl) and not extent_safe(ds, file, self.s.sandbox):
+            d["nbytes"] = None  # HDF5 would open the sources to work the extent out
+        else:
+            space = dsid.get_space()
+            if space.get_simple_extent_type() != h5s.NULL:
+                d["shape"] = list(space.shape)
+                d["maxshape"] = [None if m == h5s.UNLIMITED else int(m) for m in space.get_simple_extent_dims(True)]
+                d["nbytes"] = math.prod(d["shape"]) * dt.itemsize
+            else:
+                d["nbytes"] = 0
+        d["dtype"], d["fields"] = describe_dtype(dt)
         n_external = dcpl.get_external_count()
         d["layout"] = "external" if n_external else LAYOUTS.get(layout, str(layout))
         d["chunks"] = list(dcpl.get_chunk()) if layout == h5d.CHUNKED else None

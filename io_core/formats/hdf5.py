@@ -6,7 +6,9 @@ external links, external raw storage and virtual datasets rather than reading ot
 files behind the sandbox's back; summaries show them as links without following them.
 Paths are walked one link at a time (``io_core.h5tree``), so HDF5 itself never crosses an
 external link, and a link or data file outside the roots is PATH_OUTSIDE_ROOT, not just
-unsupported. Opening fails fast on truncated, corrupt or busy files (see ``h5tree.open_h5``).
+unsupported. Files are opened (and written) by ``io_core.h5guard``, the one HDF5 opener;
+reading fails fast on truncated, corrupt or busy files. Every read of values is bounded by
+the chunks it makes libhdf5 touch or walk (``io_core.h5bounds``), checked before reading.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from io_core import h5tree
+from io_core import h5guard, h5tree
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError, UnsupportedOperationError
+from io_core.h5bounds import Bounded, bounded_summary
+from io_core.limits import Limits
 from io_core.links import active_sandbox, outside_error
 from io_core.options import ReadOptions, WriteOptions
-from io_core.summary import array_summary, encode_value
+from io_core.summary import encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
 
 
@@ -43,16 +47,18 @@ def _check_filters(ds: h5py.Dataset) -> None:
         )
 
 
-def _read_dataset(ds: h5py.Dataset, path: Path) -> np.ndarray:
+def _read_dataset(ds: h5py.Dataset, path: Path, limits: Limits) -> np.ndarray:
     h5tree.refuse_data_elsewhere(ds, path, active_sandbox())
     _check_filters(ds)
+    bounded = Bounded(ds, limits)
     if h5py.check_string_dtype(ds.dtype) is not None:
+        bounded.check(())
         return np.array(ds.asstr()[()], dtype=str)
-    value = ds[()]
+    value = bounded[()]
     return np.asarray(value) if isinstance(value, np.generic) else value  # a 0-d dataset stays an array
 
 
-def _load_group(group: h5py.Group, path: Path, parents: tuple = ()) -> dict[str, Any]:
+def _load_group(group: h5py.Group, path: Path, limits: Limits, parents: tuple = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     sandbox = active_sandbox()
     for name in group:
@@ -63,9 +69,9 @@ def _load_group(group: h5py.Group, path: Path, parents: tuple = ()) -> dict[str,
                     f"{group.name.rstrip('/')}/{name} links back to a group that contains it; the file cannot load as a tree",
                     hint="Pass key= for a member below the loop.",
                 )
-            out[name] = _load_group(obj, path, (*parents, group))
+            out[name] = _load_group(obj, path, limits, (*parents, group))
         elif isinstance(obj, h5py.Dataset):
-            out[name] = _read_dataset(obj, path)
+            out[name] = _read_dataset(obj, path, limits)
     return out
 
 
@@ -101,6 +107,8 @@ def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
     if isinstance(obj, h5py.Group):
         return ChildInfo(name=name, kind="group", n_children=len(obj), link=soft)
     if isinstance(obj, h5py.Dataset):
+        if not h5tree.extent_safe(obj, path, active_sandbox()):  # HDF5 would open its sources for the shape
+            return ChildInfo(name=name, kind="array", dtype=obj.dtype.str, link=soft)
         return ChildInfo(name=name, kind="array", shape=list(obj.shape or ()), dtype=obj.dtype.str, link=soft)
     return ChildInfo(name=name, kind="value", dtype=type(obj).__name__, link=soft)
 
@@ -119,7 +127,9 @@ class Hdf5Format:
     def load(self, path: Path, opts: ReadOptions) -> Any:
         with open_read(path) as f:
             obj = _lookup(f, opts.key, path) if opts.key else f
-            return _load_group(obj, path) if isinstance(obj, h5py.Group) else _read_dataset(obj, path)
+            if isinstance(obj, h5py.Group):
+                return _load_group(obj, path, opts.limits)
+            return _read_dataset(obj, path, opts.limits)
 
     def summarize(self, path: Path, opts: ReadOptions) -> TreeSummary | ArraySummary:
         with open_read(path) as f:
@@ -128,10 +138,14 @@ class Hdf5Format:
                 outside = h5tree.outside_data_file(obj, path, active_sandbox())
                 if outside is not None:
                     raise outside_error(f"dataset {obj.name!r} stores its values in a file that", outside)
-                note = "data stored in other files (virtual or external); values not read" if (obj.is_virtual or obj.external) else None
-                summary = array_summary(
-                    obj, opts, chunks=obj.chunks, compression=_compression(obj), note=note, read_values=note is None
-                )
+                elsewhere = h5guard.stores_elsewhere(obj.id)
+                if elsewhere and not h5tree.extent_safe(obj, path, active_sandbox()):
+                    raise UnsupportedOperationError(
+                        f"dataset {obj.name!r} is virtual with sources that grow; its extent is not read",
+                        hint="explore_h5 shows where its sources are.")
+                note = "data stored in other files (virtual or external); values not read" if elsewhere else None
+                summary = bounded_summary(Bounded(obj, opts.limits), opts, compression=_compression(obj), note=note,
+                                          read_values=note is None)
                 return summary.model_copy(update={"dtype": obj.dtype.str}) if obj.dtype.names is None else summary
             names = list(itertools.islice(obj, opts.preview_items))
             return TreeSummary(
@@ -155,13 +169,13 @@ class Hdf5Format:
                 raise KeyNotFoundError(f"{opts.key!r} is a group, not a dataset", hint="Use load_summary to list it.")
             h5tree.refuse_data_elsewhere(obj, path, active_sandbox(), opts.key)
             _check_filters(obj)
-            yield obj
+            yield Bounded(obj, opts.limits, name=repr(opts.key))
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         if isinstance(data, np.ndarray) or not isinstance(data, dict):
             data = {"data": data}
         tree = as_array_tree(data, opts.dtype, allow_pickle=False)
-        with h5py.File(path, "w", track_order=True) as f:
+        with h5guard.create(path, track_order=True) as f:
             _write_group(f, tree)
 
 

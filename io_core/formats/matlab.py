@@ -8,6 +8,11 @@ identifiers. Summaries list variables from the headers only (``scipy.io.whosmat`
 or the HDF5 tree for v7.3); ``key`` picks a variable (``a/b`` for a struct field).
 v7.3 arrays are stored transposed (column-major); they are read back in MATLAB's
 shape and sliced without reading the whole variable.
+
+A v7.3 file is HDF5 (found by its signature at byte 512, whatever the text header says):
+it is opened by ``io_core.h5guard`` (links, external storage and virtual sources checked
+against the roots first), objects reached through references are checked before they are
+read, and every read is bounded by the chunks it touches (``io_core.h5bounds``).
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from io_core import h5guard
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, UnsupportedOperationError
+from io_core.h5bounds import Bounded, bounded_summary
+from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, value_summary
 from schemas import ChildInfo, TreeSummary
@@ -34,16 +42,20 @@ NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 
 
 def _version(path: Path) -> str:
-    """'v73', 'v5' or 'v4', from the header; anything else is CORRUPT_FILE."""
+    """'v73' (HDF5 at byte 512, or 0), 'v5' or 'v4' from the header; anything else is CORRUPT_FILE.
+
+    v7.3 follows the HDF5 signature, not the header text (MATLAB writes "MATLAB 7.0 MAT-file ...
+    HDF5 schema" in some v7.3 files, and the bytes are what libhdf5 will read).
+    """
     with open(path, "rb") as fh:
         head = fh.read(HEADER_BYTES)
         if len(head) < 20:
             raise CorruptFileError(f"{path.name!r} is too short to be a MAT-file")
-        if head.startswith(V73_MARKER):
-            fh.seek(512)
-            if fh.read(8) != HDF5_SIGNATURE:
-                raise CorruptFileError(f"{path.name!r} says MAT 7.3 but holds no HDF5 data at byte 512")
+        fh.seek(512)
+        if head.startswith(HDF5_SIGNATURE) or fh.read(8) == HDF5_SIGNATURE:
             return "v73"
+        if head.startswith(V73_MARKER):
+            raise CorruptFileError(f"{path.name!r} says MAT 7.3 but holds no HDF5 data at byte 512")
     if len(head) == HEADER_BYTES and head[126:128] in (b"IM", b"MI"):
         return "v5"
     if 0 in head[:4]:  # v4 starts with a small MOPT integer: M*1000 + O*100 + P*10 + T
@@ -128,12 +140,16 @@ def _pick(tree: dict[str, Any], key: str) -> Any:
 class _Transposed:
     """A v7.3 dataset seen in MATLAB's (column-major) shape; selections read only what they need."""
 
-    def __init__(self, ds: Any) -> None:
+    def __init__(self, ds: Bounded) -> None:
         self.ds = ds
         self.shape = tuple(reversed(ds.shape))
         self.dtype = ds.dtype
         self.ndim = len(self.shape)
+        self.size = ds.size
         self.chunks = tuple(reversed(ds.chunks)) if ds.chunks else None
+
+    def whole_read_ok(self) -> bool:
+        return self.ds.whole_read_ok()
 
     def __getitem__(self, item: Any) -> np.ndarray:
         if item == () or item is Ellipsis:
@@ -153,20 +169,35 @@ def _h5_class(obj: Any) -> str | None:
     return cls.decode() if isinstance(cls, bytes) else (str(cls) if cls is not None else None)
 
 
-def _h5_value(f: Any, obj: Any) -> Any:
+class _V73:
+    """One v7.3 read: the checked file, the path it was opened as (for references) and the limits."""
+
+    def __init__(self, f: Any, path: Path, limits: Limits) -> None:
+        self.f, self.path, self.limits = f, path, limits
+
+    def deref(self, ref: Any) -> Any:
+        obj = self.f[ref]
+        h5guard.check_object(obj, self.path)  # objects reached by reference were not visited by the scan
+        return obj
+
+    def read(self, obj: Any) -> np.ndarray:
+        return np.asarray(Bounded(obj, self.limits)[()])
+
+
+def _h5_value(r: _V73, obj: Any) -> Any:
     import h5py
 
     if isinstance(obj, h5py.Group):
-        return {name: _h5_value(f, obj[name]) for name in obj if not name.startswith("#")}
+        return {name: _h5_value(r, obj[name]) for name in obj if not name.startswith("#")}
     cls = _h5_class(obj)
     if obj.attrs.get("MATLAB_empty"):
-        return np.zeros(tuple(reversed(np.asarray(obj[()]).ravel().tolist())) or (0, 0))
+        return np.zeros(tuple(reversed(r.read(obj).ravel().tolist())) or (0, 0))
     if cls == "cell" or obj.dtype == h5py.ref_dtype:
-        refs = np.asarray(obj[()]).T
+        refs = r.read(obj).T
         items = refs if refs.ndim > 1 and min(refs.shape) > 1 else refs.reshape(-1)
-        return [_h5_value(f, f[r]) if isinstance(r, h5py.Reference) else [_h5_value(f, f[x]) for x in r]
-                for r in items]
-    value = np.asarray(obj[()]).T
+        return [_h5_value(r, r.deref(x)) if isinstance(x, h5py.Reference) else [_h5_value(r, r.deref(y)) for y in x]
+                for x in items]
+    value = r.read(obj).T
     if cls == "char":
         codes = value.astype(np.uint16)
         rows = ["".join(map(chr, row)) for row in np.atleast_2d(codes)]
@@ -189,12 +220,11 @@ class MatFormat:
     def load(self, path: Path, opts: ReadOptions) -> Any:
         version = _version(path)
         if version == "v73":
-            import h5py
-
-            with h5py.File(path, "r", locking=False) as f:
+            with h5guard.reading(path) as f:
+                r = _V73(f, path, opts.limits)
                 if opts.key:
-                    return _h5_value(f, _h5_lookup(f, opts.key))
-                return {name: _h5_value(f, f[name]) for name in f if not name.startswith("#")}
+                    return _h5_value(r, _h5_lookup(f, opts.key))
+                return {name: _h5_value(r, f[name]) for name in f if not name.startswith("#")}
         if version == "v5":
             _check_v5_complete(path)
         if opts.key:
@@ -229,15 +259,16 @@ class MatFormat:
     def _summarize_v73(self, path: Path, opts: ReadOptions) -> Any:
         import h5py
 
-        with h5py.File(path, "r", locking=False) as f:
+        with h5guard.reading(path) as f:
             if opts.key:
                 obj = _h5_lookup(f, opts.key)
                 cls = _h5_class(obj)
                 if isinstance(obj, h5py.Dataset) and cls not in ("cell", "char") and obj.dtype != h5py.ref_dtype \
                         and not obj.dtype.names:
-                    summary = array_summary(_Transposed(obj), opts)
-                    return summary.model_copy(update={"note": f"MATLAB class {cls}"}) if cls else summary
-                return value_summary(_h5_value(f, obj), opts)
+                    summary = bounded_summary(_Transposed(Bounded(obj, opts.limits)), opts)
+                    note = "; ".join(n for n in (f"MATLAB class {cls}" if cls else None, summary.note) if n)
+                    return summary.model_copy(update={"note": note or None})
+                return value_summary(_h5_value(_V73(f, path, opts.limits), obj), opts)
             names = [n for n in f if not n.startswith("#")]
             children = []
             for name in names[: opts.preview_items]:
@@ -257,16 +288,16 @@ class MatFormat:
         if version == "v73":
             import h5py
 
-            with h5py.File(path, "r", locking=False) as f:
+            with h5guard.reading(path) as f:
                 if not opts.key:
                     raise KeyNotFoundError("pass key= with a variable name",
                                            hint=f"Variables: {[n for n in f if not n.startswith('#')][:50]}.")
                 obj = _h5_lookup(f, opts.key)
                 if isinstance(obj, h5py.Dataset) and _h5_class(obj) not in ("cell", "char") \
                         and obj.dtype != h5py.ref_dtype and not obj.dtype.names:
-                    yield _Transposed(obj)
+                    yield _Transposed(Bounded(obj, opts.limits))
                     return
-                value = _h5_value(f, obj)
+                value = _h5_value(_V73(f, path, opts.limits), obj)
         else:
             if not opts.key:
                 import scipy.io

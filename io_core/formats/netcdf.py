@@ -7,6 +7,10 @@ shapes, dtypes and attributes, read from the headers; ``read_slice`` reads a sel
 of one variable. Saving writes NetCDF-4 from ``{name: array | dict}``: each variable
 gets its own dimensions named ``<variable>_dim<axis>`` (coordinate variables and shared
 dimensions need a library that knows the data model, such as xarray).
+
+NetCDF-4 is HDF5: files are opened by ``io_core.h5guard`` (external links, external raw
+storage and virtual sources checked against the roots before h5netcdf sees the file) and
+every read of a variable is bounded by the chunks it touches (``io_core.h5bounds``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from io_core import h5guard
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.h5bounds import Bounded, bounded_summary
+from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, encode_value
 from schemas import ChildInfo, TreeSummary
@@ -39,7 +46,7 @@ def _kind(path: Path) -> str:
     if head[:4] == b"CDF\x05":
         raise CorruptFileError(f"{path.name!r} is CDF-5 (64-bit data) NetCDF, which is not supported",
                                hint="Convert it with nccopy -k nc4 first.")
-    if head.startswith(b"\x89HDF") or head.startswith(b"CDF"):
+    if head.startswith((b"\x89HDF", b"CDF")):
         raise CorruptFileError(f"{path.name!r} has a damaged NetCDF header")
     # HDF5 may sit after a user block (512, 1024, ... bytes)
     with open(path, "rb") as fh:
@@ -54,9 +61,10 @@ def _kind(path: Path) -> str:
 
 @contextmanager
 def _open4(path: Path) -> Iterator[Any]:
+    """h5netcdf over a file the guard has checked (h5netcdf lists every group and may cross links)."""
     import h5netcdf
 
-    with h5netcdf.File(str(path), "r", phony_dims="sort") as f:
+    with h5guard.reading(path) as h5, h5netcdf.File(h5, "r", phony_dims="sort") as f:
         yield f
 
 
@@ -82,10 +90,11 @@ def _as_text(value: Any) -> Any:
     return value
 
 
-def _values(var: Any) -> np.ndarray:
+def _values(var: Any, limits: Limits | None = None) -> np.ndarray:
     """A variable's data in memory. NetCDF-4 data is read from its HDF5 dataset directly
     (h5netcdf would resolve every dimension scale first, which is slow in large files)."""
-    source = getattr(var, "_h5ds", var)
+    source = getattr(var, "_h5ds", None)
+    source = var if source is None else Bounded(source, limits, name=repr(var.name))
     data = np.asarray(source[()])
     attrs = getattr(var, "attrs", None)
     if attrs is not None and attrs.get("dtype") == "bool" and data.dtype.kind in "iu":
@@ -122,10 +131,10 @@ def _lookup4(f: Any, key: str) -> Any:
     return node
 
 
-def _load_group4(group: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {name: _values(var) for name, var in group.variables.items()}
+def _load_group4(group: Any, limits: Limits) -> dict[str, Any]:
+    out: dict[str, Any] = {name: _values(var, limits) for name, var in group.variables.items()}
     for name, sub in group.groups.items():
-        out[name] = _load_group4(sub)
+        out[name] = _load_group4(sub, limits)
     return out
 
 
@@ -148,7 +157,9 @@ class NetcdfFormat:
                 return {name: _values(var) for name, var in f.variables.items()}
         with _open4(path) as f:
             obj = _lookup4(f, opts.key) if opts.key else f
-            return _values(obj) if hasattr(obj, "dimensions") and not hasattr(obj, "groups") else _load_group4(obj)
+            if hasattr(obj, "dimensions") and not hasattr(obj, "groups"):
+                return _values(obj, opts.limits)
+            return _load_group4(obj, opts.limits)
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         chars = opts.preview_chars // 10
@@ -163,8 +174,9 @@ class NetcdfFormat:
                 note = _dims_note(var, sizes, _attrs(var.attrs, opts.preview_items, chars))
                 ds = var._h5ds
                 if _in_memory(var):
-                    return array_summary(_values(var), opts, note=note)
-                return array_summary(ds, opts, chunks=ds.chunks, compression=ds.compression, note=note)
+                    return array_summary(_values(var, opts.limits), opts, note=note)
+                return bounded_summary(Bounded(ds, opts.limits, name=repr(var.name)), opts,
+                                       compression=ds.compression, note=note)
             return self._tree(node.name, node.variables, node.groups, sizes, node.attrs, opts, version="NetCDF-4")
 
     def _summarize3(self, f: Any, opts: ReadOptions) -> Any:
@@ -219,7 +231,7 @@ class NetcdfFormat:
             var = _lookup4(f, opts.key)
             if hasattr(var, "groups"):
                 raise KeyNotFoundError(f"{opts.key!r} is a group, not a variable", hint="Use load_summary to list it.")
-            yield _values(var) if _in_memory(var) else var._h5ds
+            yield _values(var, opts.limits) if _in_memory(var) else Bounded(var._h5ds, opts.limits, name=repr(var.name))
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         import h5netcdf
@@ -227,7 +239,7 @@ class NetcdfFormat:
         if isinstance(data, np.ndarray) or not isinstance(data, dict):
             data = {"data": data}
         tree = as_array_tree(data, opts.dtype, allow_pickle=False)
-        with h5netcdf.File(str(path), "w") as f:
+        with h5guard.create(path, track_order=True) as h5, h5netcdf.File(h5, "w") as f:
             _write_group(f, tree)
 
 

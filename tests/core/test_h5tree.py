@@ -123,8 +123,9 @@ def build_links(root: Path, fifo: Path) -> None:
         layout = h5py.VirtualLayout(shape=(10,), dtype="i8")
         layout[:] = h5py.VirtualSource(out, "data", shape=(10,))
         f.create_virtual_dataset("vds_out", layout, fillvalue=-1)
-        f.create_dataset("raw_in", shape=(10,), dtype="<i8", external=[("raw_in.bin", 0, 80)])
-        f.create_dataset("raw_out", shape=(10,), dtype="<i8", external=[(out, 0, 80)])
+        # libhdf5 takes a relative external raw file name from the current directory, not the file's folder
+        f.create_dataset("raw_in", shape=(10,), dtype="<i8", external=[(str(root / "raw_in.bin"), 0, 80)])
+        f.create_dataset("raw_out", shape=(10,), dtype="<i8", external=[(str(fifo), 0, 80)])
     with h5py.File(root / "only_out.h5", "w") as f:  # loading it whole meets only a link that leads out
         f["x"] = np.arange(3)
         f["ext_out"] = h5py.ExternalLink(out, "/data")
