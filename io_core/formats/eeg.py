@@ -46,31 +46,33 @@ call: nothing is printed.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import mne
 import numpy as np
 
-from io_core.atomic import TEMP_MARKER, fsync_path
-from io_core.coerce import as_array
 from io_core.errors import (
     CorruptFileError,
-    ExistsError,
-    FileNotFoundIOError,
-    InvalidDataError,
     KeyNotFoundError,
-    PathOutsideRootError,
-    UnsupportedOperationError,
 )
+from io_core.formats.eeg_refs import (
+    Reference,
+    _missing,
+    _opened_only_pinned,
+    _pin_reference,
+    _reachable,
+    _takes_overrides,
+    brainvision_references,
+    eeglab_references,
+    fif_references,
+    pin_split_parts,
+)
+from io_core.formats.eeg_save import _require_export_helper, _save_brainvision, as_raw, is_raw  # noqa: F401
 from io_core.formats.windowed import WindowedSignal
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, clip_text
@@ -83,7 +85,6 @@ NAME_CHARS = 64
 TEXT_CHARS = 120
 _UNITS = {"V": "V", "T": "T", "T_M": "T/m", "AM": "Am", "MOL": "mol", "CEL": "°C", "M": "m", "S": "s"}
 _BYTES = {"short": 2, "int": 4, "single": 4, "double": 8}
-_TEMP_NAME = re.compile(re.escape(TEMP_MARKER) + r"[0-9a-f]+-(.+)$")
 
 
 class RecordingView(WindowedSignal):
@@ -319,275 +320,6 @@ def summarize_raw(raw: Any, opts: ReadOptions) -> Any:
 
 # -- what save accepts ------------------------------------------------------------------------
 
-def is_raw(value: Any) -> bool:
-    return isinstance(value, mne.io.BaseRaw)
-
-
-def as_raw(data: Any, opts: WriteOptions) -> Any:
-    """An MNE Raw from a Raw or from agent JSON (sfreq, data, and optional names/types/annotations)."""
-    if is_raw(data):
-        return data
-    if not isinstance(data, Mapping) or "sfreq" not in data or "data" not in data:
-        raise InvalidDataError(
-            "a recording is saved from an MNE Raw or {'sfreq': Hz, 'data': channels x times, ...}",
-            hint='For example {"sfreq": 256, "data": [[0.0, 1e-6, ...], ...], "ch_names": ["Fz", ...], '
-                 '"ch_types": "eeg"} (values in volts).',
-        )
-    allowed = {"sfreq", "data", "ch_names", "ch_types", "annotations", "meas_date"}
-    extra = sorted(set(data) - allowed)
-    if extra:
-        raise InvalidDataError(f"unexpected recording fields {extra}", hint=f"Known fields: {sorted(allowed)}.")
-    arr = as_array(data["data"], opts.dtype or "float64", name="data")
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.dtype.kind not in "biuf":
-        raise InvalidDataError(f"recording data is numbers shaped (channels, times), not {arr.dtype} {arr.shape}")
-    try:
-        sfreq = float(data["sfreq"])
-    except (TypeError, ValueError):
-        sfreq = float("nan")
-    if not np.isfinite(sfreq) or sfreq <= 0:
-        raise InvalidDataError(f"sfreq must be a positive number of Hz, not {data['sfreq']!r}")
-    n = arr.shape[0]
-    names = data.get("ch_names") or [f"ch{i}" for i in range(n)]
-    kinds = data.get("ch_types") or "misc"
-    if not isinstance(names, (list, tuple)) or len(names) != n or not all(isinstance(c, str) and c for c in names):
-        raise InvalidDataError(f"ch_names must be {n} non-empty strings, one per row of data")
-    if len(set(names)) != n:
-        repeated = sorted({c for c in names if names.count(c) > 1})[:10]
-        raise InvalidDataError("ch_names must be unique", hint=f"Repeated: {repeated}.")
-    if isinstance(kinds, (list, tuple)) and len(kinds) != n:
-        raise InvalidDataError(f"ch_types must be one type or {n} types, one per row of data")
-    try:
-        info = mne.create_info(list(names), sfreq, kinds if isinstance(kinds, str) else list(kinds), verbose=LOG)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InvalidDataError(f"invalid channels: {exc}",
-                               hint="Channel types are eeg, meg, eog, ecg, emg, stim, misc, ...") from None
-    raw = mne.io.RawArray(arr.astype(np.float64, copy=False), info, verbose=LOG)
-    if data.get("meas_date") is not None:
-        try:
-            when = _dt.datetime.fromisoformat(str(data["meas_date"]))
-        except ValueError:
-            raise InvalidDataError(f"meas_date must be ISO 8601, not {data['meas_date']!r}") from None
-        raw.set_meas_date(when if when.tzinfo else when.replace(tzinfo=_dt.UTC))
-    notes = data.get("annotations") or []
-    if notes:
-        try:
-            onset = [float(a["onset"]) for a in notes]
-            duration = [float(a.get("duration", 0.0)) for a in notes]
-            description = [str(a["description"]) for a in notes]
-        except (TypeError, KeyError, ValueError, AttributeError):
-            raise InvalidDataError("annotations are [{'onset': s, 'duration': s, 'description': str}, ...]") from None
-        raw.set_annotations(mne.Annotations(onset, duration, description), verbose=LOG)
-    return raw
-
-
-def _require_export_helper(fmt: str) -> None:
-    import importlib.util
-
-    from io_core.errors import MissingDependencyError
-
-    helper = {"edf": "edfio", "bdf": "edfio", "eeglab": "eeglabio", "brainvision": "pybv"}[fmt]
-    if importlib.util.find_spec(helper) is None:
-        raise MissingDependencyError(f"MNE exports {fmt} through {helper}, which is not installed",
-                                     hint=f"pip install {helper}")
-
-
-def _save_brainvision(raw: Any, tmp: Path) -> None:
-    """x.vhdr plus its companions x.eeg / x.vmrk, named after the final path (not the temp file).
-
-    pybv writes all three from one base name. They are written in a hidden folder, the
-    companions are moved beside the target first, the header last into ``tmp`` (which
-    the workspace then renames into place): a header never points at missing data.
-    """
-    _require_export_helper("brainvision")
-    match = _TEMP_NAME.match(tmp.name)
-    final = tmp.parent / (match.group(1) if match else tmp.name)
-    stem = final.name[: -len(".vhdr")] if final.name.lower().endswith(".vhdr") else final.name
-    companions = [final.parent / (stem + ext) for ext in (".eeg", ".vmrk")]
-    if not final.exists():  # a new header must not take over someone else's .eeg / .vmrk
-        taken = [c.name for c in companions if c.exists()]
-        if taken:
-            raise ExistsError(f"{taken} already exist and do not belong to {final.name!r}",
-                              hint="Remove them, or choose another name.")
-    work = Path(tempfile.mkdtemp(prefix=TEMP_MARKER, dir=tmp.parent))
-    try:
-        mne.export.export_raw(os.fspath(work / (stem + ".vhdr")), raw, fmt="brainvision", overwrite=True,
-                              verbose=LOG)
-        for companion in companions:
-            written = work / companion.name
-            fsync_path(written)
-            os.replace(written, companion)
-        os.replace(work / (stem + ".vhdr"), tmp)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-# -- files that point at other files -------------------------------------------------------------
-#
-# A multi-file format (its registry row says ``multi_file=True``) has a handler with
-# ``references(path)``: the other files it names, parsed with the reader's own code. Each is
-# pinned through the sandbox (``_pin``) before MNE runs, and MNE is told to open the pinned
-# path; what MNE opened is checked against the pinned set afterwards.
-
-MAX_SPLIT_PARTS = 1000  # a FIF split chain longer than this is refused (a loop costs nothing to write)
-REF_CHARS = 80  # a reference is echoed in errors cut to this many characters
-
-
-class Reference(str):
-    """One file named by another, as its reader takes it (relative to the naming file's folder, or absolute).
-
-    A ``str`` (the name), so ``references(path)`` reads like any handler's list of names.
-    """
-
-    field: str  # where the file names it: "DataFile", "MarkerFile", "data", "next split part"
-    fallback: str | None  # what the reader tries instead when the name is not a file
-
-    def __new__(cls, field: str, name: str, fallback: str | None = None) -> Self:
-        self = super().__new__(cls, name)
-        self.field, self.fallback = field, fallback
-        return self
-
-    @property
-    def name(self) -> str:
-        return str(self)
-
-    def __repr__(self) -> str:
-        return f"Reference({self.field}={str(self)!r}" + (f", fallback={self.fallback!r})" if self.fallback else ")")
-
-
-def _own_folder_only(path: Path, ref: str) -> None:
-    """Without an active sandbox (a handler used directly) a reference stays in its file's real folder."""
-    from io_core.paths import real_path
-
-    folder = os.path.realpath(real_path(path).parent)
-    target = os.path.realpath(os.path.join(folder, ref))
-    if target != folder and not target.startswith(folder.rstrip(os.sep) + os.sep):
-        raise PathOutsideRootError("outside the file's folder", path=path.name)
-
-
-def _pin(path: Path, ref: Reference, name: str | None = None) -> Path | None:
-    """The path MNE should open for ``ref`` (``name`` when given), or None when it is not a file.
-
-    ``io_core.paths.pin_companion`` resolves it against ``path``'s real folder through the
-    active sandbox, pins it and links it beside ``path``'s view. Refused (PATH_OUTSIDE_ROOT)
-    when it leaves the roots, whether or not it exists.
-    """
-    from io_core.links import active_sandbox
-    from io_core.paths import pin_companion
-
-    raw_name = ref.name if name is None else name
-    confined = active_sandbox() is not None
-    try:
-        if not confined:
-            _own_folder_only(path, raw_name)
-        pinned = Path(pin_companion(path, raw_name))
-    except PathOutsideRootError:
-        shown = clip_text(raw_name, REF_CHARS)[0]
-        where = "the allowed roots" if confined else "its own folder (read without a sandbox)"
-        raise PathOutsideRootError(
-            f"{clip_text(path.name, NAME_CHARS)[0]!r} names {ref.field}={shown!r}, outside {where}; it was not read",
-            hint="Keep the files of a recording (header, data, markers, split parts) inside the roots.",
-            path=clip_text(raw_name, REF_CHARS)[0],
-        ) from None
-    except FileNotFoundIOError:
-        return None
-    return pinned if pinned.is_file() else None
-
-
-def _reachable(path: Path, name: str, pinned: Path, field: str) -> None:
-    """MNE joins ``name`` to the folder of the path it opened: that must land on the pinned file.
-
-    A view holds links for names beside or below ``path``; a name climbing out of its folder
-    (or absolute) is pinned elsewhere, where a reader without an override cannot be sent.
-    """
-    if os.path.realpath(os.path.join(os.path.dirname(path), name)) != os.path.realpath(pinned):
-        raise UnsupportedOperationError(
-            f"{clip_text(path.name, NAME_CHARS)[0]!r} names {field}={clip_text(name, REF_CHARS)[0]!r} in another "
-            "folder; MNE can only be given files beside it or below it",
-            hint="Move the file beside the one that names it (as MNE and EEGLAB write them).",
-        )
-
-
-def _pin_reference(path: Path, ref: Reference) -> tuple[Path | None, str]:
-    """``ref`` pinned, or its fallback pinned when ``ref`` is not a file (as the reader falls back); the name used."""
-    pinned = _pin(path, ref)
-    if pinned is None and ref.fallback is not None:
-        return _pin(path, ref, ref.fallback), ref.fallback
-    return pinned, ref.name
-
-
-def _missing(path: Path, ref: Reference) -> FileNotFoundIOError:
-    """A named file that is not there: said here, so the reader never goes looking for it by name."""
-    also = f" (nor {clip_text(ref.fallback, REF_CHARS)[0]!r})" if ref.fallback else ""
-    return FileNotFoundIOError(
-        f"{clip_text(path.name, NAME_CHARS)[0]!r} names {ref.field}={clip_text(ref.name, REF_CHARS)[0]!r}{also}, "
-        "which does not exist",
-        hint="Copy the missing file beside the one that names it, under that name.",
-        path=path.name,
-    )
-
-
-def brainvision_references(path: Path) -> list[Reference]:
-    """DataFile and MarkerFile of a ``.vhdr``, parsed by MNE's own header parser (whole file, its codepage,
-    ``key=value`` or ``key: value``, keys in any case); a stale MarkerFile falls back to ``<stem>.vmrk``."""
-    from mne.io.brainvision import brainvision as bv
-
-    with mne.utils.use_log_level(LOG):
-        parsed = bv._aux_hdr_info(os.fspath(path))
-    cfg, section = parsed[1], parsed[2]
-    refs = [Reference("DataFile", cfg.get(section, "DataFile"))]
-    marker = cfg.get(section, "MarkerFile", fallback="")
-    if marker:
-        refs.append(Reference("MarkerFile", marker, fallback=os.path.splitext(path.name)[0] + ".vmrk"))
-    return refs
-
-
-def eeglab_references(path: Path) -> list[Reference]:
-    """The data file a ``.set`` names in ``EEG.data`` (read by MNE's own loader); falls back to ``<stem>.fdt``."""
-    from mne.io.eeglab import eeglab as el
-
-    with mne.utils.use_log_level(LOG):
-        eeg = el._check_load_mat(os.fspath(path), None)
-    data = eeg.get("data")
-    if not isinstance(data, str) or os.path.abspath(data) == os.path.abspath(path):
-        return []  # samples stored in the .set itself
-    return [Reference("data", data, fallback=os.path.splitext(path.name)[0] + ".fdt")]
-
-
-def fif_references(path: Path, name: str | None = None) -> list[Reference]:
-    """The next part of a split FIF, from its FIFF_REF block (FILE_NAME, else FILE_NUM built from ``name``,
-    the name the reader opened this part under), read by MNE's own code."""
-    from mne._fiff.open import _get_next_fname, fiff_open
-
-    with mne.utils.use_log_level(LOG):
-        fid, tree, _ = fiff_open(path, verbose=LOG)
-        with fid:
-            following = _get_next_fname(fid, Path(name or path.name), tree)
-    return [] if following is None else [Reference("next split part", os.fspath(following))]
-
-
-def _opened_only_pinned(path: Path, raw: Any, pinned: list[Path]) -> None:
-    """Every file MNE keeps samples from is one that was pinned (or the header itself)."""
-    allowed = {os.path.realpath(p) for p in [path, *pinned]}
-    for name in getattr(raw, "filenames", ()) or ():
-        if name is not None and os.path.realpath(name) not in allowed:
-            raise PathOutsideRootError(
-                f"{clip_text(path.name, NAME_CHARS)[0]!r}: the reader opened "
-                f"{clip_text(os.path.basename(name), REF_CHARS)[0]!r}, which was not checked; it was not read",
-                hint="Keep the files of a recording (header, data, markers, split parts) inside the roots.",
-                path=path.name,
-            )
-
-
-def _takes_overrides(reader: Any) -> bool:
-    import inspect
-
-    try:
-        return "overrides" in inspect.signature(reader).parameters
-    except (TypeError, ValueError):
-        return False
-
 
 class BrainVisionFormat(RecordingFormat):
     """``.vhdr`` header; samples in its DataFile, annotations in its MarkerFile."""
@@ -632,31 +364,41 @@ class EEGLABFormat(RecordingFormat):
 
 
 class FIFFormat(RecordingFormat):
-    """``.fif``; a recording larger than 2 GB continues in split parts, each naming the next."""
+    """``.fif``: a raw recording (split in parts past 2 GB, each naming the next) or any other
+    kind MNE writes (evoked, epochs, transform, BEM, covariance, forward, inverse, ...).
+
+    The kind is read from the file's block tree first (``io_core.formats.fif_kinds``); raw
+    recordings go through ``RecordingFormat``, the other kinds through MNE's reader for them.
+    """
 
     def references(self, path: Path, name: str | None = None) -> list[Reference]:
         return fif_references(path, name)
 
     def _open(self, path: Path) -> tuple[Any, list[Path]]:
-        pinned: list[Path] = []
-        seen = {os.path.realpath(path)}
-        part, name = path, path.name
-        for _ in range(MAX_SPLIT_PARTS):
-            refs = self.references(part, name)
-            if not refs:
-                break
-            following = _pin(part, refs[0])
-            if following is None:
-                raise _missing(part, refs[0])
-            _reachable(part, refs[0].name, following, refs[0].field)
-            if os.path.realpath(following) in seen:
-                raise CorruptFileError(f"the split parts of {path.name!r} name each other in a loop")
-            seen.add(os.path.realpath(following))
-            pinned.append(following)
-            part, name = following, Path(refs[0].name).name
-        else:
-            raise CorruptFileError(f"{path.name!r} continues in more than {MAX_SPLIT_PARTS} split parts")
+        pinned = pin_split_parts(path)
         return self._reader()(path, preload=False, verbose=LOG, **self.reader_kwargs), pinned
+
+    def _kind(self, path: Path) -> Any:
+        from io_core.formats import fif_kinds
+
+        return fif_kinds.detect(path)
+
+    def load(self, path: Path, opts: ReadOptions) -> Any:
+        kind = self._kind(path)
+        return super().load(path, opts) if kind.name == "raw" else kind.load(path, opts)
+
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[Any]:
+        kind = self._kind(path)
+        if kind.name == "raw":
+            with super().open_array(path, opts) as view:
+                yield view
+        else:
+            yield kind.open_array(path, opts)
+
+    def summarize(self, path: Path, opts: ReadOptions) -> Any:
+        kind = self._kind(path)
+        return super().summarize(path, opts) if kind.name == "raw" else kind.summarize(path, opts)
 
 
 # EDF/BDF/GDF through the reader classes: read_raw_edf & co refuse a file whose extension
