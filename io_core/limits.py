@@ -154,68 +154,82 @@ def check_text_size(size: int, limits: Limits, name: str, what: str = "text", hi
         )
 
 
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+
+
 def check_document(value: Any, limits: Limits, what: str = "the document") -> None:
     """Nesting depth and value count of a JSON-like value (aliases counted every time they occur).
 
-    Shared sub-structures are measured once (memoised), so a value that expands to
-    billions of items costs as much to check as it took to build. A cycle is INVALID_DATA.
+    Shared sub-structures (YAML aliases) are measured once and remembered, so a value that
+    expands to billions of items costs as much to check as it took to build. A cycle is
+    INVALID_DATA. One iterative pass, no recursion: any depth is safe to check.
     """
     if not isinstance(value, (Mapping, list, tuple)):
         if _leaf_values(value) > limits.max_values:
             raise TooLargeError(f"{what} holds {_leaf_values(value)} values; at most {limits.max_values} are written "
                                 "as a document", hint="Write a smaller part of it, or save it as an array format.")
         return
-    sizes: dict[int, tuple[int, int]] = {}  # id -> (values expanded, depth)
-    active: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(value, False)]
+    too_deep = TooLargeError(f"{what} is nested more than {limits.max_depth} levels deep",
+                             hint="Flatten the structure (or store it as several files).")
+    done: dict[int, tuple[int, int]] = {}  # id -> (values once expanded, depth) of measured containers
+    active = {id(value)}
+    # frames: [container, iterator over its values, values so far, deepest child]
+    stack: list[list[Any]] = [[value, *_open(value)]]
     while stack:
-        node, done = stack.pop()
-        ident = id(node)
-        kids = _children(node)
-        if done:
-            active.discard(ident)
-            total, deepest = 1, 0
-            for kid in kids:
-                if isinstance(kid, (Mapping, list, tuple)):
-                    n, d = sizes[id(kid)]
-                    total, deepest = total + n, max(deepest, d)
-                else:
-                    total += _leaf_values(kid)
-            sizes[ident] = (total, deepest + 1)
-            if deepest + 1 > limits.max_depth:
-                raise TooLargeError(f"{what} is nested more than {limits.max_depth} levels deep",
-                                    hint="Flatten the structure (or store it as several files).")
-            if total > limits.max_values:
-                raise TooLargeError(
-                    f"{what} holds more than {limits.max_values} values once shared parts (YAML aliases) "
-                    "are written out", hint="Write a smaller part of it.")
+        frame = stack[-1]
+        it, count, deepest = frame[1], frame[2], frame[3]
+        child = None
+        for kid in it:
+            kind = type(kid)
+            if kind in _SCALARS:
+                count += 1
+            elif kind is dict or kind is list or kind is tuple or isinstance(kid, (Mapping, list, tuple)):
+                seen = done.get(id(kid))
+                if seen is not None:
+                    count += seen[0]
+                    deepest = max(deepest, seen[1])
+                    continue
+                if id(kid) in active:
+                    raise InvalidDataError(f"{what} contains itself (a recursive reference)",
+                                           hint="Remove the reference (YAML alias) to its own ancestor.")
+                child = kid
+                break
+            else:
+                count += _leaf_values(kid)
+        frame[2], frame[3] = count, deepest
+        if child is not None:
+            if len(stack) >= limits.max_depth:
+                raise too_deep
+            active.add(id(child))
+            stack.append([child, *_open(child)])
             continue
-        if ident in sizes:
-            continue
-        if ident in active:
-            raise InvalidDataError(f"{what} contains itself (a recursive reference)",
-                                   hint="Remove the reference (YAML alias) to its own ancestor.")
-        active.add(ident)
-        stack.append((node, True))
-        if len(active) > limits.max_depth:
-            raise TooLargeError(f"{what} is nested more than {limits.max_depth} levels deep",
-                                hint="Flatten the structure (or store it as several files).")
-        stack.extend((kid, False) for kid in kids if isinstance(kid, (Mapping, list, tuple))
-                     and id(kid) not in sizes)
+        stack.pop()
+        active.discard(id(frame[0]))
+        depth = deepest + 1
+        done[id(frame[0])] = (count, depth)
+        if count > limits.max_values:
+            raise TooLargeError(
+                f"{what} holds more than {limits.max_values} values once shared parts (YAML aliases) are written out",
+                hint="Write a smaller part of it.")
+        if stack:
+            parent = stack[-1]
+            parent[2] += count
+            parent[3] = max(parent[3], depth)
+        if depth > limits.max_depth:
+            raise too_deep
+
+
+def _open(node: Any) -> tuple[Any, int, int]:
+    """(iterator over the values to visit, values counted already, deepest child) for a new frame."""
+    if isinstance(node, Mapping):
+        return iter(node.values()), 1 + len(node), 0  # the node and its keys
+    return iter(node), 1, 0
 
 
 def _leaf_values(value: Any) -> int:
     """An array (NumPy, pandas) counts as its number of elements, anything else as one value."""
     size = getattr(value, "size", None)
     return int(size) if isinstance(size, int) and hasattr(value, "shape") else 1
-
-
-def _children(node: Any) -> list[Any]:
-    if isinstance(node, Mapping):
-        return [*node.keys(), *node.values()]
-    if isinstance(node, (list, tuple)):
-        return list(node)
-    return []
 
 
 # -- compressed members --------------------------------------------------------------------------
