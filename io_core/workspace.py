@@ -32,6 +32,7 @@ from io_core.errors import (
     PathOutsideRootError,
     PermissionDeniedError,
     ReadOnlyError,
+    TooLargeError,
     UnsupportedOperationError,
     WriteFailedError,
 )
@@ -686,7 +687,10 @@ class Workspace:
 
 def _write_error(exc: OSError, name: str) -> IOCoreError:
     """A writer's OSError, coded: a full disk or quota, a denied permission, a name too long, else WRITE_FAILED."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if exc.errno == errno.EFBIG:
+        return TooLargeError(f"writing {name!r} would pass the largest file size allowed here",
+                             hint="Write less (one key, a selection); the old file is unchanged.")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return WriteFailedError(f"writing {name!r} failed: {exc.strerror or 'no space left'}",
                                 hint="Free space on the server's storage (or write less); the old file is unchanged "
                                      "and no temp file is left.")
