@@ -149,7 +149,7 @@ def check_text_size(size: int, limits: Limits, name: str, what: str = "text", hi
     if size > limits.max_text_bytes:
         raise TooLargeError(
             f"{name!r} is {human(size)}; {what} files are parsed whole only up to {human(limits.max_text_bytes)}",
-            hint=hint or "Use read_slice to page through its lines, or raise the text limit.",
+            hint=hint or "Use read_slice to page through its lines (text is read a page at a time).",
             path=name,
         )
 
@@ -270,7 +270,7 @@ def check_pixels(width: int, height: int, limits: Limits, name: str) -> None:
     if pixels > limits.max_image_pixels:
         raise TooLargeError(
             f"{name!r} is {width} x {height} = {pixels} pixels; at most {limits.max_image_pixels} are decoded",
-            hint="load_summary and read_metadata still read its header; downscale the image to preview it.",
+            hint="load_summary still reads its header (up to twice this many pixels); downscale the image to view it.",
             path=name,
         )
 
