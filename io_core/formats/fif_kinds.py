@@ -333,7 +333,7 @@ class FifKind:
                                             hint="load_summary lists its blocks.")
         obj = self.read(path)
         if opts.key in (None, ""):
-            return obj
+            return list(obj) if isinstance(obj, _Refused) else obj  # a BEM solution MNE refused: its surfaces
         array = self._array(obj, opts.key)
         nbytes = int(np.prod(array.shape)) * 8
         if nbytes > opts.limits.max_member_bytes:
