@@ -30,6 +30,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _active: dict[int, Any] = {}  # id -> guards.CallState of the tool calls running now
 _active_lock = threading.Lock()
+_last_activity = time.monotonic()  # when a call last started or ended (or touch() was called)
 _stopping = threading.Event()
 
 
@@ -66,6 +67,20 @@ def _on_signal(signum: int, frame: Any) -> None:
     if not _serving.is_set() or _stopping.is_set():
         _exit_now(hooks=0)  # still starting (nothing to finish), or a second signal: no grace
     _stopping.set()
+
+
+def touch() -> None:
+    """Note activity (a handshake, a call) for ``idle_for``."""
+    global _last_activity
+    _last_activity = time.monotonic()
+
+
+def idle_for() -> float:
+    """Seconds since the last activity; 0 while a tool call is running (background work waits for this)."""
+    with _active_lock:
+        if _active:
+            return 0.0
+    return time.monotonic() - _last_activity
 
 
 def install_handlers() -> None:
@@ -120,7 +135,7 @@ def serve_until_stopped(serve: Callable[[], None], grace: float = GRACE) -> None
 
 
 def in_flight_middleware() -> Any:
-    """Middleware (add it inside ``CallTimeout``) that keeps the running calls for ``stop_calls``.
+    """Middleware (add it inside ``CallTimeout``) that keeps the running calls for ``stop_calls`` and ``idle_for``.
 
     Built on demand so that importing this module (first thing the CLI does, to own the
     signals) stays free of FastMCP.
@@ -136,10 +151,12 @@ def in_flight_middleware() -> Any:
                 return await call_next(context)
             with _active_lock:
                 _active[id(state)] = state
+            touch()
             try:
                 return await call_next(context)
             finally:
                 with _active_lock:
                     _active.pop(id(state), None)
+                touch()
 
     return InFlight()

@@ -4,9 +4,11 @@
 should not pay 100+ ms of ``import h5py``. So after the first ``initialize`` (or ``server/discover``)
 has been answered, one daemon thread lists the roots (bounded: ``SCAN_ENTRIES`` names, ``SCAN_DEPTH``
 levels, no descent into Zarr stores or hidden folders), picks the formats of the extensions it saw,
-and imports their libraries (most frequent first, numpy always) and their io_core handler modules.
-Pickle-family formats are skipped (torch alone costs seconds and the formats are gated anyway). A
+and imports their libraries (most frequent first, numpy always) and their io_core handler modules,
+each only once no tool call has run for ``QUIET`` seconds (a client usually calls right after the
+handshake; that call must not share the CPU with imports it may not need). Pickle-family formats are skipped (torch alone costs seconds and the formats are gated anyway). A
 library that fails to import is left alone: the call that needs it reports it as usual.
+``SCIIO_WARM_UP=0`` turns it off (benchmarks of cold imports).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -28,7 +31,8 @@ log = logging.getLogger("sciio_mcp.lifecycle")
 SCAN_ENTRIES = 2000
 SCAN_DEPTH = 3
 MAX_LIBRARIES = 6
-DELAY = 0.05  # let the initialize response go out first
+QUIET = 0.25  # seconds without a running or finished call before each import (clients call right after connecting)
+SWITCH_INTERVAL = 0.0005  # seconds; Python's default 0.005 makes each GIL hand-off of a call wait behind an import
 ALWAYS = ("numpy",)
 SKIP_KINDS = {"object"}  # pickle, joblib, torch: gated, and torch is huge
 # submodules the first call imports beyond the top-level package
@@ -98,12 +102,23 @@ def _import(name: str) -> bool:
         return False
 
 
-def warm(registry: Registry, roots: list[Any]) -> list[str]:
-    """Scan, then import; returns what was imported (for the log and tests)."""
+def _wait_quiet(quiet: float) -> None:
+    """Until no tool call ran for ``quiet`` seconds: imports never compete with a call for the CPU."""
+    from server import lifecycle
+
+    while (idle := lifecycle.idle_for()) < quiet:
+        time.sleep(max(0.02, quiet - idle))
+
+
+def warm(registry: Registry, roots: list[Any], wait: Any = None) -> list[str]:
+    """Scan, then import (calling ``wait()`` before each library); returns what was imported."""
+    wait = wait or (lambda: None)
+    wait()
     started = time.perf_counter()
     libs, specs = plan(registry, scan_extensions(roots))
     done = []
     for lib in libs:
+        wait()
         if _import(lib):
             done.append(lib)
             done.extend(sub for sub in SUBMODULES.get(lib, ()) if _import(sub))
@@ -117,14 +132,18 @@ def warm(registry: Registry, roots: list[Any]) -> list[str]:
     return done
 
 
-def start(registry: Registry, roots: list[Any], delay: float = DELAY) -> threading.Thread:
+def start(registry: Registry, roots: list[Any], quiet: float = QUIET) -> threading.Thread:
     """Start the warm-up thread once per process (later calls return the same thread)."""
     global _thread
     with _lock:
         if _thread is None:
             def run() -> None:
-                time.sleep(delay)
-                warm(registry, roots)
+                interval = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_INTERVAL)  # a call arriving mid-import gets the GIL back quickly
+                try:
+                    warm(registry, roots, wait=lambda: _wait_quiet(quiet))
+                finally:
+                    sys.setswitchinterval(interval)
 
             _thread = threading.Thread(target=run, name="sciio-warm-up", daemon=True)
             _thread.start()
@@ -138,11 +157,6 @@ class WarmUp(Middleware):
         self.registry, self.roots = registry, list(roots)
         self.started = False
 
-    def _start(self) -> None:
-        if not self.started:
-            self.started = True
-            start(self.registry, self.roots)
-
     async def on_initialize(self, context: MiddlewareContext, call_next: CallNext) -> Any:
         result = await call_next(context)
         self._start()
@@ -152,3 +166,12 @@ class WarmUp(Middleware):
         result = await call_next(context)
         self._start()
         return result
+
+    def _start(self) -> None:
+        from server import lifecycle
+
+        lifecycle.touch()  # the handshake counts as activity: the first call usually follows at once
+        if not self.started:
+            self.started = True
+            if os.environ.get("SCIIO_WARM_UP", "1").strip().lower() not in ("0", "false", "no", "off"):
+                start(self.registry, self.roots)
