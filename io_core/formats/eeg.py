@@ -1,5 +1,10 @@
 """EEG / MEG recordings through MNE: FIF (raw), EDF, BDF, GDF, BrainVision, EEGLAB, CNT.
 
+A ``.fif`` that is not a raw recording (evoked, epochs, transform, BEM, covariance, forward,
+inverse, source spaces, ...) is recognised from its block tree and read by MNE's reader for
+its kind: see ``io_core.formats.fif_kinds``. References to other files: ``eeg_refs``;
+writing: ``eeg_save``.
+
 ``load`` returns an ``mne.io.Raw`` opened with ``preload=False``: the header is read,
 samples are not (``raw.get_data(picks, start, stop)`` reads a window). ``load`` with a
 ``key`` returns the samples of those channels as an ndarray ``(channels, times)``.

@@ -42,6 +42,7 @@ from io_core.summary import array_summary, clip_text
 from schemas import ChildInfo, TreeSummary, ValueSummary
 
 LOG = "critical"  # MNE logs to stdout (some readers log errors): nothing reaches it
+WHOLE_SUMMARY_BYTES = 64 * 1024 * 1024  # a larger BEM solution is summarized from its surfaces (matrix not read)
 MAX_ITEMS = 50  # surfaces, points, source spaces, projections listed in a preview
 NAME_CHARS = 64
 _POINT_KINDS = {1: "cardinal", 2: "hpi", 3: "eeg", 4: "extra", 5: "head"}
@@ -92,9 +93,29 @@ def _read_bem_solution(path: Path) -> Any:
 class _Refused(list):
     """What the fallback reader returned, and why the first reader was not used."""
 
-    def __init__(self, items: list, why: str) -> None:
+    def __init__(self, items: list, why: str, shape: list[int] | None = None) -> None:
         super().__init__(items)
-        self.why = why
+        self.why, self.shape = why, shape
+
+
+def _bem_surfaces_only(path: Path, tree: Any, size: int) -> _Refused:
+    """A large BEM solution's surfaces (MNE's surface reader) and its matrix shape from the tag, not its values."""
+    from mne._fiff.constants import FIFF
+    from mne._fiff.tree import dir_tree_find
+
+    shape = None
+    for node in dir_tree_find(tree, FIFF.FIFFB_BEM):
+        for tag in node["directory"] or []:
+            if int(tag.kind) == fif_tags.BEM_POT_SOLUTION and tag.size >= 8:
+                with fif_tags._open(path) as fid:  # a dense matrix ends with its dims, then ndim
+                    fid.seek(tag.pos + 16 + tag.size - 4)
+                    ndim = int.from_bytes(fid.read(4), "big", signed=True)
+                    if 0 < ndim <= 3:
+                        fid.seek(tag.pos + 16 + tag.size - 4 * (ndim + 1))
+                        shape = [int.from_bytes(fid.read(4), "big", signed=True) for _ in range(ndim)][::-1]
+    surfaces = mne.read_bem_surfaces(path, verbose=LOG)
+    return _Refused(surfaces, f"the solution matrix was not read for a summary (the file is {human(size)}); "
+                              "load reads it", shape)
 
 
 def _surface(s: Any) -> dict[str, Any]:
@@ -109,7 +130,8 @@ def _surface(s: Any) -> dict[str, Any]:
 
 def _bem_preview(obj: Any) -> tuple[dict[str, Any], int]:
     if isinstance(obj, _Refused):
-        return {"surfaces": [_surface(s) for s in obj[:MAX_ITEMS]], "note": obj.why}, len(obj)
+        shape = {"solution_shape": obj.shape} if obj.shape else {}
+        return {**shape, "surfaces": [_surface(s) for s in obj[:MAX_ITEMS]], "note": obj.why}, len(obj)
     if isinstance(obj, list):
         return {"surfaces": [_surface(s) for s in obj[:MAX_ITEMS]]}, len(obj)
     method = {2: "linear collocation", 1: "constant collocation"}.get(int(obj["bem_method"]), str(obj["bem_method"]))
@@ -291,14 +313,24 @@ class FifKind:
     def spec(self) -> Spec | None:
         return KINDS.get(self.name)
 
-    def read(self, path: Path) -> Any:
+    def read(self, path: Path, opts: ReadOptions, *, summary: bool = False) -> Any:
+        """MNE's object; a kind MNE reads whole is refused past ``max_member_bytes`` (epochs read lazily)."""
+        size = Path(path).stat().st_size
         with mne.utils.use_log_level(LOG):
+            if summary and self.name == "bem_solution" and size > WHOLE_SUMMARY_BYTES:
+                return _bem_surfaces_only(path, self.tree, size)
+            if self.name != "epochs" and size > opts.limits.max_member_bytes:
+                raise TooLargeError(
+                    f"MNE reads a FIF {self.name.replace('_', ' ')} whole and this file is {human(size)}, past the "
+                    f"limit of {human(opts.limits.max_member_bytes)}",
+                    hint="Read it with MNE directly, or raise Limits.max_member_bytes (io_core.limits) "
+                         "when using io_core as a library.")
             return self.spec.read(path)
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         if self.spec is None:
             return _blocks_summary(self.tree, opts)
-        obj = self.read(path)
+        obj = self.read(path, opts, summary=opts.key in (None, ""))
         with mne.utils.use_log_level(LOG):
             if opts.key not in (None, ""):
                 array = self._array(obj, opts.key)
@@ -325,13 +357,13 @@ class FifKind:
     def open_array(self, path: Path, opts: ReadOptions) -> Any:
         if self.spec is None or self.spec.array is None:
             self._array(None, None)  # the refusal, before reading the file
-        return self._array(self.read(path), opts.key)
+        return self._array(self.read(path, opts), opts.key)
 
     def load(self, path: Path, opts: ReadOptions) -> Any:
         if self.spec is None:
             raise UnsupportedOperationError(f"MNE has no reader for this FIF file's blocks ({_block_names(self.tree)})",
                                             hint="load_summary lists its blocks.")
-        obj = self.read(path)
+        obj = self.read(path, opts)
         if opts.key in (None, ""):
             return list(obj) if isinstance(obj, _Refused) else obj  # a BEM solution MNE refused: its surfaces
         array = self._array(obj, opts.key)

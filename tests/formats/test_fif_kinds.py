@@ -125,6 +125,25 @@ def test_bem_surfaces_and_solution(ws):
     assert isinstance(ws.load("x-bem-sol.fif"), mne.bem.ConductorModel)
 
 
+def test_large_bem_solution_summarized_without_its_matrix(ws, monkeypatch):
+    from io_core.formats import fif_kinds
+
+    monkeypatch.setattr(fif_kinds, "WHOLE_SUMMARY_BYTES", 1000)  # as if the file were larger than 64 MiB
+    s = ws.summarize("x-bem-sol.fif").summary
+    assert s.preview["solution_shape"] == [162, 162] and "not read" in s.preview["note"]
+    assert s.preview["surfaces"][0]["n_vertices"] == 162
+
+
+def test_kinds_read_whole_refused_past_the_member_limit(ws):
+    old = io_limits.set_current(io_limits.DEFAULT.with_overrides(max_member_bytes=10_000))
+    try:
+        assert _code(ws.summarize, "x-fwd.fif").code == "TOO_LARGE"
+        assert _code(ws.read_slice, "x-inv.fif").code == "UNSUPPORTED_OPERATION"  # refused before reading
+        assert ws.summarize("x-trans.fif").summary.type == "transform"  # small files still read
+    finally:
+        io_limits.set_current(old)
+
+
 def test_bem_solution_mne_cannot_reload_still_summarizes(tmp_path):
     # MNE writes a one-layer solution of the outer skin, but read_bem_solution wants the inner skull
     with mne.utils.use_log_level(LOG):
