@@ -76,7 +76,10 @@ class StdioServer:
 
     # -- life cycle ----------------------------------------------------------------------
     def argv(self) -> list[str]:
-        cmd = installed_command()
+        # SCIIO_SECURITY_COMMAND runs the corpus against another build, e.g. "python -m server" with
+        # PYTHONPATH set to an older checkout (to see that the corpus catches what it should)
+        override = os.environ.get("SCIIO_SECURITY_COMMAND")
+        cmd = override.split() if override else installed_command()
         args = [*cmd[1:]]
         for r in self.roots:
             args += ["--root", str(r)]
@@ -291,16 +294,15 @@ class Marker:
 
     def __post_init__(self) -> None:
         raw = self.text.encode()
-        mid = raw[4:20]
         self.forms = {"text": self.text, "hex": raw.hex(), "hex-upper": raw.hex().upper()}
         for shift in range(3):  # base64 of the marker at any alignment inside a longer byte string
             enc = base64.b64encode(b"\0" * shift + raw).decode()
             start = 4 if shift else 0  # the first 3-byte group made only of marker bytes
             self.forms[f"base64+{shift}"] = enc[start: start + 16]
-        self.forms["uint8"] = ",".join(str(b) for b in mid)
-        for start in (0, 1):
-            vals = np.frombuffer(raw[start: start + 16], "<i2")
-            self.forms[f"int16+{start}"] = ",".join(str(int(v)) for v in vals)
+        cyclic = raw * 2  # outside files repeat the marker: a preview may start anywhere in it
+        for off in range(len(raw)):
+            self.forms[f"uint8@{off}"] = ",".join(str(v) for v in cyclic[off: off + 10])
+            self.forms[f"int16@{off}"] = ",".join(str(int(v)) for v in np.frombuffer(cyclic[off: off + 12], "<i2"))
 
     def found_in(self, text: str) -> list[str]:
         compact = re.sub(r"\s+", "", text)

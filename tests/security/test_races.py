@@ -1,0 +1,171 @@
+"""Races between the server's check of a path and its use, over stdio, each run for 2 s or more.
+
+A swapping thread exchanges two names atomically (``renameat2(RENAME_EXCHANGE)``), so the
+raced name always exists and flips between an inside file (or folder) and a symlink to the
+outside, as fast as the kernel allows. Meanwhile the client keeps several calls in flight.
+Whatever each call answers, no answer may carry the outside marker, nothing may appear or
+change outside, and no temp file may be left behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Self
+
+import pytest
+
+from tests.security.harness import diff, snapshot
+
+RACE_SECONDS = 2.0
+IN_FLIGHT = 4
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+BAD = {"INTERNAL_ERROR", "UNCODED_ERROR", "CLIENT_TIMEOUT", "SERVER_DIED", "PROTOCOL_ERROR"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def exchange(a: Path, b: Path) -> None:
+    if _libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(a))
+
+
+class Swapper(threading.Thread):
+    """Exchanges ``a`` and ``b`` until stopped; counts the swaps."""
+
+    def __init__(self, a: Path, b: Path) -> None:
+        super().__init__(daemon=True)
+        self.a, self.b = a, b
+        self.swaps = 0
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                exchange(self.a, self.b)
+                self.swaps += 1
+        except OSError as exc:
+            self.error = exc
+
+    def __enter__(self) -> Self:
+        exchange(self.a, self.b)  # fails here, not silently in the thread, if the file system cannot
+        exchange(self.a, self.b)
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join()
+        assert self.error is None, f"the swapping thread failed: {self.error}"
+
+
+def hammer(server, requests, seconds: float = RACE_SECONDS) -> list:
+    """Keep ``IN_FLIGHT`` calls going (cycling through ``requests``) for ``seconds``; all responses."""
+    responses, pending, i = [], [], 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline or pending:
+        while time.monotonic() < deadline and len(pending) < IN_FLIGHT:
+            tool, args = requests(i)
+            pending.append(server.submit(tool, args))
+            i += 1
+        done = pending.pop(0).result()
+        responses.append(done)
+    return responses
+
+
+def check_answers(responses, world, allowed: set[str]) -> Counter:
+    codes = Counter(r.code for r in responses)
+    leaks = [r.short() for r in responses if world.marker.found_in(r.dump())]
+    assert not leaks, f"{len(leaks)} of {len(responses)} answers carry the outside marker, e.g. {leaks[:2]}"
+    bad = [r.short() for r in responses if r.code in BAD or r.code not in allowed]
+    assert not bad, f"unexpected answers {dict(codes)}, e.g. {bad[:2]}"
+    return codes
+
+
+def outside_unchanged(world, before: dict) -> None:
+    for p in world.outside_dirs:
+        changed = {k: v for k, v in diff(before[p], snapshot(p)).items() if v}
+        assert not changed, f"outside folder {p.name}/ changed during the race: {changed}"
+
+
+@pytest.fixture
+def race_dir(world, request):
+    d = world.root / f"race_{request.node.name}"
+    d.mkdir()
+    return d
+
+
+READS = [("load_summary", {}), ("read_slice", {}), ("load_summary", {"exact_stats": True}), ("verify_file", None)]
+
+
+@pytest.mark.parametrize("via", ["file", "parent"])
+def test_read_of_a_name_swapped_with_a_symlink_out(server, world, race_dir, via):
+    """The check and the open must be one step: no read ever returns the outside file."""
+    rel = race_dir.name
+    if via == "file":  # name.txt flips between an inside file and a symlink to the outside secret
+        (race_dir / "name.txt").write_text("inside content\n" * 3)
+        os.symlink(world.outside / "secret.txt", race_dir / "alt")
+        a, b, target = race_dir / "name.txt", race_dir / "alt", f"{rel}/name.txt"
+    else:  # the parent folder flips between an inside folder and a symlink to an outside folder
+        (race_dir / "dir").mkdir()
+        (race_dir / "dir" / "secret.txt").write_text("inside content\n" * 3)
+        os.symlink(world.outside / "dir", race_dir / "alt")
+        a, b, target = race_dir / "dir", race_dir / "alt", f"{rel}/dir/secret.txt"
+    before = {p: snapshot(p) for p in world.outside_dirs}
+
+    def request(i):
+        tool, extra = READS[i % len(READS)]
+        return tool, {"path": target, **(extra or {})}
+
+    with Swapper(a, b) as swapper:
+        responses = hammer(server, request)
+    allowed = {"OK", "PATH_OUTSIDE_ROOT", "FILE_NOT_FOUND", "NOT_A_FILE", "KEY_NOT_FOUND"}
+    codes = check_answers(responses, world, allowed)
+    outside_unchanged(world, before)
+    assert swapper.swaps > 1000 and len(responses) >= 50, (swapper.swaps, len(responses))
+    assert codes["OK"] > 0 and codes["PATH_OUTSIDE_ROOT"] > 0, f"both states should have been seen: {dict(codes)}"
+
+
+WRITE_CODES = {"OK", "PATH_OUTSIDE_ROOT", "FILE_NOT_FOUND", "WRITE_FAILED", "EXISTS", "NOT_A_FILE"}
+
+
+@pytest.mark.parametrize("tool", ["save", "convert"])
+def test_write_into_a_parent_swapped_with_a_symlink_out(server, world, race_dir, tool):
+    """Writes go through the parent's directory fd: a parent swapped for a symlink cannot redirect them."""
+    rel = race_dir.name
+    real = race_dir / "dir"
+    real.mkdir()
+    os.symlink(world.outside / "racedir", race_dir / "alt")
+    src = race_dir / "src.csv"
+    src.write_text("a,b\n1,2\n3,4\n")
+    before = {p: snapshot(p) for p in world.outside_dirs}
+
+    def request(i):
+        if tool == "save":
+            return "save", {"path": f"{rel}/dir/f{i}.json", "data": {"i": i, "text": "client chosen"}}
+        return "convert", {"src": f"{rel}/src.csv", "dst": f"{rel}/dir/f{i}.json"}
+
+    with Swapper(real, race_dir / "alt") as swapper:
+        responses = hammer(server, request)
+    codes = check_answers(responses, world, WRITE_CODES)
+    outside_unchanged(world, before)
+    assert sorted(os.listdir(world.outside / "racedir")) == [], "files were written outside the root"
+    assert swapper.swaps > 1000 and len(responses) >= 50, (swapper.swaps, len(responses))
+    # whichever name the real folder has now, it holds only finished files, no temp files
+    folder = race_dir / "dir" if (race_dir / "dir").is_dir() and not (race_dir / "dir").is_symlink() \
+        else race_dir / "alt"
+    names = os.listdir(folder)
+    stray = [n for n in names if not re.fullmatch(r"f\d+\.json", n)]
+    assert not stray, f"temp files left behind: {stray}"
+    assert codes["OK"] == len(names), f"{codes['OK']} saves answered OK but {len(names)} files exist: {dict(codes)}"
+    for n in names:
+        json.loads((folder / n).read_text())
