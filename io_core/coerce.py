@@ -11,8 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from io_core.errors import InvalidDataError, UnsafeFormatError
+from io_core.errors import InvalidDataError, TooLargeError, UnsafeFormatError
 from io_core.limits import Limits, array_nbytes, check_write, current
+
+EXPANSION_FLOOR = 64 << 20  # arrays this small are built whatever the dtype does to them
+EXPANSION_RATIO = 16  # beyond it, a dtype multiplies the given values (sub-arrays, "U100000000")
 
 
 def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False, name: str = "data",
@@ -30,7 +33,17 @@ def as_array(data: Any, dtype: str | None = None, *, allow_pickle: bool = False,
             check_write(2**31, limits, what=f"one element of dtype {str(dtype)[:100]!r}")
         raise InvalidDataError(f"invalid dtype {str(dtype)[:100]!r}: {str(exc)[:200]}",
                                hint="Use a NumPy dtype such as 'float32', 'int64', 'U20' or 'bool'.") from None
-    check_write(array_nbytes(data, wanted, limits, name), limits, what=name)
+    nbytes = array_nbytes(data, wanted, limits, name)
+    check_write(nbytes, limits, what=name)
+    if wanted is not None and not hasattr(data, "dtype") and nbytes > EXPANSION_FLOOR:
+        natural = array_nbytes(data, None, limits, name)
+        if nbytes > EXPANSION_RATIO * max(natural, 1):  # a tiny request must not allocate a huge array
+            raise TooLargeError(
+                f"dtype {str(dtype)[:60]!r} would turn {name}'s values ({natural} bytes as given) into "
+                f"{nbytes} bytes",
+                hint="Give every value in full with a plain dtype (sub-array and very wide string dtypes "
+                     "multiply each value).",
+            )
     try:
         arr = np.asarray(data, dtype=wanted)
     except (ValueError, TypeError) as exc:

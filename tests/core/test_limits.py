@@ -452,3 +452,16 @@ def test_limits_travel_with_read_and_write_options():
 
     assert ReadOptions().limits == current() == WriteOptions().limits
     assert ReadOptions(limits=Limits(max_text_bytes=5)).limits.max_text_bytes == 5
+
+
+def test_a_tiny_save_request_cannot_allocate_a_huge_array_through_its_dtype(tmp_path):
+    """Under max_write_bytes, but 16x and more what the values take as given: refused before allocating."""
+    import resource
+
+    ws = Workspace([tmp_path])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for dtype in ("U100000000", "(4000,4000)f8"):
+        with pytest.raises(TooLargeError):
+            ws.save([1, 2], "big.npy", dtype=dtype)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 128 * 1024  # KiB
+    assert ws.save([1, 2], "small.npy", dtype="(10,10)f8").size_bytes == 2 * 800 + 128  # small ones still work
