@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from io_core.errors import (
     CorruptFileError,
     KeyNotFoundError,
 )
+from io_core.formats.eeg_channels import MAX_CHANNELS, NAME_CHARS, TEXT_CHARS, channel_descs
 from io_core.formats.eeg_refs import (
     Reference,
     _missing,
@@ -81,14 +82,10 @@ from io_core.formats.eeg_save import _require_export_helper, _save_brainvision, 
 from io_core.formats.windowed import WindowedSignal
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, clip_text
-from schemas import AnnotationDesc, ChannelDesc, RecordingSummary
+from schemas import AnnotationDesc, RecordingSummary
 
 LOG = "error"  # MNE logs to stdout by default: keep it silent
-MAX_CHANNELS = 128  # channels described one by one in a summary
 MAX_DESCRIPTIONS = 50  # distinct annotation descriptions counted
-NAME_CHARS = 64
-TEXT_CHARS = 120
-_UNITS = {"V": "V", "T": "T", "T_M": "T/m", "AM": "Am", "MOL": "mol", "CEL": "°C", "M": "m", "S": "s"}
 _BYTES = {"short": 2, "int": 4, "single": 4, "double": 8}
 
 
@@ -260,14 +257,6 @@ def resolve_picks(raw: Any, key: str | None) -> list[int]:
     return list(dict.fromkeys(picks))
 
 
-def _unit(ch: Mapping[str, Any]) -> str | None:
-    name = getattr(ch.get("unit"), "_name", "")
-    short = name.removeprefix("FIFF_UNIT_")
-    if not short or short == "NONE":
-        return None
-    return _UNITS.get(short, short)
-
-
 def summarize_raw(raw: Any, opts: ReadOptions) -> Any:
     """A recording summary from the header; with ``opts.key``, an array summary of those channels."""
     if opts.key not in (None, ""):
@@ -282,10 +271,7 @@ def summarize_raw(raw: Any, opts: ReadOptions) -> Any:
     info = raw.info
     types = raw.get_channel_types()
     sfreq = float(info["sfreq"])
-    channels = [
-        ChannelDesc(name=clip_text(name, NAME_CHARS)[0], type=kind, unit=_unit(ch))
-        for name, kind, ch in zip(raw.ch_names[:MAX_CHANNELS], types, info["chs"], strict=False)
-    ]
+    channels = channel_descs(raw.ch_names, types, info["chs"])
     annotations = raw.annotations
     onsets = np.asarray(annotations.onset, dtype=float)
     if annotations.orig_time is not None:  # onsets count from meas_date; report them from the first sample

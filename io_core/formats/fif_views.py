@@ -14,11 +14,11 @@ from typing import Any
 import mne
 import numpy as np
 
-from io_core.formats.eeg import MAX_CHANNELS, NAME_CHARS, TEXT_CHARS, _unit
+from io_core.formats.eeg_channels import MAX_CHANNELS, NAME_CHARS, TEXT_CHARS, channel_descs
 from io_core.formats.windowed import normalize_key
 from io_core.options import ReadOptions
 from io_core.summary import clip_text
-from schemas import AnnotationDesc, ChannelDesc, RecordingSummary
+from schemas import AnnotationDesc, RecordingSummary
 
 LOG = "critical"
 BLOCK_VALUES = 4_000_000  # values read from disk per block of epochs (every channel of each epoch)
@@ -73,8 +73,7 @@ def _recording(inst: Any, reader: str, n_times: int, opts: ReadOptions, note: st
     info = inst if isinstance(inst, mne.Info) else inst.info
     types = info.get_channel_types()
     sfreq = float(info["sfreq"])
-    channels = [ChannelDesc(name=clip_text(name, NAME_CHARS)[0], type=kind, unit=_unit(ch))
-                for name, kind, ch in zip(info["ch_names"][:MAX_CHANNELS], types, info["chs"], strict=False)]
+    channels = channel_descs(info["ch_names"], types, info["chs"])
     shown, counts = events if events is not None else ([], Counter())
     highpass, lowpass, meas_date = info.get("highpass"), info.get("lowpass"), info["meas_date"]
     tmin = float(getattr(inst, "tmin", 0.0))
