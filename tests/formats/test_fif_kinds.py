@@ -80,6 +80,11 @@ def made(tmp_path_factory) -> dict:
         mne.minimum_norm.write_inverse_operator(folder / "x-inv.fif", inv)
         mne.write_proj(folder / "x-proj.fif", raw.info["projs"])
         mne.io.write_info(folder / "x-info.fif", raw.info)
+        ica = mne.preprocessing.ICA(n_components=3, method="infomax", max_iter=50, random_state=0)
+        ica.fit(raw.copy().pick("eeg"))
+        ica.exclude = [1]
+        ica.save(folder / "x-ica.fif")
+        mne.write_trans(folder / "g-trans.fif.gz", trans)
     return {"folder": folder, "raw": raw, "epochs": epochs, "evokeds": evokeds, "cov": cov, "trans": trans,
             "fwd": fwd, "inv": inv, "src": src}
 
@@ -95,7 +100,8 @@ def test_kind_detected_from_the_block_tree(made):
     expected = {"rec_raw.fif": "raw", "x-epo.fif": "epochs", "x-ave.fif": "evoked", "x-cov.fif": "covariance",
                 "x-trans.fif": "transform", "x-fiducials.fif": "fiducials", "x-bem.fif": "bem_surfaces",
                 "x-bem-sol.fif": "bem_solution", "x-src.fif": "source_spaces", "x-fwd.fif": "forward",
-                "x-inv.fif": "inverse", "x-proj.fif": "projections", "x-info.fif": "info"}
+                "x-inv.fif": "inverse", "x-proj.fif": "projections", "x-info.fif": "info", "x-ica.fif": "ica",
+                "g-trans.fif.gz": "transform"}
     for name, kind in expected.items():
         path = made["folder"] / name
         assert fif_tags.walk(path).problem is None, name
@@ -209,6 +215,23 @@ def _handler_load(made, name: str):
 def test_forward_and_inverse_load_through_the_workspace(ws):
     assert isinstance(ws.load("x-fwd.fif"), mne.Forward)
     assert isinstance(ws.load("x-inv.fif"), mne.minimum_norm.InverseOperator)
+
+
+def test_ica(ws):
+    s = ws.summarize("x-ica.fif").summary
+    p = s.preview
+    assert (s.type, p["method"], p["n_components"], p["n_channels"], p["exclude"]) == ("ica", "infomax", 3, 6, [1])
+    assert isinstance(ws.load("x-ica.fif"), mne.preprocessing.ICA)
+
+
+def test_gzipped_kinds(ws, made, tmp_path):
+    import gzip
+
+    s = ws.summarize("g-trans.fif.gz").summary
+    assert s.type == "transform" and s.preview["translation_mm"] == [1.0, 2.0, 40.0]
+    whole = gzip.decompress((made["folder"] / "g-trans.fif.gz").read_bytes())
+    (tmp_path / "cut-trans.fif.gz").write_bytes(gzip.compress(whole[:150]))
+    assert _code(Workspace([tmp_path]).summarize, "cut-trans.fif.gz").code == "CORRUPT_FILE"
 
 
 def test_projections_and_info(ws):
