@@ -43,6 +43,7 @@ from schemas import ChildInfo, TreeSummary, ValueSummary
 
 LOG = "critical"  # MNE logs to stdout (some readers log errors): nothing reaches it
 WHOLE_SUMMARY_BYTES = 64 * 1024 * 1024  # a larger BEM solution is summarized from its surfaces (matrix not read)
+NAMES_SHOWN = 20  # channel names listed in a preview
 MAX_ITEMS = 50  # surfaces, points, source spaces, projections listed in a preview
 NAME_CHARS = 64
 _POINT_KINDS = {1: "cardinal", 2: "hpi", 3: "eeg", 4: "extra", 5: "head"}
@@ -68,7 +69,7 @@ def _frame(code: Any) -> str:
     return _frame_to_str.get(_int(code), str(_int(code)))
 
 
-def _names(names: list[str], n: int = 20) -> list[str]:
+def _names(names: list[str], n: int = NAMES_SHOWN) -> list[str]:
     return [clip_text(str(c), NAME_CHARS)[0] for c in names[:n]]
 
 
@@ -128,25 +129,26 @@ def _surface(s: Any) -> dict[str, Any]:
             "extent_m": [[_g(v) for v in rr.min(0)], [_g(v) for v in rr.max(0)]] if len(rr) else None}
 
 
-def _bem_preview(obj: Any) -> tuple[dict[str, Any], int]:
+def _bem_preview(obj: Any) -> tuple[dict[str, Any], int, bool]:
+    surfaces = obj if isinstance(obj, list) else obj["surfs"]
+    listed = {"surfaces": [_surface(s) for s in surfaces[:MAX_ITEMS]]}
     if isinstance(obj, _Refused):
-        shape = {"solution_shape": obj.shape} if obj.shape else {}
-        return {**shape, "surfaces": [_surface(s) for s in obj[:MAX_ITEMS]], "note": obj.why}, len(obj)
-    if isinstance(obj, list):
-        return {"surfaces": [_surface(s) for s in obj[:MAX_ITEMS]]}, len(obj)
-    method = {2: "linear collocation", 1: "constant collocation"}.get(int(obj["bem_method"]), str(obj["bem_method"]))
-    return {"method": method, "solver": obj.get("solver", "mne"), "solution_shape": list(obj["solution"].shape),
-            "surfaces": [_surface(s) for s in obj["surfs"][:MAX_ITEMS]]}, len(obj["surfs"])
+        listed = {**({"solution_shape": obj.shape} if obj.shape else {}), **listed, "note": obj.why}
+    elif not isinstance(obj, list):
+        method = {2: "linear collocation", 1: "constant collocation"}.get(int(obj["bem_method"]), str(obj["bem_method"]))
+        listed = {"method": method, "solver": obj.get("solver", "mne"), "solution_shape": list(obj["solution"].shape),
+                  **listed}
+    return listed, len(surfaces), len(surfaces) > MAX_ITEMS
 
 
-def _transform_preview(t: Any) -> tuple[dict[str, Any], int]:
+def _transform_preview(t: Any) -> tuple[dict[str, Any], int, bool]:
     m = np.asarray(t["trans"], dtype=float)
     angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(m[:3, :3]) - 1) / 2))))
     return {"from": _frame(t["from"]), "to": _frame(t["to"]), "matrix": [[_g(v) for v in row] for row in m],
-            "translation_mm": [_g(v * 1000) for v in m[:3, 3]], "rotation_deg": _g(angle)}, 4
+            "translation_mm": [_g(v * 1000) for v in m[:3, 3]], "rotation_deg": _g(angle)}, 4, False
 
 
-def _fiducials_preview(value: Any) -> tuple[dict[str, Any], int]:
+def _fiducials_preview(value: Any) -> tuple[dict[str, Any], int, bool]:
     points, frame = value
     kinds = Counter(_POINT_KINDS.get(int(p["kind"]), str(int(p["kind"]))) for p in points)
     shown = []
@@ -154,10 +156,10 @@ def _fiducials_preview(value: Any) -> tuple[dict[str, Any], int]:
         kind = _POINT_KINDS.get(int(p["kind"]), str(int(p["kind"])))
         ident = _CARDINALS.get(int(p["ident"]), int(p["ident"])) if kind == "cardinal" else int(p["ident"])
         shown.append({"kind": kind, "ident": ident, "r_m": [_g(v) for v in p["r"]]})
-    return {"coord_frame": _frame(frame), "counts": dict(kinds), "points": shown}, len(points)
+    return {"coord_frame": _frame(frame), "counts": dict(kinds), "points": shown}, len(points), len(points) > MAX_ITEMS
 
 
-def _cov_preview(cov: Any) -> tuple[dict[str, Any], int]:
+def _cov_preview(cov: Any) -> tuple[dict[str, Any], int, bool]:
     data = np.asarray(cov["data"], dtype=float)
     var = data if cov["diag"] else np.diag(data)
     preview = {"kind": _COV_KINDS.get(int(cov["kind"]), str(int(cov["kind"]))), "n_channels": int(cov["dim"]),
@@ -167,7 +169,7 @@ def _cov_preview(cov: Any) -> tuple[dict[str, Any], int]:
                "channels": _names(list(cov["names"]))}
     if cov.get("method") is not None:
         preview.update(method=str(cov["method"]), loglik=_g(cov["loglik"]) if cov.get("loglik") is not None else None)
-    return preview, int(cov["dim"])
+    return preview, int(cov["dim"]), int(cov["dim"]) > NAMES_SHOWN or len(cov["bads"] or []) > NAMES_SHOWN
 
 
 def _spaces(src: Any) -> list[dict[str, Any]]:
@@ -184,12 +186,12 @@ def _spaces(src: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _src_preview(src: Any) -> tuple[dict[str, Any], int]:
+def _src_preview(src: Any) -> tuple[dict[str, Any], int, bool]:
     subject = getattr(src, "_subject", None)
-    return {"subject": subject, "n_sources": int(sum(s["nuse"] for s in src)), "spaces": _spaces(src)}, len(src)
+    return {"subject": subject, "n_sources": int(sum(s["nuse"] for s in src)), "spaces": _spaces(src)}, len(src), len(src) > MAX_ITEMS
 
 
-def _solution_preview(sol: Any, inverse: bool) -> tuple[dict[str, Any], int]:
+def _solution_preview(sol: Any, inverse: bool) -> tuple[dict[str, Any], int, bool]:
     info = sol["info"]
     preview = {"n_channels": int(sol["nchan"]), "n_sources": int(sol["nsource"]),
                "source_orientation": _ORIENTATIONS.get(int(sol["source_ori"]), str(int(sol["source_ori"]))),
@@ -207,27 +209,28 @@ def _solution_preview(sol: Any, inverse: bool) -> tuple[dict[str, Any], int]:
     else:
         preview.update(surface_oriented=bool(sol["surf_ori"]), gain_shape=list(sol["sol"]["data"].shape))
     preview["source_spaces"] = _spaces(sol["src"])
-    return preview, int(sol["nsource"])
+    return preview, int(sol["nsource"]), int(sol["nchan"]) > NAMES_SHOWN or len(sol["src"]) > MAX_ITEMS
 
 
-def _ica_preview(ica: Any) -> tuple[dict[str, Any], int]:
+def _ica_preview(ica: Any) -> tuple[dict[str, Any], int, bool]:
     n = int(ica.n_components_) if getattr(ica, "n_components_", None) is not None else None
     return {"method": str(ica.method), "n_components": n, "n_channels": len(ica.ch_names or []),
             "channels": _names(list(ica.ch_names or [])), "exclude": [int(i) for i in ica.exclude][:MAX_ITEMS],
-            "n_samples_fitted": int(ica.n_samples_) if getattr(ica, "n_samples_", None) else None}, n or 0
+            "n_samples_fitted": int(ica.n_samples_) if getattr(ica, "n_samples_", None) else None}, n or 0, \
+        len(ica.ch_names or []) > NAMES_SHOWN or len(ica.exclude) > MAX_ITEMS
 
 
-def _proj_preview(projs: Any) -> tuple[dict[str, Any], int]:
+def _proj_preview(projs: Any) -> tuple[dict[str, Any], int, bool]:
     return {"projections": [{"desc": clip_text(str(p["desc"]), NAME_CHARS)[0], "active": bool(p["active"]),
                              "n_vectors": int(p["data"]["nrow"]), "n_channels": int(p["data"]["ncol"])}
-                            for p in projs[:MAX_ITEMS]]}, len(projs)
+                            for p in projs[:MAX_ITEMS]]}, len(projs), len(projs) > MAX_ITEMS
 
 
 @dataclass(frozen=True)
 class Spec:
     reader: str  # the MNE function, named in summaries
     read: Callable[[Path], Any]
-    preview: Callable[[Any], tuple[dict[str, Any], int]] | None = None  # ValueSummary kinds
+    preview: Callable[[Any], tuple[dict[str, Any], int, bool]] | None = None  # ValueSummary kinds
     array: Callable[[Any, str | None], Any] | None = None  # what key / read_slice reach
 
 
@@ -342,10 +345,9 @@ class FifKind:
                 return epochs_summary(obj, opts)
             if self.name == "info":
                 return info_summary(obj, opts)
-            preview, length = self.spec.preview(obj)
+            preview, length, cut = self.spec.preview(obj)
         preview = {"read_by": self.spec.reader, **preview}
-        return ValueSummary(type=self.name, length=length, keys=None, preview=preview,
-                            truncated=length > MAX_ITEMS and self.name not in ("covariance", "forward", "inverse"))
+        return ValueSummary(type=self.name, length=length, keys=None, preview=preview, truncated=cut)
 
     def _array(self, obj: Any, key: str | None) -> Any:
         if self.spec is None or self.spec.array is None:

@@ -167,12 +167,20 @@ def test_fiducials(ws):
     assert s.preview["points"][1]["r_m"] == [0.01, 0.02, 0.03]
 
 
+def test_long_point_lists_are_cut_and_say_so(tmp_path):
+    points = [{"kind": 3, "ident": i + 1, "r": np.array([0.001 * i, 0.0, 0.05]), "coord_frame": 4} for i in range(60)]
+    mne.io.write_fiducials(tmp_path / "many-dig.fif", points, coord_frame=4, verbose=LOG)
+    s = Workspace([tmp_path]).summarize("many-dig.fif").summary
+    assert (s.length, s.truncated, s.preview["counts"], s.preview["coord_frame"]) == (60, True, {"eeg": 60}, "head")
+    assert len(s.preview["points"]) == 50
+
+
 def test_covariance(ws, made):
     s = ws.summarize("x-cov.fif").summary
     assert s.type == "covariance"
     p = s.preview
     assert (p["kind"], p["n_channels"], p["n_samples"], p["diagonal"]) == ("noise", 6, made["cov"]["nfree"], False)
-    assert p["channels"] == CHANNELS
+    assert p["channels"] == CHANNELS and s.truncated is False
     part = ws.read_slice("x-cov.fif", selection="0:2, 0:2").slice
     np.testing.assert_allclose(part.values, made["cov"]["data"][:2, :2], rtol=1e-6)
     assert isinstance(ws.load("x-cov.fif"), mne.Covariance)
