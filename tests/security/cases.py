@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from io_core.registry import REGISTRY
 from tests.security import builders as b
 
 POR = ("PATH_OUTSIDE_ROOT",)
@@ -211,6 +212,19 @@ def tmpfs(name: str, size: str = "1m") -> Callable[[Ctx], None]:
         c.cleanups.append(lambda: subprocess.run(["umount", "-l", str(mnt)], capture_output=True))
 
     return build
+
+
+def fif_split(path: Path, c: Ctx) -> None:
+    """A raw FIF saved by MNE in split parts; the second part moved outside and linked back."""
+    import mne
+
+    info = mne.create_info(["a", "b"], 1000.0, "eeg")
+    raw = mne.io.RawArray(np.zeros((2, 300_000), dtype="f4"), info, verbose="error")
+    raw.save(path, split_size="2MB", fmt="single", verbose="error")
+    part = path.with_name(path.stem + "-1.fif")
+    moved = c.out / f"{c.case_id}-{part.name}"
+    shutil.move(part, moved)
+    os.symlink(moved, part)
 
 
 def call_builder(fn: Callable[[Path, Ctx], None], name: str) -> Callable[[Ctx], None]:
@@ -457,17 +471,23 @@ VDS = lambda c: b.vds(str(c.out / "secret.h5"))
 VDS_REL = lambda c: b.vds("../../outside/secret.h5")
 MAYBE = ("PATH_OUTSIDE_ROOT", "OK")  # whole-file listings may name a link without following it
 
-for ext in ("h5", "nc", "mat"):
+# every HDF5-container format the registry declares (container="hdf5"), so a new one is covered too:
+# the full set for each format's first extension, the essential reads for its other extensions
+HDF5_EXTS = {spec.extensions[0].lstrip("."): [e.lstrip(".") for e in spec.extensions[1:]]
+             for spec in REGISTRY.specs.values() if spec.container == "hdf5"}
+for ext in [*HDF5_EXTS, *(e for others in HDF5_EXTS.values() for e in others)]:
     f = f"<d>/x.{ext}"
     mk = lambda fill, ext=ext: h5(f"x.{ext}", fill)
-    key = "ext"
-    add(f"{ext}_extlink_key", "load_summary", summary(f, key=key), POR, mk(EXT))
-    add(f"{ext}_extlink_slice", "read_slice", summary(f, key=key), POR, mk(EXT))
-    add(f"{ext}_extlink_relative", "read_slice", summary(f, key=key), POR, mk(EXT_REL))
+    add(f"{ext}_extlink_slice", "read_slice", summary(f, key="ext"), POR, mk(EXT))
+    add(f"{ext}_extstore_slice", "read_slice", summary(f, key="x"), POR, mk(STORE))
+    add(f"{ext}_vds_slice", "read_slice", summary(f, key="v"), POR, mk(VDS))
+    if ext not in HDF5_EXTS:
+        continue
+    add(f"{ext}_extlink_key", "load_summary", summary(f, key="ext"), POR, mk(EXT))
+    add(f"{ext}_extlink_relative", "read_slice", summary(f, key="ext"), POR, mk(EXT_REL))
     add(f"{ext}_extlink_convert", "convert", {"src": f, "dst": "<d>/o.npz"}, POR, mk(EXT))
     add(f"{ext}_extlink_summary", "load_summary", summary(f), MAYBE, mk(EXT))
     add(f"{ext}_extstore_key", "load_summary", summary(f, key="x"), POR, mk(STORE))
-    add(f"{ext}_extstore_slice", "read_slice", summary(f, key="x"), POR, mk(STORE))
     add(f"{ext}_extstore_preview", "preview_image", summary(f, key="x"), POR, mk(STORE))
     add(f"{ext}_extstore_convert", "convert", {"src": f, "dst": "<d>/o.npy", "key": "x"}, POR, mk(STORE))
     add(f"{ext}_extstore_summary", "load_summary", summary(f), MAYBE, mk(STORE))
@@ -475,7 +495,6 @@ for ext in ("h5", "nc", "mat"):
     add(f"{ext}_extstore_symlink", "read_slice", summary(f, key="x"), POR, mk(STORE_LINK),
         link("raw_link.bin", "<out>/raw.bin"))
     add(f"{ext}_vds_key", "load_summary", summary(f, key="v"), POR, mk(VDS))
-    add(f"{ext}_vds_slice", "read_slice", summary(f, key="v"), POR, mk(VDS))
     add(f"{ext}_vds_relative", "read_slice", summary(f, key="v"), POR, mk(VDS_REL))
     add(f"{ext}_vds_convert", "convert", {"src": f, "dst": "<d>/o.npy", "key": "v"}, POR, mk(VDS))
 add("h5_extlink_explore", "explore_h5", summary("<d>/x.h5", group="/ext"), MAYBE, h5("x.h5", EXT))
@@ -483,8 +502,6 @@ add("h5_extlink_key_exists", "key_exists", {"path": "<d>/x.h5", "key": "ext"}, M
 add("h5_extlink_symlinked_target", "read_slice", summary("<d>/x.h5", key="ext"), POR,
     h5("x.h5", lambda c: b.ext_link("sec.h5")), link("sec.h5", "<out>/secret.h5"))
 add("h5_extstore_explore_attrs", "explore_h5", summary("<d>/x.h5", attrs=True), MAYBE, h5("x.h5", STORE))
-add("hdf5_ext_extstore", "read_slice", summary("<d>/x.hdf5", key="x"), POR, h5("x.hdf5", STORE))
-add("nc4_ext_extlink", "read_slice", summary("<d>/x.nc4", key="ext"), POR, h5("x.nc4", EXT))
 INSIDE = ("OK", "UNSUPPORTED_OPERATION")  # following a link that stays inside is allowed, not required
 add("h5_extstore_inside_ok", "read_slice", summary("<d>/x.h5", key="x"), INSIDE,
     text("raw_in.bin", "0123456789" * 7), h5("x.h5", lambda c: b.ext_storage(str(c.d / "raw_in.bin"))))
@@ -532,6 +549,12 @@ add("vhdr_marker_convert", "convert", {"src": V, "dst": "<d>/o.fif"}, POR,
     vhdr(key="MarkerFile", value="<out>/secret.vmrk"))
 add("vhdr_datafile_fifo", "load_summary", summary(V), NAF + ("CORRUPT_FILE",), vhdr(key="DataFile", value="f.eeg"),
     fifo("f.eeg"))
+# FIF split parts: the next part is a symlink to a file outside
+add("fif_split_part_symlink", "load_summary", summary("<d>/rec_raw.fif"), POR, call_builder(lambda p, c: fif_split(p, c), "rec_raw.fif"))
+add("fif_split_part_symlink_slice", "read_slice", summary("<d>/rec_raw.fif"), POR,
+    call_builder(lambda p, c: fif_split(p, c), "rec_raw.fif"))
+add("fif_split_part_symlink_convert", "convert", {"src": "<d>/rec_raw.fif", "dst": "<d>/o.fif"}, POR,
+    call_builder(lambda p, c: fif_split(p, c), "rec_raw.fif"))
 # EEGLAB .set whose samples live in an .fdt outside
 add("set_fdt_abs", "load_summary", summary("<d>/e.set"), POR, eeglab("e.set", "<out>/secret.fdt"))
 add("set_fdt_dotdot", "read_slice", summary("<d>/e.set"), POR, eeglab("e.set", "../../outside/secret.fdt"))

@@ -126,3 +126,20 @@ def scan_tree_subset(paths: list[Path], marker) -> dict[str, list[str]]:
 def _short_args(args: dict) -> str:
     text = json.dumps(args, ensure_ascii=True)
     return text if len(text) <= 160 else text[:160] + "..."
+
+
+def test_the_corpus_covers_every_linking_format_the_registry_declares():
+    """A format that follows references to other files, or is an HDF5 container, cannot join the
+    registry without hostile cases here (the HDF5 ones are generated from the registry itself)."""
+    from io_core.registry import REGISTRY
+
+    refused_paths = [str(c.args.get("path") or c.args.get("src") or "") for c in CASES if c.expect == ("PATH_OUTSIDE_ROOT",)]
+    missing = []
+    for spec in REGISTRY.specs.values():
+        if spec.multi_file and not any(p.endswith(spec.extensions) for p in refused_paths):
+            missing.append(f"{spec.name}: no case with a reference leading outside")
+        if spec.container == "hdf5":
+            for ext in spec.extensions:
+                cases = {f"{ext.lstrip('.')}_{kind}_slice" for kind in ("extlink", "extstore", "vds")}
+                missing += [f"{spec.name}: no case {c}" for c in cases - {c.id for c in CASES}]
+    assert not missing, missing
