@@ -105,7 +105,7 @@ async def _lookup_tool(context: MiddlewareContext, name: str) -> Tool | None:
         return None
     try:
         return await ctx.fastmcp.get_tool(name)
-    except Exception:  # unknown tool: FastMCP reports it itself
+    except Exception:  # noqa: BLE001 - unknown tool: FastMCP reports it itself
         return None
 
 
@@ -148,7 +148,7 @@ class AccessLog(Middleware):
 
 
 class _Bucket:
-    __slots__ = ("tokens", "stamp")
+    __slots__ = ("stamp", "tokens")
 
     def __init__(self, capacity: float, now: float) -> None:
         self.tokens = capacity
