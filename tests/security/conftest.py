@@ -273,8 +273,8 @@ def pytest_runtest_logreport(report):
 
 
 OWNERS = [  # which helper's mechanism a failing case exercises (a routing guess for the coordinator)
-    (r"(h5|hdf5|nc|nc4|mat)_(extlink|extstore|vds)", "hdf5 (one guarded HDF5 opener)"),
-    (r"(vhdr|set)_", "multifile (BrainVision/EEGLAB references)"),
+    (r"^\w+_(extlink|extstore|vds)", "hdf5 (one guarded HDF5 opener)"),
+    (r"^(vhdr|set|fif)_", "multifile (BrainVision/EEGLAB/FIF references)"),
     (r"(huge|bomb|offset|save_.*dtype|save_subarray|sparse|pickle|joblib|deep|yaml_bomb)", "limits (sizes checked first)"),
     (r"(ff_|ledger_find|ro_|long_|huge_key|huge_path|huge_pattern|disk_full|jwt)", "errors (find_files, codes, sqlite, JWT)"),
     (r"(test_read_of|test_write_into|race)", "paths (race-free open and writes)"),
