@@ -214,6 +214,16 @@ def tmpfs(name: str, size: str = "1m") -> Callable[[Ctx], None]:
     return build
 
 
+def _with_soft(fill: Callable, name: str, target: str) -> Callable:
+    def both(f):
+        import h5py
+
+        fill(f)
+        f[name] = h5py.SoftLink(target)
+
+    return both
+
+
 def fif_split(path: Path, c: Ctx) -> None:
     """A raw FIF saved by MNE in split parts; the second part moved outside and linked back."""
     import mne
@@ -454,6 +464,23 @@ add("sym_loop", "load_summary", summary("<d>/loop.txt"), ("FILE_NOT_FOUND", "PAT
 add("sym_configs_dir", "load_configs", {"config_dir": "<d>/cfg"}, POR, link("cfg", "<out>/dir"))
 add("sym_configs_member", "load_configs", {"config_dir": "<d>/cfg"}, POR, mkdir("cfg"),
     link("cfg/leak.yaml", "<out>/secret.yaml"))
+add("sym_file_convert_over", "convert", {"src": "<s>/small.csv", "dst": "<d>/victim.json", "overwrite": True},
+    ("PATH_OUTSIDE_ROOT", "OK"), shared("small.csv"), link("victim.json", "<out>/victim.txt"), new_ok=("<d>/victim.json",))
+add("ff_symlink_loop", "find_files", {"pattern": "<d>/**"}, OK, text("in.txt"), link("loop", "."), link("up", ".."))
+# the format argument does not open a way around the checks
+add("fmt_pickle_on_text", "load_summary", summary("<d>/t.txt", format="pickle"), ("UNSAFE_FORMAT", "CORRUPT_FILE"),
+    text("t.txt"))
+add("fmt_unknown_name", "load_summary", summary("<d>/t.txt", format="../../outside/secret"), ("FORMAT_UNKNOWN",),
+    text("t.txt"))
+add("fmt_hdf5_on_sparse", "load_summary", summary("<s>/sparse.json", format="hdf5"), ("CORRUPT_FILE", "TOO_LARGE"),
+    shared("sparse.json"))
+add("fmt_text_on_fifo", "read_slice", summary("<d>/f.csv", format="text"), NAF, fifo("f.csv"))
+add("fmt_json_on_symlink", "load_summary", summary("<d>/l.bin", format="json"), POR, link("l.bin", "<out>/secret.json"))
+# selections that are themselves bombs
+add("selection_nested", "read_slice", summary("<s>/small.npy", selection="[" * 5000), ("INVALID_SELECTION",),
+    shared("small.npy"))
+add("selection_huge_step", "read_slice", summary("<s>/small.npy", selection="[::" + "9" * 4000 + "]"),
+    ("INVALID_SELECTION", "OK", "TOO_LARGE"), shared("small.npy"))
 # what must keep working (no over-blocking)
 add("ok_dots_in_name", "load_summary", summary("<d>/..test.txt"), OK, text("..test.txt"))
 add("ok_percent_name", "load_summary", summary("<d>/%2e%2e.txt"), OK, text("%2e%2e.txt"))
@@ -508,6 +535,25 @@ add("h5_extstore_inside_ok", "read_slice", summary("<d>/x.h5", key="x"), INSIDE,
 add("h5_extlink_inside_ok", "read_slice", summary("<d>/x.h5", key="ext"), INSIDE,
     h5("in.h5", lambda c: lambda f: f.create_dataset("num", data=np.arange(3, dtype="u1"))),
     h5("x.h5", lambda c: b.ext_link(str(c.d / "in.h5"))))
+# links that reach the outside in two hops, or through soft links and groups
+add("h5_extlink_chain", "read_slice", summary("<d>/x.h5", key="ext"), POR + ("UNSUPPORTED_OPERATION",),
+    h5("mid.h5", EXT), h5("x.h5", lambda c: b.ext_link(str(c.d / "mid.h5"), "/ext")))
+add("h5_softlink_to_extlink", "read_slice", summary("<d>/x.h5", key="soft"), POR,
+    h5("x.h5", lambda c: _with_soft(b.ext_link(str(c.out / "secret.h5")), "soft", "/ext")))
+add("h5_extlink_to_group", "read_slice", summary("<d>/x.h5", key="g/num"), POR,
+    h5("x.h5", lambda c: b.ext_link(str(c.out / "secret.h5"), "/")
+       and (lambda f: f.__setitem__("g", __import__("h5py").ExternalLink(str(c.out / "secret.h5"), "/")))))
+# Zarr keys and groups that climb out of the store (the store's own path joining must not follow them)
+ZKEY = POR + ("KEY_NOT_FOUND", "INVALID_SELECTION")
+add("zarr_key_dotdot", "read_slice", summary("<d>/g.zarr", key="../../../outside/zs.zarr"), ZKEY,
+    zarr_group_member_to("g.zarr", "unused", "<d>"))
+add("zarr_group_dotdot", "explore_zarr", summary("<d>/g.zarr", group="../../../outside/zs.zarr"), ZKEY,
+    zarr_group_member_to("g.zarr", "unused", "<d>"))
+add("zarr_key_absolute", "read_slice", summary("<d>/g.zarr", key="<out>/zs.zarr"), ZKEY,
+    zarr_group_member_to("g.zarr", "unused", "<d>"))
+add("zarr_key_exists_dotdot", "key_exists", {"path": "<d>/g.zarr", "key": "../../../outside/zs.zarr"},
+    ZKEY + ("OK",), zarr_group_member_to("g.zarr", "unused", "<d>"),
+    forbid=('"exists":true',))
 # Zarr folders holding symlinks out
 add("zarr_chunk_symlink_slice", "read_slice", summary("<d>/z.zarr"), POR, zarr_chunk_to("z.zarr", "<out>/raw.bin"))
 add("zarr_chunk_symlink_preview", "preview_image", summary("<d>/z.zarr"), POR, zarr_chunk_to("z.zarr", "<out>/raw.bin"))
@@ -747,6 +793,13 @@ add("ro_wal_provenance", "file_provenance", {"path": "wal.sqlite"}, RO_ANY, read
 add("ro_wal_verify", "verify_file", {"path": "wal.sqlite"}, RO_ANY, read_only=True)
 add("ro_wal_metadata", "read_metadata", {"path": "wal.sqlite"}, RO_ANY, read_only=True)
 add("ro_escape", "load_summary", {"path": "../outside/secret.txt"}, POR, read_only=True)
+add("ro_fifo", "load_summary", {"path": "<d>/f.csv"}, NAF, fifo("f.csv"), read_only=True)
+add("ro_symlink_out", "read_slice", {"path": "<d>/l.txt"}, POR, link("l.txt", "<out>/secret.txt"), read_only=True)
+add("ro_h5_extstore", "read_slice", {"path": "<d>/x.h5", "key": "x"}, POR, h5("x.h5", STORE), read_only=True)
+add("ro_vhdr_marker_out", "load_summary", {"path": "<d>/rec.vhdr"}, POR,
+    vhdr(key="MarkerFile", value="<out>/secret.vmrk"), read_only=True)
+add("ro_yaml_bomb", "load_summary", {"path": "<d>/bomb.yaml"}, DEEP + ("OK",),
+    text("bomb.yaml", b.YAML_BOMB), read_only=True)
 # FastMCP answers a tool the read-only server does not offer with its own uncoded "Unknown tool"
 add("ro_save_absent", "save", {"path": "new.json", "data": {"a": 1}}, ("READ_ONLY", "UNCODED_ERROR"), read_only=True)
 add("ro_convert_absent", "convert", {"src": "t.csv", "dst": "t.json"}, ("READ_ONLY", "UNCODED_ERROR"), read_only=True)

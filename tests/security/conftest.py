@@ -214,13 +214,15 @@ class Servers:
         if read_only:
             if self.ro is None:
                 # a second root for warming up, so the warm-up's reads leave the checked root alone
-                self.ro = StdioServer([self.world.ro, self.world.ro_warm], "--read-only", call_timeout=CALL_TIMEOUT)
+                self.ro = StdioServer([self.world.ro, self.world.ro_warm], "--read-only", call_timeout=CALL_TIMEOUT,
+                                      log=self.world.base / "server-ro.log")
                 self._start(self.ro, True)
             elif not self.ro.alive():
                 self.restart(True)
             return self.ro
         if self.rw is None:
-            self.rw = StdioServer([self.world.root, self.world.root2], call_timeout=CALL_TIMEOUT)
+            self.rw = StdioServer([self.world.root, self.world.root2], call_timeout=CALL_TIMEOUT,
+                                  log=self.world.base / "server-rw.log")
             self._start(self.rw, False)
         elif not self.rw.alive():
             self.restart(False)

@@ -62,8 +62,9 @@ class Response:
 class StdioServer:
     """``sciio-mcp --root ...`` over stdio with one client session, callable from any thread."""
 
-    def __init__(self, roots: list[Path], *extra: str, call_timeout: float = 10.0) -> None:
+    def __init__(self, roots: list[Path], *extra: str, call_timeout: float = 10.0, log: Path | None = None) -> None:
         self.roots = [Path(r) for r in roots]
+        self.log = log  # the child's stderr (its log), appended across restarts
         self.extra = list(extra)
         self.call_timeout = call_timeout
         self.pid: int | None = None
@@ -104,7 +105,7 @@ class StdioServer:
         return asyncio.get_running_loop().create_future()
 
     async def _session(self, argv: list[str], ready: asyncio.Future) -> None:
-        transport = StdioTransport(command=argv[0], args=argv[1:], env=child_env())
+        transport = StdioTransport(command=argv[0], args=argv[1:], env=child_env(), log_file=self.log)
         try:
             async with Client(transport, timeout=None, init_timeout=90) as client:
                 self._client = client
@@ -132,6 +133,14 @@ class StdioServer:
                     return int(entry.name)
             time.sleep(0.05)
         raise RuntimeError(f"cannot find the server process for {self.roots[0]}")
+
+    def log_tail(self, chars: int = 1500) -> str:
+        """The end of the server's log (where an INTERNAL_ERROR's traceback is)."""
+        if self.log is None or not self.log.exists():
+            return ""
+        with open(self.log, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - chars))
+            return fh.read().decode("utf-8", "replace")
 
     def alive(self) -> bool:
         if self.pid is None:

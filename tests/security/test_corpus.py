@@ -62,6 +62,9 @@ def test_hostile_request(case: Case, world, servers):
         problems: list[str] = []
         if resp.code not in case.expect:
             problems.append(f"code {resp.code}, expected one of {case.expect}")
+        if resp.code == "INTERNAL_ERROR":
+            tail = srv.log_tail().rstrip().splitlines()
+            problems.append("server log ends: " + " | ".join(tail[-4:])[-600:])
         leaked = world.marker.found_in(resp.dump())
         if leaked:
             problems.append(f"the response carries the outside marker ({', '.join(leaked)})")
