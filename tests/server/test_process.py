@@ -58,6 +58,15 @@ class StdioServer:
                 assert chunk, f"server closed stdout: {self.stderr()}"
                 self._buf += chunk
 
+    def answered(self, request_id: int) -> bool:
+        """Whether the answer to ``request_id`` has arrived (reads what is there, never waits)."""
+        while select.select([self.proc.stdout], [], [], 0)[0]:
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            self._buf += chunk
+        return any(json.loads(line).get("id") == request_id for line in self._buf.split(b"\n") if line.strip())
+
     def initialize(self) -> dict:
         self.send(INIT)
         answer = self.receive(1)
@@ -124,6 +133,7 @@ def test_stdio_server_stops_within_a_second_while_a_call_is_running(stdio, root)
     server.call(2, "load_summary", {"path": "slow.csv.gz", "exact_stats": True})
     time.sleep(0.5)
     assert server.proc.poll() is None
+    assert not server.answered(2), f"the call should still be running: {server.stderr()}"
     elapsed = stop_and_time(server.proc, signal.SIGINT)
     assert elapsed <= STOP_WITHIN, elapsed
     assert "Traceback" not in server.stderr(), server.stderr()
