@@ -59,14 +59,14 @@ log = logging.getLogger("io_core.isolation")
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 SIGNATURE_OFFSETS = (0, 512, 1024, 2048)  # where libhdf5 (and MATLAB v7.3's 512-byte header) puts it
-HDF5_FORMATS = frozenset({"hdf5", "netcdf", "mat"})  # used while a registry row has no ``container`` field
 ROUTED_METHODS = ("summarize", "read_slice", "preview_image", "explore_h5", "key_exists")
 PRELOAD = [  # imported once in the fork server, so each worker starts warm
-    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.formats.hdf5", "io_core.h5tree",
+    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.h5guard", "io_core.formats.hdf5", "io_core.h5tree",
     "io_core.summary", "io_core.stats", "io_core.slicing", "io_core.previews",
 ]
 POLL_SECONDS = 0.05  # how often a waiting call looks at its cancel probe
 START_TIMEOUT = 120.0  # a worker that is not ready by then is given up
+QUIET_WINDOW = 0.1  # seconds of (almost) no CPU use that count as "the process is quiet"
 
 
 class WorkerLostError(IOCoreError):
@@ -106,11 +106,8 @@ def has_hdf5_signature(path: str | os.PathLike[str]) -> bool:
 
 
 def is_hdf5_container(spec: Any) -> bool:
-    """A registry row whose files are HDF5 containers (its ``container`` field, else the known names)."""
-    container = getattr(spec, "container", None)
-    if container is not None:
-        return container == "hdf5"
-    return getattr(spec, "name", None) in HDF5_FORMATS
+    """A registry row whose files are HDF5 containers (``FormatSpec.container``: hdf5, netcdf, mat, plugins)."""
+    return getattr(spec, "container", None) == "hdf5"
 
 
 def opens_hdf5(ws: Any, path: str | os.PathLike[str], format: str | None, *, always: bool = False) -> bool:
@@ -336,20 +333,30 @@ class WorkerPool:
             self._ctx = ctx
         return self._ctx
 
-    def start(self, delay: float = 0.0) -> None:
-        """Start missing workers in the background (after ``delay`` seconds unless closed meanwhile); returns at once."""
-        if delay > 0:
-            generation = self._generation
-            timer = threading.Timer(delay, self._start_if, args=(generation,))
-            timer.daemon = True
-            timer.name = "sciio-worker-start"
-            timer.start()
-            return
-        with self._cond:
-            self._open = True
-            self._top_up()
+    def start(self, delay: float = 0.0, *, quiet: float = 0.0) -> None:
+        """Start missing workers in the background; returns at once.
 
-    def _start_if(self, generation: int) -> None:
+        ``delay``: wait that long first; ``quiet``: then wait (at most that long) until this
+        process has used under a tenth of a core for ``QUIET_WINDOW`` seconds, so starting the
+        fork server (about half a second of CPU) does not slow the requests being answered.
+        Nothing starts if the pool is closed meanwhile; a ``call`` starts workers at once.
+        """
+        if delay <= 0 and quiet <= 0:
+            with self._cond:
+                self._open = True
+                self._top_up()
+            return
+        threading.Thread(target=self._start_later, args=(self._generation, delay, quiet),
+                         name="sciio-worker-start", daemon=True).start()
+
+    def _start_later(self, generation: int, delay: float, quiet: float) -> None:
+        time.sleep(delay)
+        give_up = time.monotonic() + quiet
+        while time.monotonic() < give_up and generation == self._generation and not self._idle:
+            used = time.process_time()
+            time.sleep(QUIET_WINDOW)
+            if time.process_time() - used < QUIET_WINDOW / 10:
+                break
         with self._cond:
             if generation == self._generation:
                 self._open = True
@@ -437,10 +444,11 @@ class WorkerPool:
             while True:
                 while self._idle:
                     worker = self._idle.pop()
-                    if worker.alive():
+                    if worker.alive() and not _readable(worker.conn):  # an idle worker has nothing to say
                         self._busy.add(worker)
                         return worker
                     _kill(worker.process)  # died while idle (killed from outside): replaced below
+                    worker.conn.close()
                 self._top_up()
                 if not self._busy and not self._starting and self._start_error is not None:
                     raise WorkerLostError(f"no HDF5 worker process could be started ({self._start_error})",
@@ -523,6 +531,14 @@ class WorkerPool:
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         log.warning("HDF5 worker %d stopped mid-call (%s); starting a new one", worker.pid, how)
         return WorkerLostError(f"the process reading the file stopped ({how}) before answering")
+
+
+def _readable(conn: Any) -> bool:
+    """Data or end-of-file waiting: for an idle worker, the sign that it died (its end is closed)."""
+    try:
+        return conn.poll(0)
+    except (OSError, ValueError):
+        return True
 
 
 def _kill(process: Any) -> None:

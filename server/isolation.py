@@ -8,11 +8,11 @@ a fresh one starts in the background; the same limit also bounds calls that have
 state (resource reads).
 
 The workers live with the server's lifespan (the stdio or HTTP server; each in-memory client
-session): they start ``START_DELAY`` seconds after it begins, in the background, once the
-client's handshake and first requests have been answered (starting the fork server costs
-about half a second of CPU, which on a 2-core machine measurably slowed the first call when
-started at ``initialize``); an HDF5 call arriving sooner starts them at once. They are killed
-when the lifespan ends.
+session). They start in the background ``START_DELAY`` seconds after it begins, as soon as the
+server is quiet (at most ``QUIET_WAIT`` seconds later): starting the fork server costs about
+half a second of CPU, and started at ``initialize`` it measurably slowed the client's first
+requests on a 2-core machine (bench/startup.py). An HDF5 call arriving sooner starts them at
+once. They are killed when the lifespan ends.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from io_core.isolation import IsolatedWorkspace, WorkerPool
 from server import guards
 
 START_DELAY = 0.25  # seconds after the server (or session) starts
+QUIET_WAIT = 5.0  # then start at the first quiet moment, or after this many seconds anyway
 
 _POOLS: weakref.WeakKeyDictionary[Any, WorkerPool] = weakref.WeakKeyDictionary()
 
@@ -52,7 +53,7 @@ def lifespan(ws: Any) -> Callable[[Any], Any] | None:
     @asynccontextmanager
     async def workers(server: Any) -> AsyncIterator[dict]:
         _POOLS[server] = pool
-        pool.start(delay=START_DELAY)
+        pool.start(delay=START_DELAY, quiet=QUIET_WAIT)
         try:
             yield {}
         finally:
