@@ -229,9 +229,8 @@ except IOCoreError as exc:
 
 def test_an_unlimited_virtual_dataset_is_not_asked_its_extent(tmp_path):
     """HDF5 opens an unlimited virtual dataset's sources to work out its extent: never for outside sources."""
-    from test_h5tree import FifoWatch
-
     from h5py import h5d, h5p, h5s, h5t
+    from test_h5tree import FifoWatch
 
     root = tmp_path / "root"
     root.mkdir()
@@ -296,9 +295,9 @@ def test_only_the_guard_opens_hdf5_files():
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("h5py", "h5netcdf"):
-                if any(alias.name == "File" for alias in node.names):
-                    offenders.append(f"{path.name}: from {node.module} import File")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("h5py", "h5netcdf") \
+                    and any(alias.name == "File" for alias in node.names):
+                offenders.append(f"{path.name}: from {node.module} import File")
         for name, call in _calls(tree):
             if name.endswith("h5py.File") or name == "File":
                 offenders.append(f"{path.name}:{call.lineno}: {name}(...)")
