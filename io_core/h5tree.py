@@ -9,7 +9,7 @@
 * Paths are walked one link at a time (``resolve``): HDF5 is never handed a path that
   could cross an external link, so it never opens another file on its own. Soft links
   are followed here (loops stop after 16 hops); an external link is followed only into
-  a file inside the roots (opened by us, through the sandbox), and only when browsing.
+  a file inside the roots (pinned through the sandbox and opened by us), and only when browsing.
 * Virtual and external-storage datasets: their source files are located exactly where
   libhdf5 would look (``h5guard.locate``: external raw files relative to the current
   directory, as HDF5 does), shown, and never read; an unlimited virtual dataset is not
@@ -39,7 +39,7 @@ from h5py import h5, h5a, h5d, h5g, h5l, h5o, h5p, h5s, h5t, h5z
 from io_core import h5guard
 from io_core.errors import IOCoreError, KeyNotFoundError, UnsupportedOperationError
 from io_core.links import LinkTarget, outside_error, resolve_target
-from io_core.paths import Sandbox
+from io_core.paths import Sandbox, pin_companion
 from io_core.summary import encode_value
 from schemas import DataSourceInfo, FieldInfo, FilterInfo, LinkInfo, NodeInfo
 
@@ -209,8 +209,9 @@ def resolve(s: Session, file: Path, base: h5py.Group, path: str, hops: int = 0) 
                 return Hop(None, file, "external", target, value)
             if not target.exists:
                 return Hop(None, file, "dangling", target, value)
-            f2 = s.open(target.real)
-            sub = resolve(s, target.real, f2["/"], "/" + target_path.lstrip("/"), hops + 1)
+            opened = pin_companion(file, target_file)  # pinned: the file checked is the file read
+            f2 = s.open(opened)
+            sub = resolve(s, opened, f2["/"], "/" + target_path.lstrip("/"), hops + 1)
         if sub.obj is None:
             stop = "dangling" if sub.stop == "missing" else sub.stop
             return replace(sub, stop=stop)
