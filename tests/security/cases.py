@@ -224,6 +224,14 @@ def _with_soft(fill: Callable, name: str, target: str) -> Callable:
     return both
 
 
+def nifti_pair(path: Path) -> None:
+    """A NIfTI-1 pair written by nibabel (4 x 7 uint8 voxels); the .img is replaced by the caller."""
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Pair(np.zeros((4, 7), dtype="u1"), np.eye(4)), str(path))
+    path.with_suffix(".img").unlink()
+
+
 def fif_split(path: Path, c: Ctx) -> None:
     """A raw FIF saved by MNE in split parts; the second part moved outside and linked back."""
     import mne
@@ -601,12 +609,22 @@ add("fif_split_part_symlink_slice", "read_slice", summary("<d>/rec_raw.fif"), PO
     call_builder(lambda p, c: fif_split(p, c), "rec_raw.fif"))
 add("fif_split_part_symlink_convert", "convert", {"src": "<d>/rec_raw.fif", "dst": "<d>/o.fif"}, POR,
     call_builder(lambda p, c: fif_split(p, c), "rec_raw.fif"))
+# NIfTI pairs: the voxels of x.hdr live in x.img, found by name
+add("nifti_pair_img_symlink", "load_summary", summary("<d>/x.hdr"), POR, call_builder(lambda p, c: nifti_pair(p), "x.hdr"),
+    link("x.img", "<out>/secret.img"))
+add("nifti_pair_img_symlink_slice", "read_slice", summary("<d>/x.hdr"), POR,
+    call_builder(lambda p, c: nifti_pair(p), "x.hdr"), link("x.img", "<out>/secret.img"))
+add("nifti_pair_img_symlink_convert", "convert", {"src": "<d>/x.hdr", "dst": "<d>/o.npy"}, POR,
+    call_builder(lambda p, c: nifti_pair(p), "x.hdr"), link("x.img", "<out>/secret.img"))
+add("nifti_pair_img_fifo", "load_summary", summary("<d>/x.hdr"), NAF, call_builder(lambda p, c: nifti_pair(p), "x.hdr"),
+    fifo("x.img"))
 # EEGLAB .set whose samples live in an .fdt outside
 add("set_fdt_abs", "load_summary", summary("<d>/e.set"), POR, eeglab("e.set", "<out>/secret.fdt"))
 add("set_fdt_dotdot", "read_slice", summary("<d>/e.set"), POR, eeglab("e.set", "../../outside/secret.fdt"))
 add("set_fdt_symlink", "load_summary", summary("<d>/e.set"), POR, eeglab("e.set", "d.fdt"),
     link("d.fdt", "<out>/secret.fdt"))
-add("set_fdt_fallback_symlink", "load_summary", summary("<d>/e.set"), POR, eeglab("e.set", "missing.fdt"),
+add("set_fdt_fallback_symlink", "load_summary", summary("<d>/e.set"), POR + ("FILE_NOT_FOUND",),
+    eeglab("e.set", "missing.fdt"),
     link("e.fdt", "<out>/secret.fdt"))
 add("set_fdt_convert", "convert", {"src": "<d>/e.set", "dst": "<d>/o.fif"}, POR, eeglab("e.set", "<out>/secret.fdt"))
 

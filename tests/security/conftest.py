@@ -62,6 +62,7 @@ def build_outside(w: World) -> None:
     (out / "secret.yaml").write_text(f"secret: {m}\n")
     np.save(out / "secret.npy", np.array([raw] * 4))
     (out / "raw.bin").write_bytes(raw * 64)
+    (out / "secret.img").write_bytes(raw)  # 4 x 7 uint8 voxels of a NIfTI pair
     (out / "victim.txt").write_text("original outside content\n")
     (out / f"{m}.txt").write_text("a file whose name is the secret\n")
     (out / "dir" / f"{m}-2.txt").write_text("another\n")
