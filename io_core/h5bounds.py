@@ -10,7 +10,9 @@ touch millions of chunks. Both numbers come from the selection and the chunk sha
 * touched: at most ``limits.max_chunks``, or one chunk per ``CHUNK_BYTES_FLOOR`` bytes the
   read returns (so streaming legitimate data in small chunks is never refused), never more
   than ``limits.max_chunks_read``;
-* bounding box: at most ``limits.max_chunk_span``.
+* bounding box: at most ``limits.max_chunk_span``;
+* one chunk: at most ``limits.max_member_bytes`` (a filtered chunk is inflated whole: a 1 MB
+  file can hold a gzip chunk of 1 GiB of zeros).
 
 ``Bounded(ds)`` is a dataset whose every read is checked first (TOO_LARGE, with a smaller
 selection in the hint); the HDF5-family formats hand it to every generic reader (slices,
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from io_core.errors import TooLargeError
-from io_core.limits import Limits, current
+from io_core.limits import Limits, current, human
 
 CHUNK_BYTES_FLOOR = 1024
 
@@ -90,6 +92,11 @@ def check_read(shape: tuple[int, ...], chunks: tuple[int, ...] | None, itemsize:
     values, touched, span = read_cost(shape, chunks, item)
     if values == 0:
         return
+    chunk_bytes = math.prod(int(c) for c in chunks) * itemsize
+    if chunk_bytes > limits.max_member_bytes:  # a filtered chunk is inflated whole, however little is asked
+        raise TooLargeError(
+            f"one chunk of {name} is {human(chunk_bytes)} decompressed; at most {human(limits.max_member_bytes)} "
+            "of one chunk is read", hint="Rechunk the dataset into smaller chunks.")
     allowed = allowed_chunks(values * itemsize, limits)
     if touched <= allowed and span <= limits.max_chunk_span:
         return

@@ -346,3 +346,23 @@ def test_reads_touching_too_many_chunks_are_refused_before_reading(tmp_path, spe
     many = ws.summarize(name, key="many").summary
     assert many.stats.exact is False and many.stats.mean == pytest.approx(1.5) and "sample" in many.note
     assert not (tmp_path / "out.npy").exists()
+
+
+@pytest.mark.parametrize("spec", CONTAINERS, ids=lambda s: s.name)
+def test_a_chunk_inflating_past_the_member_limit_is_never_read(tmp_path, spec):
+    """A gzip chunk of zeros is tiny on disk and inflated whole on any read of it."""
+    from io_core.limits import current, set_current
+
+    path = tmp_path / f"bomb{SUFFIX[spec.name]}"
+    with hdf5_file(path, spec.name) as f:
+        f.create_dataset("v", data=np.zeros(2**22, "u1"), chunks=(2**22,), compression="gzip")
+    finish(path, spec.name)
+    assert path.stat().st_size < 64 * 1024
+    old = set_current(current().with_overrides(max_member_bytes=2**20))
+    try:
+        ws = Workspace([tmp_path], provenance=False)
+        assert code(ws.read_slice, path.name, key="v", selection="0:5") == "TOO_LARGE"
+        assert code(ws.summarize, path.name, key="v") == "TOO_LARGE"
+        assert code(ws.load, path.name, key="v") == "TOO_LARGE"
+    finally:
+        set_current(old)
