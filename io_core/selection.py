@@ -234,3 +234,77 @@ def read_selection(array, selection: Selection, limits=None):
     for axis in selection.flip_axes:
         values = np.flip(values, axis=axis)
     return values
+
+
+# -- table rows ------------------------------------------------------------------------------------
+
+_ROW_HINT = "A table's selection is one row range: '100:200', '-10:' (the last 10), '5' (one row), ':' (all)."
+
+
+@dataclass(frozen=True)
+class RowRange:
+    """A table's row selection as given (``"100:200"``, ``"-10:"``, ``"5"``), resolved once the row count is known."""
+
+    start: int | None
+    stop: int | None
+    single: bool = False
+
+    @property
+    def from_end(self) -> bool:
+        """Counts rows from the end (a negative bound): needs the exact row count."""
+        return (self.start is not None and self.start < 0) or (self.stop is not None and self.stop < 0)
+
+    def resolve(self, total: int | None) -> tuple[int, int | None]:
+        """(first row, rows wanted or None for "to the end"); ``total`` is needed only when ``from_end``."""
+        if self.single:
+            assert self.start is not None
+            index = self.start
+            if index < 0:
+                assert total is not None
+                if index < -total:
+                    raise InvalidSelectionError(f"row {index} is out of range for a table of {total} rows",
+                                                hint=f"Valid rows are {-total}..{total - 1}." if total else
+                                                "The table has no rows.")
+                index += total
+            return index, 1
+        if total is None:
+            start = self.start or 0
+            return start, None if self.stop is None else max(0, self.stop - start)
+        lo, hi, _ = slice(self.start, self.stop).indices(total)
+        return lo, max(0, hi - lo)
+
+    def __str__(self) -> str:
+        if self.single:
+            return str(self.start)
+        return f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
+
+
+def parse_row_range(text: str) -> RowRange:
+    """Parse a table row selection; anything else (a step, a second axis, words) is INVALID_SELECTION.
+
+    Table rows are read as one contiguous page, so a step is refused rather than read
+    whole and thinned; columns are picked with ``columns=``, not a second axis.
+    """
+    raw = text.strip()
+    body = raw[1:-1].strip() if raw.startswith("[") and raw.endswith("]") else raw
+    if body.endswith(","):
+        body = body[:-1].strip()
+    if body in ("", ":", "..."):
+        return RowRange(None, None)
+    if "," in body:
+        raise InvalidSelectionError(f"{short_text(raw)} selects more than rows; a table's selection is rows only",
+                                    hint=_ROW_HINT + " Pick columns with columns=[...].")
+    if (m := _INDEX.match(body)) is not None:
+        return RowRange(int(m.group(1)), None, single=True)
+    if (m := _SLICE.match(body)) is None:
+        raise InvalidSelectionError(f"cannot parse {short_text(raw)} as table rows", hint=_ROW_HINT)
+    start, stop, step = (int(g) if g is not None else None for g in m.groups())
+    if step not in (None, 1):
+        raise InvalidSelectionError(f"table rows are read as one contiguous range; the step in {short_text(raw)} "
+                                    "is not supported", hint=_ROW_HINT + " Page through with offset= and limit=.")
+    return RowRange(start, stop)
+
+
+def short_text(text: str, keep: int = 40) -> str:
+    """``text`` quoted, cut to ``keep`` characters: a selection echoed in an error stays short."""
+    return repr(text if len(text) <= keep else text[:keep] + "…")

@@ -8,14 +8,15 @@ of the next page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from io_core.budget import fit, json_size
-from io_core.errors import TooLargeError
-from io_core.selection import parse_selection, read_selection
 from io_core.encoding import encode_value
+from io_core.errors import InvalidSelectionError, TooLargeError
+from io_core.selection import parse_row_range, parse_selection, read_selection
 from schemas import ArraySlice, FrameSlice, TextSlice
 
 DEFAULT_ROWS = 100
@@ -85,20 +86,115 @@ def array_slice(array: Any, selection: str | None, max_bytes: int | None) -> Arr
     return result
 
 
-def frame_page(page: Any, offset: int, limit: int, total: int, exact: bool, max_bytes: int | None) -> FrameSlice:
-    """A page of rows, cut to the budget; ``next_offset`` says where to continue."""
+def _encode_rows(page: Any, room: int, cell_chars: int) -> tuple[list[str], list[dict[str, Any]], int]:
+    """(columns, rows encoded until ``room`` bytes are used, bytes used); the first row is always kept.
+
+    Rows are encoded one at a time, so a page far larger than the budget costs what fits.
+    """
     columns = [str(c) for c in page.columns]
-    cell_chars = max_bytes or 10**9  # a longer cell cannot fit anyway; the budget cut below flags it
-    rows = [
-        {c: encode_value(v, cell_chars) for c, v in zip(columns, row, strict=True)}
-        for row in page.itertuples(index=False, name=None)
-    ]
+    rows: list[dict[str, Any]] = []
+    used = 0
+    for row in page.itertuples(index=False, name=None):
+        record = {c: encode_value(v, cell_chars) for c, v in zip(columns, row, strict=True)}
+        size = json_size(record) + 1
+        if rows and used + size > room:
+            break
+        rows.append(record)
+        used += size
+    return columns, rows, used
+
+
+def frame_page(page: Any, offset: int, limit: int, total: int, exact: bool, max_bytes: int | None) -> FrameSlice:
+    """A page of rows already read, cut to the budget; ``next_offset`` says where to continue."""
+    room = 10**18 if max_bytes is None else max_bytes - ENVELOPE_BYTES
+    columns, rows, _ = _encode_rows(page, room, max_bytes or 10**9)
     result = FrameSlice(offset=offset, columns=columns, rows=rows, total_rows=total, total_rows_exact=exact)
     result = fit(result, None if max_bytes is None else max_bytes - ENVELOPE_BYTES)
     end = offset + len(result.rows)
-    more = end < total if exact else (len(result.rows) < len(rows) or len(rows) == limit)
+    more = end < total if exact else (len(result.rows) < len(page) or len(page) == limit)
     return result.model_copy(update={"next_offset": end if more else None,
-                                     "truncated": result.truncated or len(result.rows) < len(rows)})
+                                     "truncated": result.truncated or len(result.rows) < len(page)})
+
+
+ReadRows = Callable[[list[str] | None, int, int], tuple[Any, int, bool]]  # (columns, offset, limit) -> page
+PROBE_ROWS = 32  # rows read first to learn what a row costs in the answer
+
+
+def table_page(read: ReadRows, columns: list[str] | None, selection: str | None, offset: int,
+               limit: int | None, max_bytes: int | None) -> FrameSlice:
+    """A page of table rows, sized against the budget before it is read.
+
+    ``selection`` is a row range (``parse_row_range``), or offset/limit page as usual; a
+    selection with an offset is refused (one of them says where the page starts). With a
+    budget, ``PROBE_ROWS`` rows are read first; what one costs as JSON sizes the rest, so
+    no more than about what fits is ever parsed (``limit=1000000`` reads a few hundred
+    rows). The answer holds what fits; ``next_offset`` is the first row not returned
+    (None when the table, or the selection, is done).
+    """
+    rng = parse_row_range(selection) if selection is not None and selection.strip() else None
+    count: int | None = None
+    if rng is not None:
+        if offset:
+            raise InvalidSelectionError("give a row selection or an offset, not both",
+                                        hint=f"Use selection='{rng}' alone, or offset= with limit=.")
+        offset, count = rng.resolve(exact_total(read, columns) if rng.from_end else None)
+    wanted = limit if limit is not None else (count if count is not None else DEFAULT_ROWS)
+    if count is not None:
+        wanted = min(wanted, count)
+    room = 10**18 if max_bytes is None else max_bytes - ENVELOPE_BYTES
+    cell_chars = max_bytes or 10**9  # a longer cell cannot fit anyway; the budget cut flags it
+    asked = wanted if max_bytes is None else min(wanted, PROBE_ROWS)
+    page, total, exact = read(columns, offset, asked)
+    names, rows, used = _encode_rows(page, room, cell_chars)
+    got = len(page)
+    used += json_size(names)
+    if max_bytes is not None and got == asked < wanted and len(rows) == got and used < room:
+        per_row = max(1.0, used / max(1, got))
+        more = min(wanted - asked, int((room - used) / per_row * 1.25) + 2)
+        page, total, exact = read(columns, offset + asked, more)
+        asked += more
+        got += len(page)
+        more_names, more_rows, _ = _encode_rows(page, room - used, cell_chars)
+        names += [c for c in more_names if c not in names]
+        rows += more_rows
+    result = FrameSlice(offset=offset, columns=names, rows=rows, total_rows=max(total, offset + got),
+                        total_rows_exact=exact)
+    result = fit(result, None if max_bytes is None else room)
+    if rng is not None and rng.single and not result.rows:
+        raise InvalidSelectionError(f"row {rng.start} is past the end of the table ({total} rows"
+                                    f"{'' if exact else ', estimated'})", hint=f"Rows are 0..{max(0, total - 1)}.")
+    returned = len(result.rows)
+    end = offset + returned
+    ended = got < asked or (exact and offset + got >= total)  # no row after the last one read
+    if returned < min(got, wanted) or (returned < wanted and not ended):
+        next_offset: int | None = end  # cut to the budget (or not read because it could not fit)
+    elif returned == wanted and count is None:  # a full page: the next one starts here, if the table goes on
+        next_offset = end if (end < total if exact else not ended) else None
+    elif returned == wanted and returned < count and not ended:  # the rest of the selection
+        next_offset = end
+    else:
+        next_offset = None
+    return result.model_copy(update={"next_offset": next_offset,
+                                     "truncated": result.truncated or (next_offset is not None and returned < wanted)})
+
+
+def exact_total(read: ReadRows, columns: list[str] | None, tries: int = 6) -> int:
+    """The table's exact row count, for rows counted from its end.
+
+    A reader returns the exact count once a page starts past its last row (a CSV scans to
+    its end once; the row index keeps the count): ask for empty pages further and further
+    out until one does. A count that stays estimated is INVALID_SELECTION.
+    """
+    _, total, exact = read(columns, 0, 0)
+    probe = total
+    for _ in range(tries):
+        if exact:
+            return total
+        probe = max(2 * probe, probe + 1024)
+        _, total, exact = read(columns, probe, 0)
+    raise InvalidSelectionError(
+        f"rows counted from the end need the exact row count; this table's is only estimated (~{total})",
+        hint="Select from the start ('0:100') and page on with offset=.")
 
 
 def text_page(lines: list[str], offset: int, has_more: bool, max_bytes: int | None) -> TextSlice:
@@ -106,3 +202,29 @@ def text_page(lines: list[str], offset: int, has_more: bool, max_bytes: int | No
     cut = len(result.lines) < len(lines)
     more = has_more or cut
     return result.model_copy(update={"next_offset": offset + len(result.lines) if more else None})
+
+
+def rows_wanted(selection: str | None, offset: int, limit: int | None,
+                total: Callable[[], tuple[int, bool]] | None = None) -> tuple[int, int]:
+    """The (offset, limit) of a table page from ``selection`` (a row range) or offset/limit.
+
+    ``total()`` gives (rows, exact) and is called only for rows counted from the end.
+    ``table_page`` does this and sizes the page against the budget; this stays for callers
+    that read the page themselves.
+    """
+    if selection is None or not selection.strip():
+        return offset, limit if limit is not None else DEFAULT_ROWS
+    rng = parse_row_range(selection)
+    if offset:
+        raise InvalidSelectionError("give a row selection or an offset, not both",
+                                    hint=f"Use selection='{rng}' alone, or offset= with limit=.")
+    rows = None
+    if rng.from_end:
+        rows, exact = total() if total is not None else (0, False)
+        if not exact:
+            raise InvalidSelectionError(
+                f"rows counted from the end need the exact row count; this table's is only estimated (~{rows})",
+                hint="Select from the start ('0:100') and page on with offset=.")
+    start, count = rng.resolve(rows)
+    wanted = limit if limit is not None else (count if count is not None else DEFAULT_ROWS)
+    return start, wanted if count is None else min(wanted, count)
