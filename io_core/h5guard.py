@@ -204,6 +204,20 @@ def reading(path: Path) -> Iterator[h5py.File]:
         f.close()
 
 
+def check_file(path: Path) -> None:
+    """Scan ``path`` as ``open_checked`` does, for a library that opens it by name itself (EEGLAB v7.3
+    ``.set`` through MNE/pymatreader): given the same path, libhdf5 looks only where the scan looked."""
+    open_checked(path).close()
+
+
+def is_hdf5(path: Path) -> bool:
+    """The HDF5 signature at 0, 512, 1024, ... (MATLAB v7.3 and EEGLAB v7.3 files put it at 512)."""
+    try:
+        return read_superblock(path) is not None
+    except OSError:
+        return False
+
+
 def create(path: Path, **kwargs: Any) -> h5py.File:
     """A new HDF5 file for writing (``h5py.File(path, "w", **kwargs)``); writes name no other file."""
     return h5py.File(path, "w", **kwargs)

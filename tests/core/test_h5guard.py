@@ -366,3 +366,21 @@ def test_a_chunk_inflating_past_the_member_limit_is_never_read(tmp_path, spec):
         assert code(ws.load, path.name, key="v") == "TOO_LARGE"
     finally:
         set_current(old)
+
+
+def test_check_file_confines_a_library_that_opens_the_file_itself(tmp_path):
+    """For readers that open HDF5 by name (MNE reading an EEGLAB v7.3 .set): the same scan, nothing returned."""
+    from io_core import h5guard
+    from io_core.links import links_confined_to
+    from io_core.paths import Sandbox
+
+    root = tmp_path / "root"
+    root.mkdir()
+    files = build_escapes(root, tmp_path / "outside", "mat")
+    with h5py.File(root / "clean.mat", "w", userblock_size=512) as f:
+        f["x"] = np.arange(3.0)
+    with links_confined_to(Sandbox([root])):
+        h5guard.check_file(root / "clean.mat")
+        for path in files.values():
+            assert h5guard.is_hdf5(path)
+            assert code(h5guard.check_file, path) == "PATH_OUTSIDE_ROOT"
