@@ -104,12 +104,24 @@ def _encode_rows(page: Any, room: int, cell_chars: int) -> tuple[list[str], list
     return columns, rows, used
 
 
+def _trim_rows(result: FrameSlice, room: int) -> FrameSlice:
+    """Drop trailing rows until the page fits ``room`` (``fit`` halves a list: half a page lost for one byte)."""
+    over = json_size(result.model_dump(mode="json")) - room
+    if over <= 0 or len(result.rows) <= 1:
+        return result
+    rows = list(result.rows)
+    while over > 0 and len(rows) > 1:
+        over -= json_size(rows.pop()) + 1
+    return result.model_copy(update={"rows": rows})
+
+
 def frame_page(page: Any, offset: int, limit: int, total: int, exact: bool, max_bytes: int | None) -> FrameSlice:
     """A page of rows already read, cut to the budget; ``next_offset`` says where to continue."""
     room = 10**18 if max_bytes is None else max_bytes - ENVELOPE_BYTES
     columns, rows, _ = _encode_rows(page, room, max_bytes or 10**9)
     result = FrameSlice(offset=offset, columns=columns, rows=rows, total_rows=total, total_rows_exact=exact)
-    result = fit(result, None if max_bytes is None else max_bytes - ENVELOPE_BYTES)
+    if max_bytes is not None:
+        result = fit(_trim_rows(result, room), room)
     end = offset + len(result.rows)
     more = end < total if exact else (len(result.rows) < len(page) or len(page) == limit)
     return result.model_copy(update={"next_offset": end if more else None,
@@ -159,7 +171,8 @@ def table_page(read: ReadRows, columns: list[str] | None, selection: str | None,
         rows += more_rows
     result = FrameSlice(offset=offset, columns=names, rows=rows, total_rows=max(total, offset + got),
                         total_rows_exact=exact)
-    result = fit(result, None if max_bytes is None else room)
+    if max_bytes is not None:
+        result = fit(_trim_rows(result, room), room)
     if rng is not None and rng.single and not result.rows:
         raise InvalidSelectionError(f"row {rng.start} is past the end of the table ({total} rows"
                                     f"{'' if exact else ', estimated'})", hint=f"Rows are 0..{max(0, total - 1)}.")
