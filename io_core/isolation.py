@@ -21,7 +21,7 @@ Threads cannot fix either problem; a process can be killed.
   plus a watchdog thread polling the parent), redirect stdout to stderr (stdout may be a
   stdio protocol stream) and take io_core's process-wide limits from the parent.
 * ``IsolatedWorkspace(ws, pool)``: ``ws``'s methods, with the reads that may open an HDF5
-  container (``summarize``, ``read_slice``, ``preview_image``, ``explore_h5``, ``key_exists``)
+  container (``ROUTED_METHODS``: summarize, read_slice, preview_image, explore, key_exists, ...)
   sent to the pool when the file is HDF5-family: its format (``format=`` or extension) is a
   registry row whose ``container`` is "hdf5" (hdf5, netcdf, mat), or its bytes carry the HDF5
   signature at 0/512/1024/2048 (MATLAB v7.3, EEGLAB v7.3 ``.set``, unknown extensions).
@@ -38,6 +38,7 @@ module import-safe (``if __name__ == "__main__":``): workers import it as ``__mp
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib
 import inspect
 import logging
@@ -59,7 +60,9 @@ log = logging.getLogger("io_core.isolation")
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 SIGNATURE_OFFSETS = (0, 512, 1024, 2048)  # where libhdf5 (and MATLAB v7.3's 512-byte header) puts it
-ROUTED_METHODS = ("summarize", "read_slice", "preview_image", "explore_h5", "key_exists")
+ROUTED_METHODS = frozenset({  # the Workspace reads that may open a file's container; the rest stays in-process
+    "summarize", "read_slice", "preview_image", "explore", "explore_h5", "key_exists", "read_metadata",
+})
 PRELOAD = [  # imported once in the fork server, so each worker starts warm
     "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.h5guard", "io_core.formats.hdf5", "io_core.h5tree",
     "io_core.summary", "io_core.stats", "io_core.slicing", "io_core.previews",
@@ -576,7 +579,10 @@ class IsolatedWorkspace:
         self._signatures: dict[str, inspect.Signature] = {}
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.workspace, name)
+        attr = getattr(self.workspace, name)
+        if name in ROUTED_METHODS and callable(attr):
+            return functools.partial(self._run, name)
+        return attr
 
     def _format_arg(self, method: str, path: Any, args: tuple, kwargs: dict[str, Any]) -> str | None:
         sig = self._signatures.get(method)
@@ -593,7 +599,7 @@ class IsolatedWorkspace:
         return opens_hdf5(self.workspace, path, self._format_arg(method, path, args, kwargs),
                           always=method == "explore_h5")
 
-    def _run(self, method: str, path: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+    def _run(self, method: str, path: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.routed(method, path, args, kwargs):
             return getattr(self.workspace, method)(path, *args, **kwargs)
         progress = kwargs.pop("progress", None)
@@ -601,18 +607,3 @@ class IsolatedWorkspace:
             path = os.fspath(path)
         return self.pool.call(method, (path, *args), kwargs, progress=progress, check=self.check,
                               timeout=self.timeout)
-
-    def summarize(self, path: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._run("summarize", path, args, kwargs)
-
-    def read_slice(self, path: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._run("read_slice", path, args, kwargs)
-
-    def preview_image(self, path: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._run("preview_image", path, args, kwargs)
-
-    def explore_h5(self, path: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._run("explore_h5", path, args, kwargs)
-
-    def key_exists(self, path: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._run("key_exists", path, args, kwargs)
