@@ -32,6 +32,7 @@ SCAN_ENTRIES = 2000
 SCAN_DEPTH = 3
 MAX_LIBRARIES = 6
 QUIET = 0.25  # seconds without a running or finished call before each import (clients call right after connecting)
+GAP = 0.25  # seconds of idle CPU before each import (io_core.isolation starts its workers in a 0.1 s idle window)
 SWITCH_INTERVAL = 0.0005  # seconds; Python's default 0.005 makes each GIL hand-off of a call wait behind an import
 ALWAYS = ("numpy",)
 SKIP_KINDS = {"object"}  # pickle, joblib, torch: gated, and torch is huge
@@ -103,9 +104,14 @@ def _import(name: str) -> bool:
 
 
 def _wait_quiet(quiet: float) -> None:
-    """Until no tool call ran for ``quiet`` seconds: imports never compete with a call for the CPU."""
+    """Until no tool call ran for ``quiet`` seconds: imports never compete with a call for the CPU.
+
+    Always a ``GAP`` first: other background starters that wait for an idle process (the HDF5
+    worker pool) get their moment between two imports instead of after all of them.
+    """
     from server import lifecycle
 
+    time.sleep(GAP)
     while (idle := lifecycle.idle_for()) < quiet:
         time.sleep(max(0.02, quiet - idle))
 
