@@ -821,3 +821,23 @@ add("ro_yaml_bomb", "load_summary", {"path": "<d>/bomb.yaml"}, DEEP + ("OK",),
 # FastMCP answers a tool the read-only server does not offer with its own uncoded "Unknown tool"
 add("ro_save_absent", "save", {"path": "new.json", "data": {"a": 1}}, ("READ_ONLY", "UNCODED_ERROR"), read_only=True)
 add("ro_convert_absent", "convert", {"src": "t.csv", "dst": "t.json"}, ("READ_ONLY", "UNCODED_ERROR"), read_only=True)
+
+
+NOTES = {  # what a failure of these means, for whoever routes it
+    "deep200_save_yaml": "an 830-byte request nested 200 deep gets no answer at all over stdio (the server stays up): "
+                         "the MCP stdio reader cannot parse it (pydantic JSON recursion limit) and drops it; a "
+                         "JSON-RPC error (or a coded TOO_LARGE) should come back within the call timeout",
+    "zarr_huge_exact_stats": "exact stats over 2**40 one-element chunks run into the call timeout; the chunk count "
+                             "is known from the metadata (TOO_LARGE before reading, like preview_image does)",
+    "zarr_key_dotdot": "zarr itself refuses the '..' key, but the answer says the store is corrupt; a key that climbs "
+                       "out is the caller's mistake: PATH_OUTSIDE_ROOT / INVALID_SELECTION / KEY_NOT_FOUND",
+    "h5_huge_exact_stats": "exact stats over 2**40 one-element chunks: refuse by chunk count before reading",
+}
+for _id, _note in NOTES.items():
+    for _case in CASES:
+        if _case.id == _id:
+            _case.note = _note
+for _case in CASES:
+    if _case.id.endswith(("_extlink_relative", "_vds_relative")) and not _case.note:
+        _case.note = ("the link names '../../outside/secret.h5', relative to the file's folder (HDF5 resolves it "
+                      "there); an absolute target is refused, so the relative one must be resolved the same way")

@@ -314,8 +314,10 @@ class Marker:
             self.forms[f"int16@{off}"] = ",".join(str(int(v)) for v in np.frombuffer(cyclic[off: off + 12], "<i2"))
 
     def found_in(self, text: str) -> list[str]:
+        """The kinds of form (text, hex, base64, uint8, int16) in which the marker appears in ``text``."""
         compact = re.sub(r"\s+", "", text)
-        return [name for name, form in self.forms.items() if form and (form in text or form in compact)]
+        hits = [name for name, form in self.forms.items() if form and (form in text or form in compact)]
+        return sorted({re.split(r"[@+]", name)[0] for name in hits})
 
     def found_in_bytes(self, data: bytes) -> list[str]:
         hits = []
