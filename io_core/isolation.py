@@ -20,14 +20,11 @@ Threads cannot fix either problem; a process can be killed.
   Workers die with their parent (``PR_SET_PDEATHSIG`` under the single-threaded fork server,
   plus a watchdog thread polling the parent), redirect stdout to stderr (stdout may be a
   stdio protocol stream) and take io_core's process-wide limits from the parent.
-* ``IsolatedWorkspace(ws, pool)``: ``ws``'s methods, with the reads that may open an HDF5
-  container (``ROUTED_METHODS``: summarize, read_slice, preview_image, explore, key_exists, ...)
-  sent to the pool when the file is HDF5-family: its format (``format=`` or extension) is a
-  registry row whose ``container`` is "hdf5" (hdf5, netcdf, mat), or its bytes carry the HDF5
-  signature at 0/512/1024/2048 (MATLAB v7.3, EEGLAB v7.3 ``.set``, unknown extensions).
-  Everything else, writes included (a killed ``convert`` would leave its temp file), stays
-  in-process; user loaders registered at run time exist only in this process, so their
-  extensions stay in-process too.
+  The worker's side is io_core.isolation_worker.
+* ``IsolatedWorkspace(ws, pool)`` (io_core.isolation_routing): ``ws``'s methods, with the reads
+  that may open an HDF5 container sent to the pool when the file is HDF5-family (its registry
+  row's ``container``, or the HDF5 signature in its bytes); everything else, writes included,
+  stays in-process.
 
 Cost (bench/isolation.py): a round trip to an idle worker takes about 0.05 ms and an HDF5
 summary costs about 0.25 ms more than in-process; nothing is imported or started at
@@ -38,34 +35,29 @@ module import-safe (``if __name__ == "__main__":``): workers import it as ``__mp
 from __future__ import annotations
 
 import atexit
-import functools
-import importlib
-import inspect
 import logging
 import os
-import signal
-import stat
-import sys
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from io_core.errors import IOCoreError
+from io_core.isolation_routing import (  # noqa: F401 - the public API is here
+    ROUTED_METHODS,
+    IsolatedWorkspace,
+    has_hdf5_signature,
+    is_hdf5_container,
+    opens_hdf5,
+)
+from io_core.isolation_worker import import_error, process_state, serve
 
 log = logging.getLogger("io_core.isolation")
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-SIGNATURE_OFFSETS = (0, 512, 1024, 2048)  # where libhdf5 (and MATLAB v7.3's 512-byte header) puts it
-ROUTED_METHODS = frozenset({  # the Workspace reads that may open a file's container; the rest stays in-process
-    "summarize", "read_slice", "preview_image", "explore", "explore_h5", "key_exists", "read_metadata",
-})
 PRELOAD = [  # imported once in the fork server, so each worker starts warm
-    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.h5guard", "io_core.formats.hdf5", "io_core.h5tree",
-    "io_core.summary", "io_core.stats", "io_core.slicing", "io_core.previews",
+    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.h5guard", "io_core.formats.hdf5",
+    "io_core.h5tree", "io_core.summary", "io_core.stats", "io_core.slicing", "io_core.previews",
 ]
 POLL_SECONDS = 0.05  # how often a waiting call looks at its cancel probe
 START_TIMEOUT = 120.0  # a worker that is not ready by then is given up
@@ -83,185 +75,6 @@ class WorkerLostError(IOCoreError):
 class IsolationTimeoutError(IOCoreError):
     code = "TIMEOUT"
     default_hint = "Ask for less (a key, a smaller selection), or raise the time limit."
-
-
-# -- which files go to the pool -------------------------------------------------------------
-
-def has_hdf5_signature(path: str | os.PathLike[str]) -> bool:
-    """Whether a regular file carries the HDF5 superblock signature at 0, 512, 1024 or 2048.
-
-    Opened non-blocking and checked with ``fstat`` first, so a FIFO or device is never read.
-    """
-    try:
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(path, flags)
-    except OSError:
-        return False
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        head = os.pread(fd, SIGNATURE_OFFSETS[-1] + len(HDF5_SIGNATURE), 0)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return any(head[o : o + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE for o in SIGNATURE_OFFSETS)
-
-
-def is_hdf5_container(spec: Any) -> bool:
-    """A registry row whose files are HDF5 containers (``FormatSpec.container``: hdf5, netcdf, mat, plugins)."""
-    return getattr(spec, "container", None) == "hdf5"
-
-
-def opens_hdf5(ws: Any, path: str | os.PathLike[str], format: str | None, *, always: bool = False) -> bool:
-    """Whether ``ws`` would open ``path`` with libhdf5. False when it cannot even resolve it (the error is
-    then raised in-process, at no cost). ``always``: an HDF5-only call (explore_h5)."""
-    try:
-        real = ws.sandbox.resolve(path)
-    except Exception:  # noqa: BLE001 - the in-process call raises the coded error itself
-        return False
-    from io_core.registry import candidate_extensions
-
-    registry = ws.registry
-    if always:
-        return True
-    if format:
-        if registry.user_loader(format) is not None:
-            return False
-        spec = registry.spec(format)
-        if spec is None:
-            try:
-                specs = registry.specs_for_extension(format)
-            except ValueError:
-                return False
-            spec = specs[0] if specs else None
-        return spec is not None and is_hdf5_container(spec)
-    for ext in candidate_extensions(real):
-        if registry.user_loader(ext) is not None:
-            return False  # a plugin function registered in this process: the worker does not have it
-        if any(is_hdf5_container(spec) for spec in registry.specs_for_extension(ext)):
-            return True
-    return has_hdf5_signature(real)
-
-
-# -- the worker process ---------------------------------------------------------------------
-
-def _process_state() -> dict[str, Any]:
-    """Process-wide io_core settings a worker must share with its parent."""
-    from io_core import limits
-
-    return {"limits": limits.current()}
-
-
-def _apply_state(state: dict[str, Any]) -> None:
-    from io_core import limits
-
-    if "limits" in state:
-        limits.set_current(state["limits"])
-
-
-def _die_with_parent(server_pid: int, pdeathsig: bool) -> None:
-    """Exit as soon as the parent (the fork server or the server) or the server itself is gone."""
-    parent = os.getppid()
-    if pdeathsig and sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(1)  # the parent died before the death signal was armed
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                os.kill(server_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:
-                pass
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="sciio-parent-watch", daemon=True).start()
-
-
-def _export_error(exc: IOCoreError) -> tuple:
-    import pickle
-
-    state = {}
-    for name, value in vars(exc).items():
-        try:
-            pickle.dumps(value)
-        except Exception:  # noqa: BLE001, S112 - an unpicklable attribute is dropped, not fatal
-            continue
-        state[name] = value
-    return (type(exc).__module__, type(exc).__qualname__, exc.args, state, exc.code)
-
-
-def _import_error(payload: tuple) -> IOCoreError:
-    module, qualname, args, state, code = payload
-    cls: Any = None
-    try:
-        cls = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-    except Exception:  # noqa: BLE001 - a class only the worker knows: keep its code on the root class
-        cls = None
-    if not (isinstance(cls, type) and issubclass(cls, IOCoreError)):
-        cls = IOCoreError
-    exc = cls.__new__(cls)
-    exc.args = tuple(args)
-    exc.__dict__.update(state)
-    if exc.code != code:
-        exc.code = code  # type: ignore[misc]  # instance attribute shadows the class's
-    for name, default in (("message", args[0] if args else ""), ("hint", ""), ("path", None)):
-        exc.__dict__.setdefault(name, default)
-    return exc
-
-
-def _serve(conn: Any, factory: Callable[[], Any], cwd: str, server_pid: int, pdeathsig: bool,
-           state: dict[str, Any]) -> None:
-    """A worker's whole life: build the target, then answer one request at a time until EOF."""
-    _die_with_parent(server_pid, pdeathsig)
-    try:
-        os.dup2(2, 1)  # stdout may be the server's stdio protocol stream: nothing of ours goes there
-    except OSError:
-        pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which ends us
-    try:
-        os.chdir(cwd)
-        _apply_state(state)
-        target = factory()
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which gives up on this worker
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"[:2000]))
-        os._exit(1)
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            break
-        if request is None:
-            break
-        method, args, kwargs, wants_progress = request
-        if wants_progress:
-            kwargs["progress"] = lambda done, total: conn.send(("progress", done, total))
-        try:
-            if method.startswith("_"):
-                raise AttributeError(f"no public method {method!r}")
-            reply: tuple = ("ok", getattr(target, method)(*args, **kwargs))
-        except IOCoreError as exc:
-            reply = ("error", _export_error(exc))
-        except BaseException as exc:  # noqa: BLE001 - a bug: the parent logs the remote traceback
-            reply = ("crash", f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()[-8000:])
-        try:
-            conn.send(reply)
-        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-            conn.send(("crash", f"cannot send the result: {type(exc).__name__}: {exc}"[:2000], ""))
-    os._exit(0)
 
 
 # -- the pool, in the parent ----------------------------------------------------------------
@@ -378,8 +191,8 @@ class WorkerPool:
             ctx = self._context()
             mine, theirs = ctx.Pipe(duplex=True)
             pdeathsig = ctx.get_start_method() == "forkserver"  # its parent is the single-threaded fork server
-            process = ctx.Process(target=_serve, name="sciio-hdf5-worker", daemon=True,
-                                  args=(theirs, self.factory, os.getcwd(), os.getpid(), pdeathsig, _process_state()))
+            process = ctx.Process(target=serve, name="sciio-hdf5-worker", daemon=True,
+                                  args=(theirs, self.factory, os.getcwd(), os.getpid(), pdeathsig, process_state()))
             process.start()
             theirs.close()
             if not mine.poll(self.start_timeout):
@@ -514,7 +327,7 @@ class WorkerPool:
                     if kind == "ok":
                         return message[1]
                     if kind == "error":
-                        raise _import_error(message[1])
+                        raise import_error(message[1])
                     raise RemoteError(f"{method} failed in an HDF5 worker: {message[1]}\n{message[2]}")
                 if ready:  # only the sentinel: the process ended without answering
                     raise self._lost(worker)
@@ -559,51 +372,3 @@ def _kill(process: Any) -> None:
             pass
 
     threading.Thread(target=reap, name="sciio-worker-reap", daemon=True).start()
-
-
-# -- the proxy ------------------------------------------------------------------------------
-
-class IsolatedWorkspace:
-    """``workspace``'s methods, with HDF5-family reads run in ``pool`` (see the module docstring).
-
-    ``check``: a cancel probe that raises (e.g. the server's ``raise_if_cancelled``);
-    ``timeout``: seconds after which a pooled call is stopped (TIMEOUT) even without one.
-    """
-
-    def __init__(self, workspace: Any, pool: WorkerPool, *, check: Callable[[], None] | None = None,
-                 timeout: float | None = None) -> None:
-        self.workspace = workspace
-        self.pool = pool
-        self.check = check
-        self.timeout = timeout
-        self._signatures: dict[str, inspect.Signature] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.workspace, name)
-        if name in ROUTED_METHODS and callable(attr):
-            return functools.partial(self._run, name)
-        return attr
-
-    def _format_arg(self, method: str, path: Any, args: tuple, kwargs: dict[str, Any]) -> str | None:
-        sig = self._signatures.get(method)
-        if sig is None:
-            sig = self._signatures[method] = inspect.signature(getattr(self.workspace, method))
-        try:
-            return sig.bind(path, *args, **kwargs).arguments.get("format")
-        except TypeError:
-            return None  # the in-process call raises the same TypeError
-
-    def routed(self, method: str, path: Any, args: tuple = (), kwargs: dict[str, Any] | None = None) -> bool:
-        """Whether this call would run in the pool."""
-        kwargs = kwargs or {}
-        return opens_hdf5(self.workspace, path, self._format_arg(method, path, args, kwargs),
-                          always=method == "explore_h5")
-
-    def _run(self, method: str, path: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.routed(method, path, args, kwargs):
-            return getattr(self.workspace, method)(path, *args, **kwargs)
-        progress = kwargs.pop("progress", None)
-        if isinstance(path, Path):
-            path = os.fspath(path)
-        return self.pool.call(method, (path, *args), kwargs, progress=progress, check=self.check,
-                              timeout=self.timeout)
