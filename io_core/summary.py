@@ -148,18 +148,26 @@ def array_summary(
 
 # -- frames -----------------------------------------------------------------------------
 
-def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_rows_exact: bool = True) -> FrameSummary:
-    """Summary of a pandas DataFrame (already bounded by the caller when the file is big)."""
+def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_rows_exact: bool = True,
+                  sample: Any = None) -> FrameSummary:
+    """Summary of a pandas DataFrame (already bounded by the caller when the file is big).
+
+    ``df`` gives the head rows. Column stats come from ``sample`` when given (rows drawn from
+    the whole table: labelled ``sample="spread"``), else from ``df``; a ``df`` holding fewer
+    than ``n_rows`` rows is only the table's start, and its stats say ``sample="head"``.
+    """
     import pandas as pd
 
+    source = df if sample is None else sample
+    complete = sample is None and (n_rows is None or len(df) >= n_rows)
     cols = list(df.columns)[: opts.preview_columns]
     infos: list[ColumnInfo] = []
     for name in cols:
-        series = df[name]
+        series = source[name] if name in source.columns else df[name]
         stats = None
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
-            fraction = min(1.0, len(df) / n_rows) if n_rows else 1.0
-            stats = compute_stats(series.to_numpy(dtype="float64", na_value=np.nan), exact=n_rows_exact, fraction=fraction)
+            fraction = min(1.0, len(series) / n_rows) if n_rows else 1.0
+            stats = compute_stats(series.to_numpy(dtype="float64", na_value=np.nan), exact=complete, fraction=fraction)
         infos.append(ColumnInfo(name=str(name), dtype=str(series.dtype), null_count=int(series.isna().sum()), stats=stats))
     index_desc = None
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
@@ -177,6 +185,7 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
         columns_truncated=len(df.columns) > len(cols),
         index=index_desc,
         head=head,
+        sample=None if complete else "spread" if sample is not None else "head",
     )
 
 
@@ -206,7 +215,7 @@ def frame_summary_streamed(head: Any, chunks: Any, opts: ReadOptions, *, total_r
         if stats is not None:
             stats = stats.model_copy(update={"nan_count": 0})  # missing values are counted as nulls
         columns.append(info.model_copy(update={"null_count": nulls.get(info.name), "stats": stats}))
-    return base.model_copy(update={"columns": columns})
+    return base.model_copy(update={"columns": columns, "sample": None})
 
 
 # -- documents, text, containers --------------------------------------------------------

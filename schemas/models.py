@@ -73,6 +73,8 @@ class FrameSummary(_Model):
     columns_truncated: bool = False
     index: str | None = Field(default=None, description="name/dtype of a non-default index")
     head: list[dict[str, Any]] = Field(default_factory=list)
+    sample: Literal["spread", "head"] | None = Field(
+        default=None, description="rows inexact stats came from: spread over the whole table, or its first rows")
 
 
 class ChildInfo(_Model):

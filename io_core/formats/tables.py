@@ -8,6 +8,7 @@ column. Parquet keeps dtypes, column order and the index.
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, KeyNotFoundError
+from io_core.formats.row_index import QUOTE, RowIndex, index_for, scan_rows
+from io_core.formats.text_sample import block_plan, spread
 from io_core.limits import check_member, check_page
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import encode_value, frame_summary, frame_summary_streamed
@@ -23,6 +26,8 @@ from schemas import ColumnInfo, FrameSummary, Stats
 
 SMALL_TEXT_TABLE = 8 * 1024 * 1024  # read whole (exact counts) at or below this size
 HEAD_BYTES = 1024 * 1024
+HEAD_STATS_ROWS = 1000  # rows stats come from when no spread sample can be taken (gzip)
+PAGE_BATCH_ROWS = 10_000  # parquet pages: batches decoded up to the page (pyarrow cannot skip inside a row group)
 CSV_CHUNK_ROWS = 200_000
 PARQUET_BATCH_ROWS = 200_000
 
@@ -63,7 +68,10 @@ class DelimitedFormat:
         df.to_csv(path, sep=self.sep, index=not _has_default_index(df))
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary:
-        """Small files are parsed whole; large ones give head rows and a sampled row count.
+        """Small files are parsed whole. Large ones: the first rows as the head; column stats and
+        the row count from records at evenly spread offsets over the whole file (``sample="spread"``,
+        ``n_rows_exact=False``: see ``text_sample``). A gzip stream cannot seek: its stats come
+        from its first rows and say ``sample="head"``.
 
         With ``exact_stats`` the file is streamed in chunks (constant memory): exact row
         count and exact per-column stats.
@@ -71,86 +79,112 @@ class DelimitedFormat:
         self._check_text(path)
         if _text_size(path) <= SMALL_TEXT_TABLE:
             return frame_summary(_select(pd.read_csv(path, sep=self.sep), opts.key), opts)
-        head = _select(pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, 1000)), opts.key)
+        first = pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, 1))
+        head = _select(first, opts.key)
         if opts.exact_stats:
             chunks = pd.read_csv(path, sep=self.sep, chunksize=CSV_CHUNK_ROWS, usecols=list(head.columns))
             return frame_summary_streamed(head, chunks, opts, total_rows=estimate_rows(path))
+        if not _is_gz(path):
+            sampled = self._spread_sample(path, [str(c) for c in first.columns], len(first), opts.key)
+            if sampled is not None:
+                sample, n_rows, exact = sampled
+                return frame_summary(head, opts, n_rows=max(n_rows, len(head)), n_rows_exact=exact, sample=sample)
+        head = _select(pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, HEAD_STATS_ROWS)), opts.key)
         return frame_summary(head, opts, n_rows=max(estimate_rows(path), len(head)), n_rows_exact=False)
+
+    def _spread_sample(self, path: Path, names: list[str], head_rows: int,
+                       key: str | None) -> tuple[pd.DataFrame, int, bool] | None:
+        """(records parsed from spread blocks, row count, whether it is exact), or None when no block
+        could be cut at record boundaries (the caller then says its stats come from the head)."""
+        import io
+
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            index = index_for(fh, QUOTE, self.sep)
+            data_start = index.locate(fh, 1)  # the header is row 0
+            if data_start is None:
+                return None
+            after_head = index.locate(fh, 1 + head_rows)
+            row_bytes = ((after_head or size) - data_start) / max(1, head_rows)
+            blocks, block_bytes = block_plan(size - data_start, row_bytes)
+            found = spread(fh, size, data_start, sep=self.sep, ncols=len(names), blocks=blocks,
+                           block_bytes=block_bytes)
+            if not found.records:
+                return None
+            sample = pd.read_csv(io.BytesIO(found.data), sep=self.sep, header=None, names=names,
+                                 usecols=[key] if key else None)
+            if index.total is not None:  # a page request has scanned the whole file: the count is known
+                return sample, index.total - 1, True
+            estimate = found.rows_in(size - data_start) or 0
+            index.estimate = index.estimate or estimate
+            return sample, estimate, False
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
         """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count.
 
-        Skipped rows are found by a block-wise scan for row ends (``row_position``: constant
-        memory, nothing parsed); an offset past the last possible row (each row takes at least
-        one byte) reads no data at all.
+        Where the page starts comes from the file's row index (``row_index``): the nearest
+        mark, then a scan of at most one block; the first request deep in a file scans up to
+        the page once (constant memory, nothing parsed) and leaves marks for the next. An
+        offset past the end of the file (each row takes at least one byte) reads nothing.
+        The count is exact once known (small files, or a scan reached the end), else the
+        spread-sample estimate. Gzip streams cannot seek: they are scanned from the start.
         """
+        columns = columns or ([opts.key] if opts.key else None)  # key names one column here
+        columns = columns or ([opts.key] if opts.key else None)  # key names one column here
         check_page(limit, opts.limits)
         self._check_text(path)
         header = pd.read_csv(path, sep=self.sep, nrows=0)
         usecols = check_columns(list(header.columns), columns)
         check_page(limit, opts.limits, columns=len(usecols or header.columns))
-        size = path.stat().st_size
-        if offset >= size and not _is_gz(path):
-            empty = header[usecols] if usecols else header
-            if size > SMALL_TEXT_TABLE:
-                return empty, estimate_rows(path), False
-            return empty, _count_rows(path, self.sep), True
-        with (gzip.open(path, "rb") if _is_gz(path) else open(path, "rb")) as fh:
-            start, seen = row_position(fh, offset + 1, sep=self.sep)  # the header is row 0
+        empty = header[usecols] if usecols else header
+        if _is_gz(path):
+            return self._gz_rows(path, header, usecols, offset, limit)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            index = index_for(fh, QUOTE, self.sep)
+            if offset >= size:
+                return empty, *self._row_count(path, fh, index, size, len(header.columns))
+            start = index.locate(fh, offset + 1)  # the header is row 0
             if start is None:  # the file ends before the page: its row count is now known
-                empty = header[usecols] if usecols else header
+                return empty, max(0, (index.total or 1) - 1), True
+            page = empty
+            if limit:
+                fh.seek(start)
+                page = pd.read_csv(fh, sep=self.sep, header=None, names=list(header.columns), nrows=limit,
+                                   usecols=usecols)
+                page = page[usecols] if usecols else page
+                if len(page) < limit:  # the page reached the end: the count is known without another scan
+                    return page, offset + len(page), True
+            total, exact = self._row_count(path, fh, index, size, len(header.columns))
+        return page, max(total, offset + len(page)), exact
+
+    def _row_count(self, path: Path, fh: Any, index: RowIndex, size: int, ncols: int) -> tuple[int, bool]:
+        """(data rows, exact): counted when known or cheap (a small file), else estimated once per file."""
+        if index.total is None and size <= SMALL_TEXT_TABLE:
+            index.count(fh)
+        if index.total is not None:
+            return max(0, index.total - 1), True
+        if index.estimate is None:
+            data_start = index.locate(fh, 1) or size
+            found = spread(fh, size, data_start, sep=self.sep, ncols=ncols)
+            index.estimate = found.rows_in(size - data_start) or estimate_rows(path)
+        return index.estimate, False
+
+    def _gz_rows(self, path: Path, header: pd.DataFrame, usecols: list[str] | None, offset: int, limit: int):
+        empty = header[usecols] if usecols else header
+        with gzip.open(path, "rb") as fh:
+            start, seen = scan_rows(fh, offset + 1, sep=self.sep)  # the header is row 0
+            if start is None:  # the file ends before the page: its row count is now known
                 return empty, max(0, seen - 1), True
             fh.seek(start)
             page = pd.read_csv(fh, sep=self.sep, header=None, names=list(header.columns), nrows=limit,
-                               usecols=usecols)
+                               usecols=usecols) if limit else empty
         page = page[usecols] if usecols else page
-        if len(page) < limit:  # the page reached the end: the count is known without another parse
+        if len(page) < limit:
             return page, offset + len(page), True
         if _text_size(path) <= SMALL_TEXT_TABLE:
             return page, _count_rows(path, self.sep), True
         return page, max(estimate_rows(path), offset + len(page)), False
-
-
-SCAN_BLOCK = 1024 * 1024
-
-
-def row_position(fh: Any, rows: int, quote: int = ord('"'), sep: str = ",") -> tuple[int | None, int]:
-    """(byte offset where non-blank row ``rows`` starts, or None when the file has no such row; rows seen).
-
-    Rows end at a newline outside double quotes (RFC 4180: a newline inside a quoted field,
-    and doubled quotes, keep the row going); lines of only blanks are not rows, as in
-    pandas. The file is read in SCAN_BLOCK pieces with NumPy: memory stays constant
-    whatever ``rows``.
-    """
-    if rows <= 0:
-        return 0, 0
-    blanks = np.array([ord(c) for c in " \t\r\n" if c != sep], dtype=np.uint8)
-    pos = row_start = parity = 0
-    carried = 0  # content bytes of the current row seen in earlier blocks
-    seen = 0
-    while block := fh.read(SCAN_BLOCK):
-        data = np.frombuffer(block, dtype=np.uint8)
-        quotes = np.cumsum(data == quote, dtype=np.uint8)  # only the parity matters: wrapping is fine
-        content = np.cumsum(~np.isin(data, blanks, kind="table"), dtype=np.int32)
-        newlines = np.flatnonzero(data == 10)
-        ends = newlines[((quotes[newlines].astype(np.int64) + parity) & 1) == 0]  # newlines outside quotes
-        if ends.size:
-            before = np.concatenate(([0], content[ends[:-1]]))  # content up to each row's start
-            filled = (content[ends] - before + np.concatenate(([carried], np.zeros(ends.size - 1, np.int32)))) > 0
-            count = int(filled.sum())
-            if seen + count >= rows:
-                nth = np.flatnonzero(filled)[rows - seen - 1]
-                return pos + int(ends[nth]) + 1, rows
-            seen += count
-            row_start = pos + int(ends[-1]) + 1
-            carried = int(content[-1] - content[ends[-1]])
-        else:
-            carried += int(content[-1])
-        parity = (parity + int(quotes[-1])) & 1
-        pos += len(block)
-    if pos > row_start and carried:  # a last row without a line end
-        seen += 1
-    return None, seen
 
 
 def _is_gz(path: Path) -> bool:
@@ -190,18 +224,23 @@ def check_columns(names: list[str], wanted: list[str] | None) -> list[str] | Non
 def estimate_rows(path: Path, blocks: int = 16, block_bytes: int = 64 * 1024) -> int:
     """Data rows (header excluded) estimated from the newline density of evenly spread blocks.
 
-    Compressed files use the gzip trailer's uncompressed size and their first megabyte.
+    A gzip stream cannot seek: its first megabyte gives the density, and its inflated size
+    comes from the trailer (modulo 4 GiB, and of the last member only), checked against the
+    size the head's compression ratio predicts.
     """
     size = path.stat().st_size
     if path.name.lower().endswith(".gz"):
-        import gzip
-
         with open(path, "rb") as fh:
             fh.seek(-4, 2)
-            raw_size = int.from_bytes(fh.read(4), "little")  # modulo 4 GiB: a lower bound beyond
-        with gzip.open(path, "rb") as fh:
+            trailer = int.from_bytes(fh.read(4), "little")
+        with open(path, "rb") as raw, gzip.open(raw, "rb") as fh:
             head = fh.read(HEAD_BYTES)
-        return max(0, round(raw_size * head.count(b"\n") / max(1, len(head))) - 1)
+            predicted = size * len(head) / max(1, raw.tell())  # read-ahead makes this a lower bound
+        wraps = max(0, round((predicted - trailer) / 2**32))
+        inflated = trailer + wraps * 2**32
+        if not predicted / 2 <= inflated <= predicted * 2 and len(head) >= HEAD_BYTES:
+            inflated = round(predicted)  # a multi-member stream: the trailer is the last member's
+        return max(0, round(max(inflated, len(head)) * head.count(b"\n") / max(1, len(head))) - 1)
     newlines = sampled = 0
     with open(path, "rb") as fh:
         for start in np.linspace(0, max(0, size - block_bytes), blocks).astype(np.int64):
@@ -213,10 +252,10 @@ def estimate_rows(path: Path, blocks: int = 16, block_bytes: int = 64 * 1024) ->
 
 
 class ParquetFormat:
-    def _file(self, path: Path):
+    def _file(self, path: Path, memory_map: bool = False):
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, memory_map=memory_map)
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame:
         if opts.key:
@@ -272,24 +311,44 @@ class ParquetFormat:
         )
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
-        """Only the row groups that overlap the page are read (none for an offset past the end)."""
+        """Only the row groups that overlap the page are read (none for an offset past the end).
+
+        pyarrow decodes a row group from its start, so inside one the page is reached by
+        decoding small batches and dropping those before it (memory-mapped, one thread): a
+        page deep in a large row group costs the decoding up to it, never the whole group.
+        """
+        import pyarrow as pa
+
+        columns = columns or ([opts.key] if opts.key else None)  # key names one column here
         check_page(limit, opts.limits)
-        pf = self._file(path)
+        pf = self._file(path, memory_map=True)
         meta = pf.metadata
         names = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]
         usecols = check_columns(names, columns)
         check_page(limit, opts.limits, columns=len(usecols or names))
+        end = offset + limit
         pieces, first = [], 0
         for rg in range(meta.num_row_groups):
             n = meta.row_group(rg).num_rows
-            if first + n > offset and first < offset + limit:
-                table = pf.read_row_group(rg, columns=usecols, use_pandas_metadata=True)
-                lo = max(0, offset - first)
-                pieces.append(table.slice(lo, offset + limit - first - lo).to_pandas())
+            if first + n > offset and first < end:
+                at = first
+                batches = pf.iter_batches(batch_size=PAGE_BATCH_ROWS if limit <= PAGE_BATCH_ROWS else 65_536,
+                                          row_groups=[rg], columns=usecols, use_threads=False,
+                                          use_pandas_metadata=True)
+                for batch in batches:
+                    if at + batch.num_rows > offset:
+                        lo = max(0, offset - at)
+                        pieces.append(batch.slice(lo, end - at - lo))
+                    at += batch.num_rows
+                    if at >= end:
+                        break
             first += n
-            if first >= offset + limit:
+            if first >= end:
                 break
-        page = pd.concat(pieces) if pieces else pf.schema_arrow.empty_table().to_pandas()
+        if pieces:
+            page = pa.Table.from_batches(pieces).to_pandas()
+        else:
+            page = pf.schema_arrow.empty_table().to_pandas()
         return (page[usecols] if usecols else page), meta.num_rows, True
 
     @staticmethod

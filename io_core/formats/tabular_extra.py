@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -28,9 +29,11 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
-from io_core.formats.tables import _has_default_index, estimate_rows
+from io_core.formats.row_index import index_for
+from io_core.formats.tables import _has_default_index
 from io_core.formats.tables import check_columns as _check_columns
 from io_core.formats.text import _refuse_binary
+from io_core.formats.text_sample import spread
 from io_core.limits import Limits, check_page, check_text_size, check_zip, current
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import frame_summary, frame_summary_streamed, value_summary
@@ -416,38 +419,84 @@ class JsonLinesFormat:
             yield got
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary | ValueSummary:
+        """Small files are read whole. Large ones: the first records as the head; column stats
+        and the record count from lines at evenly spread offsets (``sample="spread"``, the
+        count an estimate), never from the head alone."""
         if path.stat().st_size <= SMALL_TABLE_BYTES:
             got = self.load(path, opts)
             if isinstance(got, pd.DataFrame):
                 return frame_summary(got, opts)
             return value_summary(got, opts)
-        head = self._values(path, limit=max(1000, opts.preview_items))
+        head = self._values(path, limit=max(1, opts.preview_items))
         if not head:
             raise CorruptFileError(f"{path.name!r} holds no JSON line", hint="The file is empty.")
-        total = sum(1 for _ in self._lines(path)) if opts.exact_stats else self.count_lines(path)
         got = self._frame(head)
         if not isinstance(got, pd.DataFrame):
-            return value_summary(got, opts).model_copy(update={"length": total, "truncated": True})
+            return value_summary(got, opts).model_copy(update={"length": self.count_lines(path), "truncated": True})
         if opts.key is not None:
             got = got[[_check_columns(list(got.columns), [opts.key])[0]]]
         if opts.exact_stats:
+            total = sum(1 for _ in self._lines(path))
             chunks = (f.reindex(columns=got.columns) for f in self.iter_frames(path, opts))
             return frame_summary_streamed(got, chunks, opts, total_rows=total)
-        # counted newlines: blank lines would count too, so the count is labelled approximate
-        return frame_summary(got, opts, n_rows=max(total, len(got)), n_rows_exact=False)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            found = spread(fh, size, 0, sep=None, ncols=None)
+        sample = self._frame(self._decode(found.data, path.name))
+        if not isinstance(sample, pd.DataFrame) or not len(sample):  # not all objects: stats from the head
+            return frame_summary(got, opts, n_rows=max(self.count_lines(path), len(got)), n_rows_exact=False)
+        columns = list(got.columns) + ([] if opts.key else [c for c in sample.columns if c not in got.columns])
+        n_rows = max(found.rows_in(size) or 0, len(got))
+        return frame_summary(got.reindex(columns=columns), opts, n_rows=n_rows, n_rows_exact=False,
+                             sample=sample.reindex(columns=columns))
+
+    @staticmethod
+    def _decode(data: bytes, name: str, first: int = 0) -> list[Any]:
+        """The JSON values of the non-blank lines in ``data`` (record ``first`` is the first line's)."""
+        values = []
+        for raw in data.splitlines():
+            if not raw.strip():
+                continue
+            try:
+                values.append(json.loads(raw))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise CorruptFileError(f"{name!r} record {first + len(values)} is not JSON: {exc}") from None
+        return values
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
-        """Records ``offset .. offset+limit``, parsing stops there; the total counts lines.
+        """Records ``offset .. offset+limit``, parsing stops there; the total counts records.
 
-        Records before ``offset`` are skipped undecoded; an offset past the end reads nothing.
+        Where the page starts comes from the file's row index (``row_index``: a record is a
+        non-blank line), so records before it are neither decoded nor scanned twice; an offset
+        past the end reads nothing. The count is exact for small files or once a scan reached
+        the end, else estimated from spread lines.
         """
+        columns = columns or ([opts.key] if opts.key else None)  # key names one column here
         check_page(limit, opts.limits)
-        size = path.stat().st_size
-        if offset >= size:  # each record takes at least one byte
-            small = size <= SMALL_TABLE_BYTES
-            total = sum(1 for _ in self._lines(path)) if small else estimate_rows(path) + 1
-            return pd.DataFrame(), total, small
-        values = [v for _, v in itertools.islice(self._lines(path, skip=offset), limit)]
+        with open(path, "rb") as fh:
+            _refuse_binary(fh.read(8192), path.name, "JSON Lines")
+            size = os.fstat(fh.fileno()).st_size
+            index = index_for(fh, None, "")
+            values: list[Any] = []
+            if offset < size:
+                start = index.locate(fh, offset)
+                if start is not None and limit:
+                    fh.seek(start)
+                    for raw in fh:
+                        if raw.strip():
+                            values.extend(self._decode(raw, path.name, offset + len(values)))
+                            if len(values) >= limit:
+                                break
+            if 0 < len(values) < limit or (not values and index.total is not None):
+                total, exact = offset + len(values) if values else index.total or 0, True
+            elif size <= SMALL_TABLE_BYTES:
+                total, exact = index.count(fh), True
+            elif index.total is not None:
+                total, exact = index.total, True
+            else:
+                if index.estimate is None:
+                    index.estimate = spread(fh, size, 0, sep=None, ncols=None).rows_in(size) or 0
+                total, exact = index.estimate, False
         got = self._frame(values) if values else pd.DataFrame()
         if not isinstance(got, pd.DataFrame):
             got = pd.DataFrame({"value": [json.dumps(v, ensure_ascii=False) for v in values]})
@@ -455,9 +504,7 @@ class JsonLinesFormat:
         usecols = _check_columns([str(c) for c in got.columns], columns) if len(got.columns) else None
         if usecols:
             got = got[usecols]
-        small = path.stat().st_size <= SMALL_TABLE_BYTES
-        total = sum(1 for _ in self._lines(path)) if small else self.count_lines(path)
-        return got, max(total, offset + len(values)), small
+        return got, max(total, offset + len(values)), exact
 
 
 FEATHER = FeatherFormat()
