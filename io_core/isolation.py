@@ -62,6 +62,7 @@ PRELOAD = [  # imported once in the fork server, so each worker starts warm
 POLL_SECONDS = 0.05  # how often a waiting call looks at its cancel probe
 START_TIMEOUT = 120.0  # a worker that is not ready by then is given up
 QUIET_WINDOW = 0.1  # seconds of (almost) no CPU use that count as "the process is quiet"
+RECYCLE_RSS = 1 << 30  # a worker left larger than this after a call is replaced
 
 
 class WorkerLostError(IOCoreError):
@@ -276,6 +277,9 @@ class WorkerPool:
                     raise IsolationTimeoutError("no HDF5 worker became free within the time limit")
 
     def _release(self, worker: _Worker, healthy: bool) -> None:
+        if healthy and _rss_bytes(worker.pid) > RECYCLE_RSS:
+            healthy = False  # a big read left the worker large (allocators keep freed memory): start afresh
+            log.info("HDF5 worker %d grew past %d MiB; replacing it", worker.pid, RECYCLE_RSS >> 20)
         with self._cond:
             if worker not in self._busy:  # the pool was closed meanwhile
                 healthy = False
@@ -347,6 +351,15 @@ class WorkerPool:
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         log.warning("HDF5 worker %d stopped mid-call (%s); starting a new one", worker.pid, how)
         return WorkerLostError(f"the process reading the file stopped ({how}) before answering")
+
+
+def _rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux ``/proc``; 0 where unknown)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _readable(conn: Any) -> bool:

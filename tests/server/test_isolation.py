@@ -256,6 +256,23 @@ def test_the_pool_rebuilds_io_core_errors_with_their_class_and_hint(data):
         pool.close()
 
 
+def test_a_worker_left_large_after_a_call_is_replaced(data, monkeypatch):
+    from io_core import isolation as iso
+
+    pool = WorkerPool(functools.partial(Workspace, [data]), 1)
+    try:
+        assert pool.wait_ready(60)
+        (first,) = pool.pids()["idle"]
+        pool.call("summarize", ("small.h5",), timeout=60)
+        assert pool.pids()["idle"] == [first]  # small: kept
+        monkeypatch.setattr(iso, "RECYCLE_RSS", 1)
+        result = pool.call("summarize", ("small.h5",), {"key": "a"}, timeout=60)
+        assert result.summary.shape == [3, 4]  # the answer is delivered, then the worker is replaced
+        assert pool.wait_ready(60) and pool.pids()["idle"] != [first]
+    finally:
+        pool.close()
+
+
 async def test_exact_stats_progress_is_relayed_from_the_worker(data):
     seen: list[tuple[float, float | None]] = []
 
