@@ -7,8 +7,8 @@ calls ``h5py.File``. An HDF5 file can make libhdf5 read other files on its own:
 * external links: opened when a path crosses them (``f["a/b"]``, ``name in group``, h5netcdf
   listing a group). HDF5 tries ``$HDF5_EXT_PREFIX``, then the link-access prefix (none in
   h5py's property lists), then the folder of the file *as it was opened*, then the current
-  directory; an absolute name is tried as is first, then by its last component in the same
-  places.
+  directory, then the folder of the file's resolved path (symlinks followed); an absolute
+  name is tried as is first, then by its last component in the same places.
 * virtual-dataset sources: the same search (``$HDF5_VDS_PREFIX``), when values are read, and
   already when an unlimited virtual dataset is asked its extent (``H5Dget_space``).
 * external raw storage: ``open()`` of the name when values are read; a relative name is taken
@@ -236,11 +236,14 @@ def places(kind: str, raw: str, opened: Path) -> list[str]:
         return [raw if os.path.isabs(raw) else os.path.join(cwd, raw)]
     if kind == VDS and raw == ".":
         return []  # the source is in the same file
-    folder = os.path.dirname(os.path.abspath(opened))
+    # H5F_prefix_open_file: an absolute name as is, then (env prefix, property prefix: refused / unset)
+    # its last component, or a relative name, next to the file as opened, from the current
+    # directory, and next to the file's resolved ("actual") name
+    folders = [os.path.dirname(os.path.abspath(opened)), cwd, os.path.dirname(os.path.realpath(opened))]
     if os.path.isabs(raw):
-        base = os.path.basename(raw)  # after the absolute name fails, HDF5 tries its last component
-        return [raw] + ([os.path.join(folder, base), os.path.join(cwd, base)] if base else [])
-    return [os.path.join(folder, raw), os.path.join(cwd, raw)]
+        base = os.path.basename(raw)
+        return [raw] + ([os.path.join(folder, base) for folder in folders] if base else [])
+    return [os.path.join(folder, raw) for folder in folders]
 
 
 def locate(kind: str, raw: str, opened: Path, sandbox: Sandbox | None) -> LinkTarget:

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 MARKER = b"OUTSIDE-MARKER-7f3a"
 SUFFIX = {"hdf5": ".h5", "netcdf": ".nc", "mat": ".mat"}
 CONTAINERS = [spec for spec in BUILTIN_FORMATS if spec.container == "hdf5"]
+KINDS = ("external_storage", "virtual", "virtual_relative", "external_link", "external_link_relative")
 MAT_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
 
 
@@ -63,17 +64,19 @@ def build_escapes(root: Path, outside: Path, fmt: str) -> dict[str, Path]:
     """One file per kind of reference, each leading only out of the roots: {kind: path}."""
     out = outside_files(outside)
     files = {}
-    for kind in ("external_storage", "virtual", "external_link"):
+    relative = os.path.relpath(out["h5"], root)  # climbs out from the file's real folder
+    for kind in KINDS:
         path = root / f"{kind}{SUFFIX[fmt]}"
+        target = relative if kind.endswith("relative") else str(out["h5"])
         with hdf5_file(path, fmt) as f:
             if kind == "external_storage":
                 f.create_dataset("v", shape=(4,), dtype="S19", external=[(str(out["raw"]), 0, 76)])
-            elif kind == "virtual":
+            elif kind.startswith("virtual"):
                 layout = h5py.VirtualLayout(shape=(4,), dtype="S19")
-                layout[:] = h5py.VirtualSource(str(out["h5"]), "data", shape=(4,))
+                layout[:] = h5py.VirtualSource(target, "data", shape=(4,))
                 f.create_virtual_dataset("v", layout)
             else:
-                f["v"] = h5py.ExternalLink(str(out["h5"]), "/data")
+                f["v"] = h5py.ExternalLink(target, "/data")
         finish(path, fmt)
         files[kind] = path
     return files
@@ -104,7 +107,7 @@ def test_the_registry_declares_the_hdf5_containers():
 
 
 @pytest.mark.parametrize("spec", CONTAINERS, ids=lambda s: s.name)
-@pytest.mark.parametrize("kind", ["external_storage", "virtual", "external_link"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_references_out_of_the_roots_are_refused_everywhere(tmp_path, spec, kind):
     root = tmp_path / "root"
     root.mkdir()
