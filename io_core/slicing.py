@@ -169,8 +169,8 @@ def table_page(read: ReadRows, columns: list[str] | None, selection: str | None,
         more_names, more_rows, _ = _encode_rows(page, room - used, cell_chars)
         names += [c for c in more_names if c not in names]
         rows += more_rows
-    result = FrameSlice(offset=offset, columns=names, rows=rows, total_rows=max(total, offset + got),
-                        total_rows_exact=exact)
+    result = FrameSlice(offset=offset, columns=names, rows=rows, total_rows=total if exact or not got else
+                        max(total, offset + got), total_rows_exact=exact)
     if max_bytes is not None:
         result = fit(_trim_rows(result, room), room)
     if rng is not None and rng.single and not result.rows:

@@ -422,9 +422,8 @@ class Workspace:
                     with source[1]() as array:
                         part = slicing.array_slice(array, selection, max_bytes)
                 elif source[0] == "rows":
-                    rows = limit if limit is not None else slicing.DEFAULT_ROWS
-                    page, total, exact = source[1](columns or ([key] if key else None), offset, rows)
-                    part = slicing.frame_page(page, offset, rows, total, exact, max_bytes)
+                    part = slicing.table_page(source[1], columns or ([key] if key else None), selection, offset,
+                                              limit, max_bytes)
                 else:
                     count = limit if limit is not None else slicing.DEFAULT_LINES
                     lines, more = source[1](offset, count)

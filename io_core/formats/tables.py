@@ -18,7 +18,7 @@ import pandas as pd
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, KeyNotFoundError
 from io_core.formats.row_index import QUOTE, RowIndex, index_for, scan_rows
-from io_core.formats.text_sample import block_plan, spread
+from io_core.formats.text_sample import StreamSampler, StreamTooLong, block_plan, spread
 from io_core.limits import check_member, check_page
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import encode_value, frame_summary, frame_summary_streamed
@@ -26,7 +26,8 @@ from schemas import ColumnInfo, FrameSummary, Stats
 
 SMALL_TEXT_TABLE = 8 * 1024 * 1024  # read whole (exact counts) at or below this size
 HEAD_BYTES = 1024 * 1024
-HEAD_STATS_ROWS = 1000  # rows stats come from when no spread sample can be taken (gzip)
+HEAD_STATS_ROWS = 1000  # rows stats come from when no spread sample can be taken (a long gzip stream)
+GZ_SCAN_BYTES = 64 * 1024 * 1024  # a gzip stream inflating to at most this is read once for its summary
 PAGE_BATCH_ROWS = 10_000  # parquet pages: batches decoded up to the page (pyarrow cannot skip inside a row group)
 CSV_CHUNK_ROWS = 200_000
 PARQUET_BATCH_ROWS = 200_000
@@ -84,13 +85,36 @@ class DelimitedFormat:
         if opts.exact_stats:
             chunks = pd.read_csv(path, sep=self.sep, chunksize=CSV_CHUNK_ROWS, usecols=list(head.columns))
             return frame_summary_streamed(head, chunks, opts, total_rows=estimate_rows(path))
-        if not _is_gz(path):
-            sampled = self._spread_sample(path, [str(c) for c in first.columns], len(first), opts.key)
-            if sampled is not None:
-                sample, n_rows, exact = sampled
-                return frame_summary(head, opts, n_rows=max(n_rows, len(head)), n_rows_exact=exact, sample=sample)
+        names = [str(c) for c in first.columns]
+        sampler = self._gz_sample if _is_gz(path) else self._spread_sample
+        sampled = sampler(path, names, len(first), opts.key)
+        if sampled is not None:
+            sample, n_rows, exact = sampled
+            return frame_summary(head, opts, n_rows=max(n_rows, len(head)), n_rows_exact=exact, sample=sample)
         head = _select(pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, HEAD_STATS_ROWS)), opts.key)
         return frame_summary(head, opts, n_rows=max(estimate_rows(path), len(head)), n_rows_exact=False)
+
+    def _gz_sample(self, path: Path, names: list[str], head_rows: int,
+                   key: str | None) -> tuple[pd.DataFrame, int, bool] | None:
+        """A gzip stream cannot seek: one bounded pass inflates it (up to GZ_SCAN_BYTES), counting
+        rows exactly and cutting spread blocks as they pass; a longer stream gives None (head stats)."""
+        import io
+
+        expected = inflated_estimate(path)
+        if expected > GZ_SCAN_BYTES:
+            return None
+        _, block_bytes = block_plan(expected, 64)
+        with gzip.open(path, "rb") as fh:
+            tee = StreamSampler(fh, expected, GZ_SCAN_BYTES, sep=self.sep, ncols=len(names), block_bytes=block_bytes)
+            try:
+                _, rows = scan_rows(tee, 1 << 62, sep=self.sep)  # type: ignore[arg-type]
+            except StreamTooLong:
+                return None
+        if not tee.out.records:
+            return None
+        sample = pd.read_csv(io.BytesIO(tee.out.data), sep=self.sep, header=None, names=names,
+                             usecols=[key] if key else None)
+        return sample, max(0, rows - 1), True
 
     def _spread_sample(self, path: Path, names: list[str], head_rows: int,
                        key: str | None) -> tuple[pd.DataFrame, int, bool] | None:
@@ -221,6 +245,25 @@ def check_columns(names: list[str], wanted: list[str] | None) -> list[str] | Non
     return list(wanted)
 
 
+def inflated_estimate(path: Path) -> int:
+    """Bytes a gzip file inflates to, from its trailer (modulo 4 GiB, and of the last member only),
+    checked against the size its first megabyte's compression ratio predicts."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(-4, 2)
+        trailer = int.from_bytes(fh.read(4), "little")
+    with open(path, "rb") as raw, gzip.open(raw, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+        predicted = size * len(head) / max(1, raw.tell())  # read-ahead makes this a lower bound
+    if len(head) < HEAD_BYTES:
+        return len(head)  # the whole stream was read
+    wraps = max(0, round((predicted - trailer) / 2**32))
+    inflated = trailer + wraps * 2**32
+    if not predicted / 2 <= inflated <= predicted * 2:
+        inflated = round(predicted)  # a multi-member stream: the trailer is the last member's
+    return inflated
+
+
 def estimate_rows(path: Path, blocks: int = 16, block_bytes: int = 64 * 1024) -> int:
     """Data rows (header excluded) estimated from the newline density of evenly spread blocks.
 
@@ -230,17 +273,10 @@ def estimate_rows(path: Path, blocks: int = 16, block_bytes: int = 64 * 1024) ->
     """
     size = path.stat().st_size
     if path.name.lower().endswith(".gz"):
-        with open(path, "rb") as fh:
-            fh.seek(-4, 2)
-            trailer = int.from_bytes(fh.read(4), "little")
-        with open(path, "rb") as raw, gzip.open(raw, "rb") as fh:
+        with gzip.open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
-            predicted = size * len(head) / max(1, raw.tell())  # read-ahead makes this a lower bound
-        wraps = max(0, round((predicted - trailer) / 2**32))
-        inflated = trailer + wraps * 2**32
-        if not predicted / 2 <= inflated <= predicted * 2 and len(head) >= HEAD_BYTES:
-            inflated = round(predicted)  # a multi-member stream: the trailer is the last member's
-        return max(0, round(max(inflated, len(head)) * head.count(b"\n") / max(1, len(head))) - 1)
+        inflated = max(inflated_estimate(path), len(head))
+        return max(0, round(inflated * head.count(b"\n") / max(1, len(head))) - 1)
     newlines = sampled = 0
     with open(path, "rb") as fh:
         for start in np.linspace(0, max(0, size - block_bytes), blocks).astype(np.int64):

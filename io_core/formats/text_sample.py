@@ -156,3 +156,42 @@ def _reading(data: np.ndarray, newlines: np.ndarray, quotes: np.ndarray, is_quot
         if not np.all(np.where(opening, opens_ok, closes_ok)):
             return None
     return lo, hi, int(filled.sum())
+
+
+class StreamTooLong(Exception):
+    """The stream inflated past the bound its sampler was given."""
+
+
+class StreamSampler:
+    """A reader over a stream that cannot seek (gzip) that cuts spread blocks from it as it passes.
+
+    Whoever reads the stream once to its end (``row_index.scan_rows`` counting rows) reads
+    through this; blocks are cut at evenly spaced offsets of the expected size and checked as
+    in ``spread``. Past ``cap`` bytes it raises StreamTooLong, so the pass stays bounded.
+    """
+
+    def __init__(self, fh: BinaryIO, expected: int, cap: int, *, sep: str | None, ncols: int | None,
+                 quote: int | None = QUOTE, blocks: int = SAMPLE_BLOCKS, block_bytes: int = BLOCK_BYTES) -> None:
+        self.fh, self.cap = fh, cap
+        self.sep, self.ncols, self.quote, self.block_bytes = sep, ncols, quote, block_bytes
+        self.offsets = np.unique(np.linspace(0, max(0, expected - block_bytes), blocks).astype(np.int64)).tolist()
+        self.out = Spread()
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        block = self.fh.read(n)
+        if self.pos + len(block) > self.cap:
+            raise StreamTooLong(f"more than {self.cap} bytes")
+        while self.offsets and self.offsets[0] < self.pos + len(block):
+            at = self.offsets.pop(0) - self.pos
+            piece = block[at : at + self.block_bytes]
+            self.out.blocks += 1
+            found = _records(piece, self.sep, self.ncols, self.quote, at + self.pos == 0)
+            if found is not None:  # at offset 0 the stream starts outside quotes, with its header to drop
+                lo, hi, count = found
+                self.out.chunks.append(piece[lo + 1 : hi + 1])
+                self.out.records += count
+                self.out.nbytes += hi - lo
+                self.out.kept += 1
+        self.pos += len(block)
+        return block
