@@ -31,6 +31,7 @@ import numpy as np
 
 from io_core.registry import REGISTRY
 from tests.security import builders as b
+from tests.security.harness import RESOURCE
 
 POR = ("PATH_OUTSIDE_ROOT",)
 NF = ("FILE_NOT_FOUND", "PATH_OUTSIDE_ROOT", "NAME_TOO_LONG")  # a name that cannot exist inside the roots
@@ -551,6 +552,10 @@ add("h5_softlink_to_extlink", "read_slice", summary("<d>/x.h5", key="soft"), POR
 add("h5_extlink_to_group", "read_slice", summary("<d>/x.h5", key="g/num"), POR,
     h5("x.h5", lambda c: b.ext_link(str(c.out / "secret.h5"), "/")
        and (lambda f: f.__setitem__("g", __import__("h5py").ExternalLink(str(c.out / "secret.h5"), "/")))))
+add("h5_extlink_to_group_explore", "explore_h5", summary("<d>/x.h5", group="/g", attrs=True), MAYBE,
+    h5("x.h5", lambda c: lambda f: f.__setitem__("g", __import__("h5py").ExternalLink(str(c.out / "secret.h5"), "/"))))
+add("h5_extlink_explore_attrs", "explore_h5", summary("<d>/x.h5", group="/", depth=3, attrs=True), MAYBE,
+    h5("x.h5", lambda c: lambda f: f.__setitem__("g", __import__("h5py").ExternalLink(str(c.out / "secret.h5"), "/"))))
 # Zarr keys and groups that climb out of the store (the store's own path joining must not follow them)
 ZKEY = POR + ("KEY_NOT_FOUND", "INVALID_SELECTION")
 add("zarr_key_dotdot", "read_slice", summary("<d>/g.zarr", key="../../../outside/zs.zarr"), ZKEY,
@@ -778,6 +783,24 @@ for dst in ("big.json", "big.h5", "big.parquet", "big.npy"):
 add("disk_full_save", "save", {"path": "<d>/tiny/x.npy", "data": [0], "dtype": "(600,1000)f8"}, ("WRITE_FAILED",),
     tmpfs("tiny"))
 
+# 5b. resources (h5://, zarr://): the same sandbox behind another entry point --------------------------
+RES = ("PATH_OUTSIDE_ROOT", "RESOURCE_NOT_FOUND")  # FastMCP's template screening, or the sandbox
+add("res_h5_symlink", RESOURCE, {"uri": "h5://<d>/l.h5"}, POR, link("l.h5", "<out>/secret.h5"))
+add("res_h5_dotdot", RESOURCE, {"uri": "h5://../outside/secret.h5"}, RES)
+add("res_h5_absolute", RESOURCE, {"uri": "h5://<out>/secret.h5"}, RES)
+add("res_h5_encoded", RESOURCE, {"uri": "h5://%2e%2e/outside/secret.h5"}, RES + ("FILE_NOT_FOUND",))
+add("res_h5_inner_dotdot", RESOURCE, {"uri": "h5://<d>/sub/../../../outside/secret.h5"}, RES + ("FILE_NOT_FOUND",),
+    mkdir("sub"))
+add("res_h5_extlink_group", RESOURCE, {"uri": "h5://<d>/x.h5?object=/g&attrs=true"}, MAYBE,
+    h5("x.h5", lambda c: lambda f: f.__setitem__("g", __import__("h5py").ExternalLink(str(c.out / "secret.h5"), "/"))))
+add("res_h5_fifo", RESOURCE, {"uri": "h5://<d>/f.h5"}, NAF, fifo("f.h5"))
+add("res_h5_huge", RESOURCE, {"uri": "h5://<s>/huge.h5?object=/big&attrs=true"}, ("OK", "TOO_LARGE"), shared("huge.h5"))
+add("res_zarr_member_symlink", RESOURCE, {"uri": "zarr://<d>/g.zarr?object=arr"}, POR,
+    zarr_group_member_to("g.zarr", "arr", "<out>/zs.zarr"))
+add("res_zarr_object_dotdot", RESOURCE, {"uri": "zarr://<d>/g.zarr?object=../../../outside/zs.zarr"},
+    POR + ("KEY_NOT_FOUND", "INVALID_SELECTION"), zarr_group_member_to("g.zarr", "unused", "<d>"))
+add("res_zarr_folder_symlink", RESOURCE, {"uri": "zarr://<d>/z.zarr"}, POR, link("z.zarr", "<out>/zs.zarr"))
+
 # 6. the read-only root: reads answer, nothing changes ---------------------------------------------------
 RO_READS = [
     ("ro_wal_summary", "load_summary", {"path": "wal.sqlite"}),
@@ -801,6 +824,7 @@ RO_READS = [
     ("ro_find", "find_files", {"pattern": "**"}),
     ("ro_configs", "load_configs", {"config_dir": "config"}),
     ("ro_list_roots", "list_roots", {}),
+    ("ro_list_formats", "list_formats", {}),
     ("ro_cache_info", "cache_info", {}),
     ("ro_clear_cache", "clear_cache", {}),
 ]
@@ -819,6 +843,8 @@ add("ro_vhdr_marker_out", "load_summary", {"path": "<d>/rec.vhdr"}, POR,
 add("ro_yaml_bomb", "load_summary", {"path": "<d>/bomb.yaml"}, DEEP + ("OK",),
     text("bomb.yaml", b.YAML_BOMB), read_only=True)
 # FastMCP answers a tool the read-only server does not offer with its own uncoded "Unknown tool"
+add("ro_resource_h5", RESOURCE, {"uri": "h5://t.h5?object=/x"}, OK, read_only=True)
+add("ro_resource_zarr", RESOURCE, {"uri": "zarr://z.zarr"}, OK, read_only=True)
 add("ro_save_absent", "save", {"path": "new.json", "data": {"a": 1}}, ("READ_ONLY", "UNCODED_ERROR"), read_only=True)
 add("ro_convert_absent", "convert", {"src": "t.csv", "dst": "t.json"}, ("READ_ONLY", "UNCODED_ERROR"), read_only=True)
 

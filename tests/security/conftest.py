@@ -70,6 +70,8 @@ def build_outside(w: World) -> None:
     def secret_h5(f):
         f["num"] = np.frombuffer(raw, "u1")
         f["x"] = np.array([raw] * 4)
+        f.attrs["secret"] = m  # explored with attrs=True, a followed link shows it
+        f["num"].attrs["secret"] = m
 
     b.h5file(out / "secret.h5", secret_h5)
     from PIL import Image

@@ -186,11 +186,19 @@ class StdioServer:
     def call(self, tool: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Response:
         return self.submit(tool, args or {}, timeout).result()
 
+    def list_tools(self) -> list[str]:
+        async def names() -> list[str]:
+            return [t.name for t in await self._client.list_tools()]
+
+        return asyncio.run_coroutine_threadsafe(names(), self._loop).result(30)
+
     async def _call(self, tool: str, args: dict[str, Any], limit: float) -> Response:
         t0 = time.perf_counter()
         client = self._client
         if client is None:
             return Response("SERVER_DIED", "no client session", None, 0.0)
+        if tool == RESOURCE:
+            return await self._read_resource(client, args["uri"], limit, t0)
         try:
             res = await asyncio.wait_for(client.call_tool(tool, args, raise_on_error=False), limit)
         except TimeoutError:
@@ -208,6 +216,26 @@ class StdioServer:
         else:
             code = "OK"
         return Response(code, text, res.structured_content, elapsed, images)
+
+
+    async def _read_resource(self, client: Client, uri: str, limit: float, t0: float) -> Response:
+        """A resource read answered like a tool call: OK with its text, or the code its error text starts with."""
+        try:
+            contents = await asyncio.wait_for(client.read_resource(uri), limit)
+        except TimeoutError:
+            return Response("CLIENT_TIMEOUT", f"no answer in {limit} s", None, time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - the error is the answer
+            text = str(exc)
+            m = CODE.match(text)
+            code = m.group(1) if m else "RESOURCE_NOT_FOUND" if text.startswith("Resource not found") else "UNCODED_ERROR"
+            if not self.alive():
+                code = "SERVER_DIED"
+            return Response(code, text, None, time.perf_counter() - t0)
+        text = "\n".join(getattr(c, "text", "") or "" for c in contents)
+        return Response("OK", text, None, time.perf_counter() - t0)
+
+
+RESOURCE = "@resource"  # pseudo tool name: read the resource at args["uri"]
 
 
 # -- /proc --------------------------------------------------------------------------------------

@@ -146,3 +146,10 @@ def test_the_corpus_covers_every_linking_format_the_registry_declares():
                 cases = {f"{ext.lstrip('.')}_{kind}_slice" for kind in ("extlink", "extstore", "vds")}
                 missing += [f"{spec.name}: no case {c}" for c in cases - {c.id for c in CASES}]
     assert not missing, missing
+
+
+def test_every_tool_of_the_read_only_server_has_a_read_only_case(servers):
+    """A read tool added later gets a case here, or this fails: nothing may write in a read-only root."""
+    offered = set(servers.get(read_only=True).list_tools())
+    covered = {c.tool for c in CASES if c.read_only}
+    assert offered - covered == set()
