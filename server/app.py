@@ -5,7 +5,7 @@ import functools
 from fastmcp import FastMCP
 
 from io_core.workspace import Workspace
-from server import __version__, guards, isolation, lifecycle, validation, warmup, web
+from server import __version__, guards, isolation, validation, web
 from server.auth import build_auth
 from server.settings import Settings
 from server.tools import browse, convert, data, discovery, files, provenance
@@ -26,8 +26,6 @@ def create_app(settings: Settings | None = None) -> FastMCP:
                   lifespan=isolation.lifespan(ws))  # HDF5 workers start after the handshake, end with the server
     guards.install(mcp, settings)  # access log, per-client rate limit, read-only tokens, call time limit
     mcp.add_middleware(validation.ArgumentErrors())  # innermost: bad arguments -> INVALID_ARGUMENT
-    mcp.add_middleware(lifecycle.in_flight_middleware())  # running calls, told to stop on SIGINT/SIGTERM
-    mcp.add_middleware(warmup.WarmUp(ws.registry, list(settings.roots)))  # imports after the first initialize
     web.register_routes(mcp, settings)  # GET /health, GET /ready (HTTP only, no auth)
     files.register(mcp, ws, settings)
     discovery.register(mcp, ws, settings)

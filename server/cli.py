@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     from server import logs
 
     logs.configure(settings.log_level, settings.log_format or ("json" if args.http else "text"), access=args.http)
+    from server import warmup
+
     if args.http:
         from server.app import create_app
         from server.web import serve
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             "serving MCP over HTTP at http://%s:%d/mcp (auth: %s, read-only: %s)", settings.http_host,
             settings.http_port, "bearer" if has_auth else "none", settings.read_only)
         app = create_app(settings)
+        warmup.start(settings.roots)  # imports the roots' libraries once the server is idle
         lifecycle.serve_until_stopped(lambda: serve(app, settings))
         return
     if sys.stdin.isatty():
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     from server.app import create_app
 
     app = create_app(settings)
+    warmup.start(settings.roots)  # imports the roots' libraries once the server is idle
     lifecycle.serve_until_stopped(lambda: app.run(transport="stdio", show_banner=False))
 
 

@@ -37,6 +37,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool
 
 from io_core.errors import IOCoreError
+from server import lifecycle
 from server.auth import current_identity
 
 access_log = logging.getLogger("sciio_mcp.access")
@@ -236,6 +237,8 @@ class CallTimeout(Middleware):
             task = asyncio.ensure_future(call_next(context))  # copies the context, with the state
         finally:
             _current_call.reset(reset)
+        lifecycle.call_started(state)  # stopped on SIGINT/SIGTERM; background work waits while calls run
+        task.add_done_callback(lambda _: lifecycle.call_ended(state))
         try:
             done, _ = await asyncio.wait({task}, timeout=self.seconds)
         except BaseException:  # the client cancelled (or the server is stopping)

@@ -2,7 +2,8 @@
 
 The server (stdio or HTTP) runs in a worker thread and the main thread only waits for it
 or for a signal; uvicorn, off the main thread, leaves the signals to us. On a signal the
-tool calls still running are told to stop (``guards.CallState``, polled by streaming work)
+tool calls still running (``guards.CallTimeout`` reports them through ``call_started`` /
+``call_ended``) are told to stop (``guards.CallState``, polled by streaming work)
 and get up to ``GRACE`` seconds to finish, so an atomic write either lands or removes its
 temp file; the ``atexit`` cleanups (worker pools) get ``EXIT_HOOKS`` seconds; then the
 process exits with status 0 without the rest of interpreter shutdown, which would wait
@@ -24,8 +25,8 @@ from typing import Any
 
 log = logging.getLogger("sciio_mcp.lifecycle")
 
-GRACE = 0.6  # seconds running tool calls get to finish
-EXIT_HOOKS = 0.2  # seconds the atexit cleanups get
+GRACE = 0.5  # seconds running tool calls get to finish
+EXIT_HOOKS = 0.15  # seconds the atexit cleanups get
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _active: dict[int, Any] = {}  # id -> guards.CallState of the tool calls running now
@@ -67,6 +68,20 @@ def _on_signal(signum: int, frame: Any) -> None:
     if not _serving.is_set() or _stopping.is_set():
         _exit_now(hooks=0)  # still starting (nothing to finish), or a second signal: no grace
     _stopping.set()
+
+
+def call_started(state: Any) -> None:
+    """A tool call began (``guards.CallTimeout``): it is told to stop on a signal and counts as activity."""
+    with _active_lock:
+        _active[id(state)] = state
+    touch()
+
+
+def call_ended(state: Any) -> None:
+    """The call's work is over (its worker thread finished, not merely its answer sent)."""
+    with _active_lock:
+        _active.pop(id(state), None)
+    touch()
 
 
 def touch() -> None:
@@ -132,31 +147,3 @@ def serve_until_stopped(serve: Callable[[], None], grace: float = GRACE) -> None
         _exit_now()
     if failure:
         raise failure[0]
-
-
-def in_flight_middleware() -> Any:
-    """Middleware (add it inside ``CallTimeout``) that keeps the running calls for ``stop_calls`` and ``idle_for``.
-
-    Built on demand so that importing this module (first thing the CLI does, to own the
-    signals) stays free of FastMCP.
-    """
-    from fastmcp.server.middleware import Middleware
-
-    from server.guards import current_call
-
-    class InFlight(Middleware):
-        async def on_call_tool(self, context: Any, call_next: Any) -> Any:
-            state = current_call()
-            if state is None:
-                return await call_next(context)
-            with _active_lock:
-                _active[id(state)] = state
-            touch()
-            try:
-                return await call_next(context)
-            finally:
-                with _active_lock:
-                    _active.pop(id(state), None)
-                touch()
-
-    return InFlight()

@@ -1,14 +1,16 @@
-"""Import the heavy libraries the roots' files need in the background, once the server has answered.
+"""Import the heavy libraries the roots' files need in the background, once the server is serving.
 
 ``import server`` stays cheap and ``initialize`` as fast as a bare server's, yet the first real call
-should not pay 100+ ms of ``import h5py``. So after the first ``initialize`` (or ``server/discover``)
-has been answered, one daemon thread lists the roots (bounded: ``SCAN_ENTRIES`` names, ``SCAN_DEPTH``
-levels, no descent into Zarr stores or hidden folders), picks the formats of the extensions it saw,
-and imports their libraries (most frequent first, numpy always) and their io_core handler modules,
-each only once no tool call has run for ``QUIET`` seconds (a client usually calls right after the
-handshake; that call must not share the CPU with imports it may not need). Pickle-family formats are skipped (torch alone costs seconds and the formats are gated anyway). A
-library that fails to import is left alone: the call that needs it reports it as usual.
-``SCIIO_WARM_UP=0`` turns it off (benchmarks of cold imports).
+should not pay 100+ ms of ``import h5py``. So when ``sciio-mcp`` starts serving, one daemon thread
+waits ``DELAY``, lists the roots (bounded: ``SCAN_ENTRIES`` names, ``SCAN_DEPTH`` levels, no descent
+into Zarr stores or hidden folders), picks the formats of the extensions it saw, and imports their
+libraries (most frequent first, numpy always) and their io_core handler modules, each only once no
+tool call has run for ``QUIET`` seconds and after an idle ``GAP`` (a client usually calls right after
+the handshake; that call must not share the CPU with imports it may not need, and the HDF5 worker
+pool starts in an idle moment). No middleware: nothing is added to any request's path. Pickle-family
+formats are skipped (torch alone costs seconds and the formats are gated anyway). A library that
+fails to import is left alone: the call that needs it reports it as usual. ``SCIIO_WARM_UP=0``
+turns it off (benchmarks of cold imports).
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-
-from io_core.registry import ZARR_METADATA_FILES, FormatSpec, Registry, candidate_extensions
+from io_core.registry import REGISTRY, ZARR_METADATA_FILES, FormatSpec, Registry, candidate_extensions
 
 log = logging.getLogger("sciio_mcp.lifecycle")
 
 SCAN_ENTRIES = 2000
 SCAN_DEPTH = 3
 MAX_LIBRARIES = 6
+DELAY = 0.5  # seconds after serving starts: the client's handshake and first call usually come first
 QUIET = 0.25  # seconds without a running or finished call before each import (clients call right after connecting)
 GAP = 0.25  # seconds of idle CPU before each import (io_core.isolation starts its workers in a 0.1 s idle window)
 SWITCH_INTERVAL = 0.0005  # seconds; Python's default 0.005 makes each GIL hand-off of a call wait behind an import
@@ -138,12 +139,20 @@ def warm(registry: Registry, roots: list[Any], wait: Any = None) -> list[str]:
     return done
 
 
-def start(registry: Registry, roots: list[Any], quiet: float = QUIET) -> threading.Thread:
-    """Start the warm-up thread once per process (later calls return the same thread)."""
+def enabled() -> bool:
+    return os.environ.get("SCIIO_WARM_UP", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start(roots: list[Any], registry: Registry = REGISTRY, delay: float = DELAY,
+          quiet: float = QUIET) -> threading.Thread | None:
+    """Start the warm-up thread once per process (later calls return the same thread); None when disabled."""
     global _thread
+    if not enabled():
+        return None
     with _lock:
         if _thread is None:
             def run() -> None:
+                time.sleep(delay)
                 interval = sys.getswitchinterval()
                 sys.setswitchinterval(SWITCH_INTERVAL)  # a call arriving mid-import gets the GIL back quickly
                 try:
@@ -154,30 +163,3 @@ def start(registry: Registry, roots: list[Any], quiet: float = QUIET) -> threadi
             _thread = threading.Thread(target=run, name="sciio-warm-up", daemon=True)
             _thread.start()
         return _thread
-
-
-class WarmUp(Middleware):
-    """Starts the warm-up after the first initialize (or server/discover) has been answered."""
-
-    def __init__(self, registry: Registry, roots: list[Any]) -> None:
-        self.registry, self.roots = registry, list(roots)
-        self.started = False
-
-    async def on_initialize(self, context: MiddlewareContext, call_next: CallNext) -> Any:
-        result = await call_next(context)
-        self._start()
-        return result
-
-    async def on_discover(self, context: MiddlewareContext, call_next: CallNext) -> Any:
-        result = await call_next(context)
-        self._start()
-        return result
-
-    def _start(self) -> None:
-        from server import lifecycle
-
-        lifecycle.touch()  # the handshake counts as activity: the first call usually follows at once
-        if not self.started:
-            self.started = True
-            if os.environ.get("SCIIO_WARM_UP", "1").strip().lower() not in ("0", "false", "no", "off"):
-                start(self.registry, self.roots)

@@ -196,24 +196,25 @@ def test_unexpected_exception_still_logs_at_error(caplog):
 WARM_PROBE = textwrap.dedent("""
     import asyncio, json, sys, time
     from fastmcp import Client
+    from server import warmup
     from server.app import create_app
     from server.settings import Settings
 
     root, wanted = sys.argv[1], sys.argv[2].split(",")
     extra = {"hdf5_workers": 0} if "hdf5_workers" in Settings.model_fields else {}
     app = create_app(Settings(roots=[root], **extra))
-    before = sorted(m for m in wanted if m in sys.modules)
 
     async def main():
         async with Client(app) as client:
+            await client.call_tool("list_roots", {})
             connected = sorted(m for m in wanted if m in sys.modules)
+            warmup.start([root])  # what sciio-mcp does when it starts serving
             deadline = time.monotonic() + 30
             while not all(m in sys.modules for m in wanted) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             return connected
     connected = asyncio.run(main())
-    print(json.dumps({"before": before, "connected": connected,
-                      "after": sorted(m for m in wanted if m in sys.modules),
+    print(json.dumps({"connected": connected, "after": sorted(m for m in wanted if m in sys.modules),
                       "h5py_after": "h5py" in sys.modules}))
 """)
 
@@ -231,14 +232,14 @@ def test_warm_up_imports_what_the_roots_need_after_initialize(root):
     sub.mkdir()
     (sub / "t.parquet").write_bytes(b"")
     got = run_probe(root, ["h5py", "pyarrow", "pandas", "numpy"])
-    assert got["before"] == []  # create_app alone imports none of them
+    assert got["connected"] == []  # serving and a first call import none of them
     assert got["after"] == ["h5py", "numpy", "pandas", "pyarrow"]
 
 
 def test_warm_up_leaves_out_what_the_roots_do_not_hold(root):
     (root / "a.csv").write_text("a\n1\n")
     got = run_probe(root, ["pandas"])
-    assert got["after"] == ["pandas"] and got["h5py_after"] is False
+    assert got["connected"] == [] and got["after"] == ["pandas"] and got["h5py_after"] is False
 
 
 def test_scan_is_bounded_and_skips_hidden_folders_and_stores(tmp_path):
