@@ -19,9 +19,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Self
 
+import numpy as np
 import pytest
 
-from tests.security.harness import diff, snapshot
+from tests.security import builders as b
+from tests.security.harness import diff, scan_file, snapshot
 
 RACE_SECONDS = 2.0
 IN_FLIGHT = 4
@@ -133,6 +135,53 @@ def test_read_of_a_name_swapped_with_a_symlink_out(server, world, race_dir, via)
     outside_unchanged(world, before)
     assert swapper.swaps > 1000 and len(responses) >= 50, (swapper.swaps, len(responses))
     assert codes["OK"] > 0 and codes["PATH_OUTSIDE_ROOT"] > 0, f"both states should have been seen: {dict(codes)}"
+
+
+COMPANION_CODES = {"OK", "PATH_OUTSIDE_ROOT", "FILE_NOT_FOUND", "NOT_A_FILE", "UNSUPPORTED_OPERATION", "CORRUPT_FILE"}
+
+
+def _companion(kind: str, d: Path, world) -> tuple[Path, Path, tuple[str, dict]]:
+    """A container in ``d`` whose companion file ``d/t.*`` is the raced name; returns (a, b, request)."""
+    rel = d.name
+    raw = world.marker.text.encode()
+    if kind == "h5_extlink_target":
+        b.h5file(d / "t.h5", lambda f: f.create_dataset("num", data=np.zeros(len(raw), dtype="u1")))
+        b.h5file(d / "x.h5", b.ext_link("t.h5", "/num"))
+        os.symlink(world.outside / "secret.h5", d / "alt")
+        return d / "t.h5", d / "alt", ("read_slice", {"path": f"{rel}/x.h5", "key": "ext"})
+    if kind == "h5_extstore_file":
+        (d / "t.bin").write_bytes(bytes(64))
+        b.h5file(d / "x.h5", b.ext_storage(str(d / "t.bin")))
+        os.symlink(world.outside / "raw.bin", d / "alt")
+        return d / "t.bin", d / "alt", ("read_slice", {"path": f"{rel}/x.h5", "key": "x"})
+    if kind == "vhdr_marker_file":
+        header = b.brainvision(d, "rec")
+        b.set_vhdr_ref(header, "MarkerFile", "t.vmrk")
+        (d / "rec.vmrk").rename(d / "t.vmrk")
+        os.symlink(world.outside / "secret.vmrk", d / "alt")
+        return d / "t.vmrk", d / "alt", ("load_summary", {"path": f"{rel}/rec.vhdr"})
+    if kind == "convert_source":
+        (d / "t.csv").write_text("name,value\ninside,1\n")
+        os.symlink(world.outside / "secret.csv", d / "alt")
+        return d / "t.csv", d / "alt", ("convert", {"src": f"{rel}/t.csv", "dst": f"{rel}/out/o.json", "overwrite": True})
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["h5_extlink_target", "h5_extstore_file", "vhdr_marker_file", "convert_source"])
+def test_companion_swapped_with_a_symlink_out(server, world, race_dir, kind):
+    """A file a container refers to (or a convert source) is checked and read as one pinned file."""
+    a, b_, (tool, args) = _companion(kind, race_dir, world)
+    (race_dir / "out").mkdir()
+    before = {p: snapshot(p) for p in world.outside_dirs}
+    with Swapper(a, b_) as swapper:
+        responses = hammer(server, lambda i: (tool, args))
+    codes = check_answers(responses, world, COMPANION_CODES | {"EXISTS"})
+    outside_unchanged(world, before)
+    written = {str(p): hits for p in race_dir.rglob("*") if (hits := scan_file(p, world.marker))}
+    assert not written, f"files written inside the root hold the outside marker: {written}"
+    assert swapper.swaps > 1000 and len(responses) >= 30, (swapper.swaps, len(responses))
+    assert codes["PATH_OUTSIDE_ROOT"] > 0 and codes["OK"] + codes["UNSUPPORTED_OPERATION"] > 0, (
+        f"both states should have been seen: {dict(codes)}")
 
 
 WRITE_CODES = {"OK", "PATH_OUTSIDE_ROOT", "FILE_NOT_FOUND", "WRITE_FAILED", "EXISTS", "NOT_A_FILE"}
