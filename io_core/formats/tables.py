@@ -94,11 +94,20 @@ class DelimitedFormat:
         head = _select(pd.read_csv(path, sep=self.sep, nrows=max(opts.preview_items, HEAD_STATS_ROWS)), opts.key)
         return frame_summary(head, opts, n_rows=max(estimate_rows(path), len(head)), n_rows_exact=False)
 
+    def _parse_sample(self, data: bytes, names: list[str], key: str | None) -> pd.DataFrame | None:
+        """The sampled records as a frame (None when pandas cannot parse them: the head is used then)."""
+        import io
+
+        try:
+            return pd.read_csv(io.BytesIO(data), sep=self.sep, header=None, names=names,
+                               usecols=[key] if key else None, encoding_errors="replace")
+        except (ValueError, pd.errors.ParserError):
+            return None
+
     def _gz_sample(self, path: Path, names: list[str], head_rows: int,
                    key: str | None) -> tuple[pd.DataFrame, int, bool] | None:
         """A gzip stream cannot seek: one bounded pass inflates it (up to GZ_SCAN_BYTES), counting
         rows exactly and cutting spread blocks as they pass; a longer stream gives None (head stats)."""
-        import io
 
         expected = inflated_estimate(path)
         if expected > GZ_SCAN_BYTES:
@@ -112,15 +121,13 @@ class DelimitedFormat:
                 return None
         if not tee.out.records:
             return None
-        sample = pd.read_csv(io.BytesIO(tee.out.data), sep=self.sep, header=None, names=names,
-                             usecols=[key] if key else None)
-        return sample, max(0, rows - 1), True
+        sample = self._parse_sample(tee.out.data, names, key)
+        return None if sample is None else (sample, max(0, rows - 1), True)
 
     def _spread_sample(self, path: Path, names: list[str], head_rows: int,
                        key: str | None) -> tuple[pd.DataFrame, int, bool] | None:
         """(records parsed from spread blocks, row count, whether it is exact), or None when no block
         could be cut at record boundaries (the caller then says its stats come from the head)."""
-        import io
 
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -135,8 +142,9 @@ class DelimitedFormat:
                            block_bytes=block_bytes)
             if not found.records:
                 return None
-            sample = pd.read_csv(io.BytesIO(found.data), sep=self.sep, header=None, names=names,
-                                 usecols=[key] if key else None)
+            sample = self._parse_sample(found.data, names, key)
+            if sample is None:
+                return None
             if index.total is not None:  # a page request has scanned the whole file: the count is known
                 return sample, index.total - 1, True
             estimate = found.rows_in(size - data_start) or 0

@@ -237,6 +237,27 @@ def test_deep_parquet_page(bws):
     assert page.rows[0]["c3"] == (500_000 * 7) % (10**3 + 7) and page.total_rows == N and page.total_rows_exact
 
 
+def test_parquet_pages_read_only_the_row_groups_that_hold_them(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": np.arange(10_000), "x": np.arange(10_000) * 2.0}), tmp_path / "g.parquet",
+                   row_group_size=1000)
+    groups = []
+    real = pq.ParquetFile.iter_batches
+
+    def spy(self, *args, row_groups=None, **kwargs):
+        groups.append(list(row_groups))
+        return real(self, *args, row_groups=row_groups, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    ws = Workspace([tmp_path], provenance=False)
+    page = ws.read_slice("g.parquet", offset=5_990, limit=20).slice
+    assert [r["id"] for r in page.rows] == list(range(5_990, 6_010)) and groups == [[5], [6]]
+    groups.clear()
+    assert ws.read_slice("g.parquet", offset=10_000, limit=5).slice.rows == [] and groups == []
+
+
 def test_a_changed_file_gets_a_new_index(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"id": range(50_000)}).to_csv(path, index=False)
