@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import threading
@@ -85,6 +86,8 @@ class StdioServer:
         for r in self.roots:
             args += ["--root", str(r)]
         args += ["--call-timeout", str(self.call_timeout), *self.extra]
+        if shutil.which("prlimit") is None:  # util-linux missing: run unguarded (the checks stay the same)
+            return [cmd[0], *args]
         limits = [f"--data={CHILD_DATA_LIMIT}", f"--fsize={CHILD_FILE_LIMIT}"]
         return ["prlimit", *limits, "--", cmd[0], *args]
 
