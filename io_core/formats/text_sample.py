@@ -4,8 +4,10 @@ Why: on sorted or time-ordered data (most lab data) the first rows are no sample
 file, and stats from them mislead. Each block is read at an evenly spaced offset; its
 partial first record is dropped and it is cut after its last complete record.
 
-A block of delimited text may start inside a quoted field (a newline inside quotes is
-data). Both readings are tried (starting outside quotes, or inside): a reading counts only
+A block without quotes has one reading: every newline ends a record (rows with fewer
+fields are missing values to pandas, but most rows must be whole; more fields drop the block). A block of delimited
+text with quotes may start inside a quoted field (a newline inside quotes is data). Both
+readings are tried (starting outside quotes, or inside): a reading counts only
 when every record has the header's number of fields, every quote opens a field or closes
 one (or is a doubled quote), and no record is cut by a quote. A block that neither or both
 readings fit is dropped, so a kept block is one whose record boundaries are certain in
@@ -119,7 +121,8 @@ def _records(block: bytes, sep: str | None, ncols: int | None, quote: int | None
         filled = np.ones(ends.size - 1, dtype=bool) if content is None else np.diff(content[ends]) > 0
         if sep is not None and ncols is not None:
             per = np.diff(np.cumsum(data == ord(sep), dtype=np.int32)[ends])
-            if not np.all((per == ncols - 1) | ~filled):
+            full = per[filled] == ncols - 1
+            if np.any(per > ncols - 1) or not full.size or full.mean() < 0.5:  # short rows: missing values
                 return None
         return int(ends[0]), int(ends[-1]), int(filled.sum())
     is_quote = data == quote

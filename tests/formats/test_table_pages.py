@@ -132,6 +132,17 @@ def test_a_block_inside_a_long_quoted_field_is_dropped_not_misread():
     assert got is not None and (got["id"] == got["k"]).all()  # never a "9,9,9" row
 
 
+def test_rows_with_missing_trailing_fields_are_sampled_too():
+    """pandas reads a short row as missing values: a quote-free block of such rows is kept; a long row drops it."""
+    lines = ["a,b,c,d"] + [f"{i},{i * 2},{i * 3},{i * 4}" if i % 4 else f"{i},{i * 2}" for i in range(100_000)]
+    data = ("\n".join(lines) + "\n").encode()
+    found = spread(io.BytesIO(data), len(data), 8, sep=",", ncols=4)
+    assert found.kept == found.blocks and abs(found.rows_in(len(data) - 8) - 100_000) < 1_000
+    wide = data.replace(b"\n4001,8002,12003,16004\n", b"\n4001,8002,12003,16004,1\n")
+    assert wide != data
+    assert spread(io.BytesIO(wide), len(wide), 8, sep=",", ncols=4, blocks=200).kept < 200
+
+
 def test_jsonl_summary_is_spread(tmp_path):
     with open(tmp_path / "r.jsonl", "w") as fh:
         fh.writelines(json.dumps({"id": i, "name": f"n{i}", "x": i / 3}) + "\n" for i in range(250_000))
