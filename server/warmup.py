@@ -38,7 +38,7 @@ SWITCH_INTERVAL = 0.0005  # seconds; Python's default 0.005 makes each GIL hand-
 ALWAYS = ("numpy",)
 SKIP_KINDS = {"object"}  # pickle, joblib, torch: gated, and torch is huge
 # submodules the first call imports beyond the top-level package
-SUBMODULES = {"pyarrow": ("pyarrow.parquet",)}
+SUBMODULES = {"numpy": ("numpy.ma",), "pyarrow": ("pyarrow.parquet",)}  # numpy.ma: the stats of masked data
 CORE = ("io_core.summary", "io_core.stats", "io_core.encoding")
 
 _lock = threading.Lock()
