@@ -223,6 +223,17 @@ def ext_link(target: str, obj: str = "/num") -> Callable:
     return fill
 
 
+def group_link(name: str, target: str) -> Callable:
+    """``name`` is an external link to the root group of ``target``."""
+
+    def fill(f):
+        import h5py
+
+        f[name] = h5py.ExternalLink(target, "/")
+
+    return fill
+
+
 def ext_storage(target: str, nbytes: int = 64, name: str = "x") -> Callable:
     def fill(f):
         f["inside"] = np.arange(4, dtype="u1")
