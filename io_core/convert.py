@@ -2,13 +2,14 @@
 
 Two ways, chosen per pair:
 
-- **streamed** when both sides allow it: tables go chunk by chunk from csv / tsv /
-  parquet / feather / jsonl / an SQLite table into parquet (pyarrow's ParquetWriter),
-  feather / arrow (an IPC file writer), csv / tsv or jsonl; one array (an npy file, an
-  HDF5 / NetCDF / MAT 7.3 variable, a Zarr array) goes slab by slab into ``.npy`` or an
-  HDF5 dataset. Memory stays bounded by one chunk. A table whose later chunk does not
-  fit the types inferred from the first (an integer column that turns float) is
-  converted again the whole way, so the result never depends on chunk boundaries.
+- **streamed** when both sides have the capability (``io_core.formats.base``): tables go
+  chunk by chunk from any format with ``iter_frames`` (csv, tsv, parquet, feather, jsonl,
+  SQLite, FITS tables, ...) into any with ``write_frames``; one array from any format with
+  ``open_array`` (npy, an HDF5 / NetCDF / MAT 7.3 variable, a Zarr array, a FITS image, a
+  NIfTI volume, ...) goes slab by slab into any with ``write_array``. No format is named
+  here. Memory stays bounded by one chunk. A table whose later chunk does not fit the
+  types inferred from the first (an integer column that turns float) is converted again
+  the whole way, so the result never depends on chunk boundaries.
 - **whole** otherwise: the source is loaded, adapted to what the destination takes
   (a table becomes ``{column: array}`` for containers, records for documents, a 2-D
   array becomes a table, ...), and saved.
@@ -27,207 +28,57 @@ from typing import Any
 
 import numpy as np
 
-from io_core.errors import (
-    CorruptFileError,
-    InvalidDataError,
-    IOCoreError,
-    KeyNotFoundError,
-    UnsupportedOperationError,
-)
+from io_core.errors import InvalidDataError, KeyNotFoundError, UnsupportedOperationError
+from io_core.formats.base import CannotStream, supports
+from io_core.formats.common import guarded
 from io_core.options import ReadOptions, WriteOptions
 
 CHUNK_ROWS = 100_000
-SLAB_BYTES = 16 * 1024 * 1024
-
-FRAME_SOURCES = ("csv", "tsv", "parquet", "feather", "jsonl", "sqlite")
-FRAME_SINKS = ("parquet", "feather", "csv", "tsv", "jsonl")
-ARRAY_SINKS = ("npy", "hdf5")
-
-
-class CannotStream(IOCoreError):
-    """A streamed conversion found data it cannot write chunk-wise; the caller converts whole."""
-
-    code = "CANNOT_STREAM"
 
 
 @dataclass
 class StreamPlan:
-    """What the workspace hands to ``save`` as a writer: ``write(path)`` produces the file."""
+    """What the workspace hands to ``save`` as a writer: ``write(data, path)`` produces the file."""
 
     kind: str  # "frames" | "array"
     write: Callable[[Any, Path], None]
     description: str
 
 
-# -- planning ------------------------------------------------------------------------------------
-
 def stream_plan(registry: Any, src: Path, src_spec: Any, dst_spec: Any, opts: ReadOptions) -> StreamPlan | None:
-    """A streamed conversion for this pair, or None when it has to go whole."""
-    src_handler = registry.handler(src_spec)
-    if dst_spec.name in FRAME_SINKS and src_spec.name in FRAME_SOURCES:
-        frames = _frame_source(src_handler, src_spec.name, src, opts)
-        if frames is None:
-            return None
-        sink = _FRAME_SINKS[dst_spec.name]
-        return StreamPlan("frames", lambda _data, path: sink(frames(), path, registry.handler(dst_spec)),
-                          f"{src_spec.name} -> {dst_spec.name} in chunks of {CHUNK_ROWS} rows")
-    if dst_spec.name in ARRAY_SINKS and hasattr(src_handler, "open_array"):
+    """A streamed conversion for this pair, planned over capabilities alone, or None when it has to go whole.
+
+    Tables: the source's ``iter_frames`` into the destination's ``write_frames``. One array: the source's
+    ``open_array`` (for ``opts.key``, or the file itself when it is one array) into ``write_array``. Either
+    side may still raise ``CannotStream`` once it sees the data; the workspace then converts whole.
+    """
+    source, sink = registry.handler(src_spec), registry.handler(dst_spec)
+    if supports(source, "iter_frames") and supports(sink, "write_frames"):
+        def write_frames(_data: Any, path: Path) -> None:
+            chunks = guarded(source.iter_frames(src, opts, CHUNK_ROWS), src, src_spec.name)
+            sink.write_frames(_plain_index(chunks), path, WriteOptions(limits=opts.limits))
+
+        return StreamPlan("frames", write_frames, f"{src_spec.name} -> {dst_spec.name} in chunks of {CHUNK_ROWS} rows")
+    if supports(source, "open_array") and supports(sink, "write_array"):
         if opts.key is None and src_spec.kind != "array":
             return None  # a container without key: the whole tree goes
-        sink = _ARRAY_SINKS[dst_spec.name]
         name = (opts.key or "data").strip("/").split("/")[-1] or "data"
-        return StreamPlan("array", lambda _data, path: sink(src_handler, src, opts, path, name),
-                          f"{src_spec.name} -> {dst_spec.name} in slabs of about {SLAB_BYTES >> 20} MiB")
+
+        def write_array(_data: Any, path: Path) -> None:
+            with _source_array(source, src, opts) as array:
+                sink.write_array(array, path, WriteOptions(limits=opts.limits), name)
+
+        return StreamPlan("array", write_array, f"{src_spec.name} -> {dst_spec.name} slab by slab")
     return None
 
 
-def _frame_source(handler: Any, name: str, src: Path, opts: ReadOptions) -> Callable[[], Iterator[Any]] | None:
-    """A factory of DataFrame chunks with a default index, or None when that would lose something."""
-    if name in ("csv", "tsv"):
-        import pandas as pd
-
-        handler._check_text(src)
-        usecols = [opts.key] if opts.key else None
-
-        def chunks() -> Iterator[Any]:
-            reader = pd.read_csv(src, sep=handler.sep, chunksize=CHUNK_ROWS, usecols=usecols)
-            for chunk in reader:
-                yield chunk.reset_index(drop=True)
-
-        return lambda: _guarded(chunks(), src, name)
-    if name == "parquet":
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(src)
-        if _has_index(pf.schema_arrow):
-            return None
-        columns = [handler.check_column(pf.schema_arrow.names, opts.key)] if opts.key else None
-        return lambda: _guarded((b.to_pandas() for b in pf.iter_batches(batch_size=CHUNK_ROWS, columns=columns)),
-                                src, name)
-    if name == "feather":
-        if opts.key or handler._is_v1(src) or _has_index(handler._reader(src).schema):
-            return None
-        return lambda: _guarded(handler.iter_frames(src, opts, CHUNK_ROWS), src, name)
-    if name == "jsonl":
-        if opts.key:
-            return None
-        return lambda: _guarded(handler.iter_frames(src, opts, CHUNK_ROWS), src, name)
-    if name == "sqlite":
-        return lambda: _guarded(handler.iter_frames(src, opts, CHUNK_ROWS), src, name)
-    return None
-
-
-def _has_index(schema: Any) -> bool:
-    meta = schema.pandas_metadata or {}
-    return any(isinstance(c, str) for c in meta.get("index_columns", []))
-
-
-def _guarded(chunks: Iterator[Any], src: Path, fmt: str) -> Iterator[Any]:
-    """Source errors while streaming are CORRUPT_FILE about the source, not about the writer."""
-    while True:
-        try:
-            chunk = next(chunks)
-        except StopIteration:
-            return
-        except IOCoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any reader failure means the source is unreadable
-            raise CorruptFileError(f"cannot read {src.name!r} as {fmt}: {type(exc).__name__}: {str(exc)[:300]}") \
-                from None
-        yield chunk
-
-
-# -- frame sinks ---------------------------------------------------------------------------------
-
-def _arrow_tables(frames: Iterator[Any]) -> Iterator[Any]:
-    """Arrow tables with the first chunk's schema; a chunk that does not fit is CannotStream."""
-    import pyarrow as pa
-
-    schema = None
-    for df in frames:
-        df.columns = [str(c) for c in df.columns]
-        if schema is None:
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            schema = table.schema
-        else:
-            try:
-                table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, KeyError) as exc:
-                raise CannotStream(f"a later chunk does not fit the first chunk's types: {exc}") from None
-        yield table
-
-
-def _write_arrow(frames: Iterator[Any], open_writer: Callable[[Any], Any]) -> None:
-    """Arrow tables into the writer ``open_writer(schema)`` opens at the first chunk."""
-    writer = None
-    try:
-        for table in _arrow_tables(frames):
-            if writer is None:
-                writer = open_writer(table.schema)
-            writer.write_table(table)
-        if writer is None:
-            raise CannotStream("the source has no rows")
-    finally:
-        if writer is not None:
-            writer.close()
-
-
-def _to_parquet(frames: Iterator[Any], path: Path, handler: Any) -> None:
-    import pyarrow.parquet as pq
-
-    _write_arrow(frames, lambda schema: pq.ParquetWriter(str(path), schema))
-
-
-def _to_feather(frames: Iterator[Any], path: Path, handler: Any) -> None:
-    import pyarrow.ipc as ipc
-
-    compression = None if path.name.lower().endswith(".arrow") else "lz4"
-    _write_arrow(frames, lambda schema: ipc.new_file(str(path), schema,
-                                                     options=ipc.IpcWriteOptions(compression=compression)))
-
-
-def _to_delimited(frames: Iterator[Any], path: Path, handler: Any) -> None:
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    first = True
-    with opener(path, "wt", encoding="utf-8", newline="") as fh:
-        columns = None
-        for df in frames:
-            if columns is None:
-                columns = list(df.columns)
-            elif list(df.columns) != columns:
-                raise CannotStream("chunks have different columns")
-            df.to_csv(fh, sep=handler.sep, index=False, header=first, lineterminator="\n")
-            first = False
-    if first:
-        raise CannotStream("the source has no rows")
-
-
-def _to_jsonl(frames: Iterator[Any], path: Path, handler: Any) -> None:
-    with open(path, "wb") as fh:
-        for df in frames:
-            handler.save_stream(df, fh, WriteOptions())
-
-
-_FRAME_SINKS = {"parquet": _to_parquet, "feather": _to_feather, "csv": _to_delimited, "tsv": _to_delimited,
-                "jsonl": _to_jsonl}
-
-
-# -- array sinks ---------------------------------------------------------------------------------
-
-def _slabs(array: Any) -> Iterator[tuple[slice, np.ndarray]]:
-    shape = tuple(int(n) for n in array.shape)
-    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(array.dtype).itemsize)
-    step = max(1, SLAB_BYTES // row_bytes)
-    for start in range(0, shape[0], step):
-        part = slice(start, min(shape[0], start + step))
-        yield part, np.asarray(array[part])
-
-
-def _streamable(array: Any) -> bool:
-    dtype = np.dtype(array.dtype)
-    return len(array.shape) >= 1 and 0 not in tuple(array.shape) and not dtype.hasobject and dtype.kind != "V"
+def _plain_index(chunks: Iterator[Any]) -> Iterator[Any]:
+    """Chunks with a default index; a named index would be dropped by streaming, so it is converted whole."""
+    for chunk in chunks:
+        index = chunk.index
+        if index.name is not None or any(n is not None for n in getattr(index, "names", ())):
+            raise CannotStream("the table has a named index, which only a whole conversion keeps")
+        yield chunk.reset_index(drop=True)
 
 
 @contextmanager
@@ -239,34 +90,6 @@ def _source_array(handler: Any, src: Path, opts: ReadOptions) -> Iterator[Any]:
         except (KeyNotFoundError, UnsupportedOperationError) as exc:
             raise CannotStream(str(exc)) from None
         yield array
-
-
-def _to_npy(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -> None:
-    with _source_array(handler, src, opts) as array:
-        if not _streamable(array):
-            raise CannotStream("this array is written whole")
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(array.dtype), shape=tuple(array.shape))
-        try:
-            for part, values in _slabs(array):
-                out[part] = values
-            out.flush()
-        finally:
-            del out
-
-
-def _to_hdf5(handler: Any, src: Path, opts: ReadOptions, path: Path, name: str) -> None:
-    from io_core import h5guard
-
-    with _source_array(handler, src, opts) as array:
-        if not _streamable(array) or np.dtype(array.dtype).kind in "US":
-            raise CannotStream("this array is written whole")
-        with h5guard.create(path, track_order=True) as f:
-            ds = f.create_dataset(name, shape=tuple(array.shape), dtype=np.dtype(array.dtype))
-            for part, values in _slabs(array):
-                ds[part] = values
-
-
-_ARRAY_SINKS = {"npy": _to_npy, "hdf5": _to_hdf5}
 
 
 # -- whole conversions: what the destination takes ------------------------------------------------

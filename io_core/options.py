@@ -18,6 +18,7 @@ class ReadOptions:
     exact_stats_bytes: int = 8 * 1024 * 1024  # at or below this, stats read everything
     exact_stats: bool = False  # stream everything for exact stats (constant memory)
     progress: Callable[[int, int], None] | None = None  # (done, total) while streaming
+    max_bytes: int | None = None  # the response budget the result will be cut to (trees stop early)
     limits: Limits = field(default_factory=current)  # sizes checked before work (io_core.limits)
 
 

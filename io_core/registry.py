@@ -17,12 +17,12 @@ spec never replaces a built-in of the same name.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import logging
 import threading
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -35,6 +35,8 @@ from schemas import FormatInfo
 log = logging.getLogger("io_core.registry")
 
 ENTRY_POINT_GROUP = "sciio.formats"
+#: what list_formats advertises per format, in this order (io_core.formats.base.ADVERTISED maps capabilities here)
+FEATURES = ("load", "save", "summarize", "slice", "pages", "preview", "stream", "explore", "metadata", "multi_file")
 
 Loader = Callable[[Path], Any]
 Saver = Callable[[Any, Path], None]
@@ -61,7 +63,9 @@ class FormatSpec:
     can_load: bool = True
     can_save: bool = True
     can_summarize: bool = True
-    magic: tuple[bytes, ...] = field(default=())
+    # bytes a file starts with, or (offset, bytes) for magic further in (NIfTI's at 344); checked on the
+    # first KiB, gunzipped when the file is gzip
+    magic: tuple[bytes | tuple[int, bytes], ...] = field(default=())
     directory: bool = False  # a store that is a folder (Zarr), not a file
     # follows references to other files (companions, split parts): its handler lists them with
     # references(path) and pins each through the sandbox before its library opens them
@@ -69,78 +73,139 @@ class FormatSpec:
     # the file is an HDF5 container whatever its conventions (NetCDF-4, MAT v7.3): opened only through
     # io_core.h5guard, which confines external links, external storage and virtual sources first
     container: str | None = None
+    # what the handler implements (io_core.formats.base.CAPABILITIES), declared as data so listing needs no
+    # import; "load save summarize" style text is accepted. Empty (plugins of old): load/save/summarize as
+    # the can_* flags say. tests/core/test_format_interface.py holds it equal to what the handler overrides.
+    capabilities: tuple[str, ...] | str = ()
+
+    def __post_init__(self) -> None:
+        caps = self.capabilities
+        caps = tuple(caps.split()) if isinstance(caps, str) else tuple(caps)
+        if not caps:
+            caps = tuple(op for op in ("load", "save", "summarize") if getattr(self, "can_" + op))
+        object.__setattr__(self, "capabilities", caps)
+        object.__setattr__(self, "can_load", "load" in caps)
+        object.__setattr__(self, "can_save", "save" in caps or "save_stream" in caps)
+        object.__setattr__(self, "can_summarize", "summarize" in caps)
+        if "references" in caps:
+            object.__setattr__(self, "multi_file", True)
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
 
 
 _F = "io_core.formats."
 BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("npy", (".npy",), _F + "numpy_files:NPY", "array", ("numpy",), "pip install numpy",
-               magic=(b"\x93NUMPY",)),
-    FormatSpec("npz", (".npz",), _F + "numpy_files:NPZ", "arrays", ("numpy",), "pip install numpy"),
-    FormatSpec("csv", (".csv", ".csv.gz"), _F + "tables:CSV", "frame", ("pandas",), "pip install pandas"),
-    FormatSpec("tsv", (".tsv", ".tab", ".tsv.gz"), _F + "tables:TSV", "frame", ("pandas",), "pip install pandas"),
+               magic=(b"\x93NUMPY",),
+               capabilities="load save save_stream summarize open_array write_array"),
+    FormatSpec("npz", (".npz",), _F + "numpy_files:NPZ", "arrays", ("numpy",), "pip install numpy",
+               capabilities="load save summarize open_array"),
+    FormatSpec("csv", (".csv", ".csv.gz"), _F + "tables:CSV", "frame", ("pandas",), "pip install pandas",
+               capabilities="load save summarize read_rows iter_frames write_frames"),
+    FormatSpec("tsv", (".tsv", ".tab", ".tsv.gz"), _F + "tables:TSV", "frame", ("pandas",), "pip install pandas",
+               capabilities="load save summarize read_rows iter_frames write_frames"),
     FormatSpec("parquet", (".parquet", ".pq"), _F + "tables:PARQUET", "frame", ("pandas", "pyarrow"),
-               "pip install pandas pyarrow", magic=(b"PAR1",)),
-    FormatSpec("json", (".json",), _F + "documents:JSON", "document"),
-    FormatSpec("yaml", (".yaml", ".yml"), _F + "documents:YAML", "document", ("yaml",), "pip install pyyaml"),
-    FormatSpec("text", (".txt", ".md", ".log", ".rst"), _F + "text:TEXT", "text"),
+               "pip install pandas pyarrow", magic=(b"PAR1",),
+               capabilities="load save summarize read_rows iter_frames write_frames"),
+    FormatSpec("json", (".json",), _F + "documents:JSON", "document",
+               capabilities="load save save_stream summarize"),
+    FormatSpec("yaml", (".yaml", ".yml"), _F + "documents:YAML", "document", ("yaml",), "pip install pyyaml",
+               capabilities="load save save_stream summarize"),
+    FormatSpec("text", (".txt", ".md", ".log", ".rst"), _F + "text:TEXT", "text",
+               capabilities="load save save_stream summarize read_lines"),
     FormatSpec("hdf5", (".h5", ".hdf5", ".he5"), _F + "hdf5:HDF5", "arrays", ("h5py", "numpy"),
-               "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",), container="hdf5"),
+               "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",), container="hdf5",
+               capabilities="load save summarize open_array write_array explore key_exists"),
     # -- issue 5 part A: more tables, arrays, markup, bibliography, databases, pickles --------
     FormatSpec("feather", (".feather", ".arrow"), _F + "tabular_extra:FEATHER", "frame", ("pandas", "pyarrow"),
-               "pip install pandas pyarrow", magic=(b"ARROW1", b"FEA1")),
+               "pip install pandas pyarrow", magic=(b"ARROW1", b"FEA1"),
+               capabilities="load save summarize read_rows iter_frames write_frames"),
     FormatSpec("xlsx", (".xlsx",), _F + "tabular_extra:XLSX", "frame", ("pandas", "openpyxl"),
-               "pip install openpyxl"),
+               "pip install openpyxl",
+               capabilities="load save summarize read_rows"),
     FormatSpec("jsonl", (".jsonl", ".ndjson"), _F + "tabular_extra:JSONL", "frame", ("pandas",),
-               "pip install pandas"),
+               "pip install pandas",
+               capabilities="load save save_stream summarize read_rows iter_frames write_frames"),
     FormatSpec("mat", (".mat",), _F + "matlab:MAT", "arrays", ("scipy", "h5py"), "pip install scipy h5py",
-               magic=(b"MATLAB 5.0 MAT", b"MATLAB 7.3 MAT"), container="hdf5"),
+               magic=(b"MATLAB 5.0 MAT", b"MATLAB 7.3 MAT"), container="hdf5",
+               capabilities="load save summarize open_array"),
     FormatSpec("netcdf", (".nc", ".nc4"), _F + "netcdf:NETCDF", "arrays", ("h5netcdf",), "pip install h5netcdf",
-               magic=(b"CDF\x01", b"CDF\x02"), container="hdf5"),
-    FormatSpec("toml", (".toml",), _F + "markup:TOML", "document", ("tomli_w",), "pip install tomli-w"),
-    FormatSpec("xml", (".xml",), _F + "markup:XML", "text"),
-    FormatSpec("html", (".html", ".htm"), _F + "markup:HTML", "text"),
-    FormatSpec("svg", (".svg",), _F + "markup:SVG", "text"),
+               magic=(b"CDF\x01", b"CDF\x02"), container="hdf5",
+               capabilities="load save summarize open_array"),
+    FormatSpec("toml", (".toml",), _F + "markup:TOML", "document", ("tomli_w",), "pip install tomli-w",
+               capabilities="load save save_stream summarize"),
+    FormatSpec("xml", (".xml",), _F + "markup:XML", "text",
+               capabilities="load save save_stream summarize read_lines"),
+    FormatSpec("html", (".html", ".htm"), _F + "markup:HTML", "text",
+               capabilities="load save save_stream summarize read_lines"),
+    FormatSpec("svg", (".svg",), _F + "markup:SVG", "text",
+               capabilities="load save save_stream summarize read_lines read_metadata embed_metadata"),
     FormatSpec("bibtex", (".bib",), _F + "bibliography:BIB", "records", ("bibtexparser",),
-               "pip install 'bibtexparser>=2'"),
+               "pip install 'bibtexparser>=2'",
+               capabilities="load save save_stream summarize"),
     FormatSpec("sqlite", (".db", ".sqlite", ".sqlite3"), _F + "sqlite:SQLITE", "tables", ("pandas",),
-               "pip install pandas", magic=(b"SQLite format 3\x00",)),
-    FormatSpec("pickle", (".pkl", ".pickle"), _F + "serialized:PICKLE", "object"),
-    FormatSpec("pickle_gz", (".pkl.gz", ".pickle.gz"), _F + "serialized:PICKLE_GZ", "object"),
-    FormatSpec("joblib", (".joblib",), _F + "serialized:JOBLIB", "object", ("joblib",), "pip install joblib"),
+               "pip install pandas", magic=(b"SQLite format 3\x00",),
+               capabilities="load save summarize read_rows iter_frames"),
+    FormatSpec("pickle", (".pkl", ".pickle"), _F + "serialized:PICKLE", "object",
+               capabilities="load save save_stream summarize"),
+    FormatSpec("pickle_gz", (".pkl.gz", ".pickle.gz"), _F + "serialized:PICKLE_GZ", "object",
+               capabilities="load save save_stream summarize"),
+    FormatSpec("joblib", (".joblib",), _F + "serialized:JOBLIB", "object", ("joblib",), "pip install joblib",
+               capabilities="load save summarize"),
     FormatSpec("torch", (".pt", ".pth"), _F + "serialized:TORCH", "object", ("torch",),
-               "pip install torch (CPU wheels: see pytorch.org)"),
+               "pip install torch (CPU wheels: see pytorch.org)",
+               capabilities="load save summarize"),
     FormatSpec("png", (".png",), _F + "images:PNG", "image", ("PIL",), "pip install pillow",
-               magic=(b"\x89PNG\r\n\x1a\n",)),
+               magic=(b"\x89PNG\r\n\x1a\n",),
+               capabilities="load save summarize open_picture read_metadata embed_metadata"),
     FormatSpec("jpeg", (".jpg", ".jpeg"), _F + "images:JPEG", "image", ("PIL",), "pip install pillow",
-               magic=(b"\xff\xd8\xff",)),
+               magic=(b"\xff\xd8\xff",),
+               capabilities="load save summarize open_picture read_metadata embed_metadata"),
     FormatSpec("tiff", (".tif", ".tiff"), _F + "images:TIFF", "image", ("PIL",), "pip install pillow",
-               magic=(b"II*\x00", b"MM\x00*")),
-    FormatSpec("bmp", (".bmp",), _F + "images:BMP", "image", ("PIL",), "pip install pillow", magic=(b"BM",)),
+               magic=(b"II*\x00", b"MM\x00*"),
+               capabilities="load save summarize open_picture read_metadata embed_metadata"),
+    FormatSpec("bmp", (".bmp",), _F + "images:BMP", "image", ("PIL",), "pip install pillow", magic=(b"BM",),
+               capabilities="load save summarize open_picture"),
     FormatSpec("gif", (".gif",), _F + "images:GIF", "image", ("PIL",), "pip install pillow",
-               magic=(b"GIF87a", b"GIF89a")),
+               magic=(b"GIF87a", b"GIF89a"),
+               capabilities="load save summarize open_picture"),
+    FormatSpec("pdf", (".pdf",), _F + "pdf:PDF", "document", ("pypdf",), "pip install pypdf", magic=(b"%PDF",),
+               capabilities="read_metadata embed_metadata"),
     # audio (soundfile / libsndfile) and EEG/MEG recordings (MNE; export helpers edfio, pybv, eeglabio)
-    FormatSpec("wav", (".wav",), _F + "audio:WAV", "audio", ("soundfile", "numpy"), "pip install soundfile"),
+    FormatSpec("wav", (".wav",), _F + "audio:WAV", "audio", ("soundfile", "numpy"), "pip install soundfile",
+               capabilities="load save summarize open_array"),
     FormatSpec("flac", (".flac",), _F + "audio:FLAC", "audio", ("soundfile", "numpy"), "pip install soundfile",
-               magic=(b"fLaC",)),
+               magic=(b"fLaC",),
+               capabilities="load save summarize open_array"),
     FormatSpec("ogg", (".ogg", ".oga"), _F + "audio:OGG", "audio", ("soundfile", "numpy"), "pip install soundfile",
-               magic=(b"OggS",)),
+               magic=(b"OggS",),
+               capabilities="load save summarize open_array"),
     FormatSpec("fif", (".fif", ".fif.gz"), _F + "eeg:FIF", "recording", ("mne",), "pip install mne",
-               multi_file=True, magic=(b"\x00\x00\x00\x64\x00\x00\x00\x1f\x00\x00\x00\x14",)),
+               multi_file=True, magic=(b"\x00\x00\x00\x64\x00\x00\x00\x1f\x00\x00\x00\x14",),
+               capabilities="load save summarize open_array references summarize_object claims"),
     FormatSpec("edf", (".edf",), _F + "eeg:EDF", "recording", ("mne",), "pip install mne edfio",
-               magic=(b"0       ",)),
+               magic=(b"0       ",),
+               capabilities="load save summarize open_array summarize_object claims"),
     FormatSpec("bdf", (".bdf",), _F + "eeg:BDF", "recording", ("mne",), "pip install mne edfio",
-               magic=(b"\xffBIOSEMI",)),
-    FormatSpec("gdf", (".gdf",), _F + "eeg:GDF", "recording", ("mne",), "pip install mne", can_save=False,
-               magic=(b"GDF",)),
+               magic=(b"\xffBIOSEMI",),
+               capabilities="load save summarize open_array summarize_object claims"),
+    FormatSpec("gdf", (".gdf",), _F + "eeg:GDF", "recording", ("mne",), "pip install mne",
+               magic=(b"GDF",),
+               capabilities="load summarize open_array summarize_object claims"),
     FormatSpec("brainvision", (".vhdr",), _F + "eeg:BRAINVISION", "recording", ("mne",), "pip install mne pybv",
-               multi_file=True, magic=(b"Brain Vision Dat", b"BrainVision Data")),
+               multi_file=True, magic=(b"Brain Vision Dat", b"BrainVision Data"),
+               capabilities="load save summarize open_array references summarize_object claims"),
     FormatSpec("eeglab", (".set",), _F + "eeg:EEGLAB", "recording", ("mne",), "pip install mne eeglabio",
-               multi_file=True),
-    FormatSpec("cnt", (".cnt",), _F + "eeg:CNT", "recording", ("mne",), "pip install mne", can_save=False),
+               multi_file=True,
+               capabilities="load save summarize open_array references summarize_object claims"),
+    FormatSpec("cnt", (".cnt",), _F + "eeg:CNT", "recording", ("mne",), "pip install mne",
+               capabilities="load summarize open_array summarize_object claims"),
     FormatSpec("zarr", (".zarr",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
-               can_save=False, directory=True),
+               directory=True,
+               capabilities="load summarize open_array explore key_exists sniff_folder"),
     FormatSpec("zarr_zip", (".zarr.zip",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
-               can_save=False),
+               capabilities="load summarize open_array explore key_exists sniff_folder"),
 )
 
 
@@ -253,6 +318,7 @@ class Registry:
             can_save=bool(getattr(obj, "can_save", True)), can_summarize=bool(getattr(obj, "can_summarize", True)),
             magic=tuple(getattr(obj, "magic", ())), directory=bool(getattr(obj, "directory", False)),
             multi_file=bool(getattr(obj, "multi_file", False)), container=getattr(obj, "container", None),
+            capabilities=tuple(getattr(obj, "capabilities", ()) or ()),
         )
         spec = dataclasses.replace(spec, extensions=tuple(normalize_extension(e) for e in spec.extensions))
         if spec.name in self._builtin_names:
@@ -334,10 +400,27 @@ class Registry:
         return [self._specs[n] for n in self._by_ext.get(normalize_extension(ext), [])]
 
     def spec_for_magic(self, head: bytes) -> FormatSpec | None:
+        """The format whose declared magic ``head`` shows (``head``: the first KiB, gunzipped if gzip)."""
         self._ensure_plugins()
         for spec in self._specs.values():
-            if any(head.startswith(m) for m in spec.magic):
-                return spec
+            for magic in spec.magic:
+                at, value = magic if isinstance(magic, tuple) else (0, magic)
+                if head[at : at + len(value)] == value:
+                    return spec
+        return None
+
+    def claimant(self, obj: Any) -> Any:
+        """The handler of a format that ``claims`` this in-memory object, or None.
+
+        Only formats whose required library the object comes from are asked (an ``mne`` object
+        asks the MNE formats), so nothing is imported that the object did not already need.
+        """
+        origin = type(obj).__module__.split(".")[0]
+        for spec in self.specs.values():
+            if spec.can("claims") and origin in spec.requires and self.is_available(spec):
+                handler = self.handler(spec)
+                if handler.claims(obj):
+                    return handler
         return None
 
     def is_available(self, spec: FormatSpec) -> bool:
@@ -386,10 +469,15 @@ class Registry:
         return infos + self._builtin_infos
 
     def _info(self, spec: FormatSpec) -> FormatInfo:
+        from io_core.formats.base import ADVERTISED  # import-free: the base names capabilities only
+
         available = self.is_available(spec)
+        features = {ADVERTISED[c] for c in spec.capabilities if c in ADVERTISED}
+        if {"open_array", "read_rows", "open_picture"} & set(spec.capabilities):
+            features.add("preview")
         return FormatInfo(
             name=spec.name, extensions=list(spec.extensions), kind=spec.kind,
-            operations=[op for op in ("load", "save", "summarize") if getattr(spec, "can_" + op)],
+            operations=[f for f in FEATURES if f in features],
             available=available, install_hint="" if available else spec.install,
         )
 

@@ -275,11 +275,11 @@ def describe_child(name: str, value: Any) -> ChildInfo:
 
 def summarize_object(value: Any, opts: ReadOptions) -> Any:
     """Summary of an object already in memory (user loaders, fallbacks)."""
-    if type(value).__module__.split(".")[0] == "mne":  # an MNE Raw: described from its header, never loaded
-        from io_core.formats.eeg import is_raw, summarize_raw
+    from io_core.registry import REGISTRY
 
-        if is_raw(value):
-            return summarize_raw(value, opts)
+    claimant = REGISTRY.claimant(value)  # e.g. an MNE Raw: described by its format, from its header
+    if claimant is not None:
+        return claimant.summarize_object(value, opts)
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a core dependency

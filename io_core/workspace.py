@@ -1,53 +1,49 @@
-"""The front door: load, save and summarize files inside a sandbox, by format.
+"""The front door: load, save, summarize, slice and browse files inside a sandbox, by format.
 
-Dispatch order: explicit ``format`` -> extension (user plugin first, then built-ins
-in priority order) -> magic bytes (loading only). Library exceptions from a format
-become ``IOCoreError`` here, once, so callers and the server only ever see codes.
+Every call goes the same way: pin the path race-free inside the roots (``io_core.paths``),
+choose the format that declares the capability asked for (``io_core.dispatch``), call that
+capability on the handler (``io_core.formats.base``), translate what its library raises
+into a coded ``IOCoreError`` once, record writes in the ledger, and cut the result to the
+response budget. No format is named here: what a format can do is in its registry row.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from io_core.atomic import atomic_write
+from io_core.browse import Browsing
 from io_core.budget import fit
 from io_core.cache import DEFAULT_CACHE_BYTES, LoadCache
+from io_core.dispatch import Choice, Chooser
 from io_core.errors import (
-    CorruptFileError,
     ExistsError,
     FileNotFoundIOError,
-    FormatUnknownError,
     InvalidDataError,
     InvalidSelectionError,
     IOCoreError,
-    MissingDependencyError,
-    NameTooLongError,
     NotAFileError,
     PathOutsideRootError,
-    PermissionDeniedError,
     ReadOnlyError,
-    TooLargeError,
     UnsupportedOperationError,
-    WriteFailedError,
 )
+from io_core.formats.base import supports
+from io_core.limits import Limits, current
 from io_core.links import links_confined_to
 from io_core.options import ReadOptions, WriteOptions
+from io_core.parts import open_part
 from io_core.paths import Pinned, Sandbox, short
 from io_core.provenance import HISTORY_LIMIT, LEDGER_DIR, Provenance, default_ledger_path
-from io_core.registry import REGISTRY, FormatSpec, Registry, candidate_extensions, is_zarr_dir
+from io_core.registry import REGISTRY, Registry
+from io_core.writing import save_hint, write_error
 from schemas import (
     CacheCleared,
     CacheInfo,
     EmbedResult,
-    ExploreResult,
     FileProvenance,
-    KeyExistsResult,
     MetadataResult,
     RootInfo,
     RootsInfo,
@@ -57,25 +53,15 @@ from schemas import (
     VerifyResult,
 )
 
-SNIFF_BYTES = 16
 
-
-@dataclass(frozen=True)
-class _Choice:
-    """The code chosen for one operation on one file."""
-
-    name: str
-    spec: FormatSpec | None = None  # built-in
-    func: Callable | None = None  # user plugin
-
-
-class Workspace:
+class Workspace(Browsing):
     """Roots, permissions and the registry that one server (or script) works with.
 
     ``provenance``: record every save in the ledger at ``<first root>/.sciio/ledger.sqlite``
     (or ``ledger_path``); a workspace without roots keeps no ledger unless given one.
     ``record_loads`` also records what loads read. ``cache_bytes`` bounds the load cache
-    (0 turns it off; with it on, loaded arrays are read-only).
+    (0 turns it off; with it on, loaded arrays are read-only). ``limits`` bounds the work one
+    call may do (io_core.limits; default: the process-wide limits).
     """
 
     def __init__(
@@ -89,11 +75,14 @@ class Workspace:
         ledger_path: str | os.PathLike[str] | None = None,
         record_loads: bool = False,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        limits: Limits | None = None,
     ) -> None:
         self.sandbox = Sandbox(roots)
+        self._limits = limits
         self.read_only = read_only
         self.allow_pickle = allow_pickle
         self.registry = registry
+        self.chooser = Chooser(registry)
         self.record_loads = record_loads
         if ledger_path is not None:
             ledger = Path(os.path.realpath(os.fspath(ledger_path)))
@@ -101,6 +90,11 @@ class Workspace:
             ledger = default_ledger_path(self.sandbox.roots[0]) if self.sandbox.roots else None
         self.provenance = Provenance(ledger if provenance else None, writable=not read_only)
         self.cache = LoadCache(cache_bytes)
+
+    @property
+    def limits(self) -> Limits:
+        """This workspace's limits, or the process-wide ones as they are at the time of the call."""
+        return self._limits or current()
 
     def _resolve(self, path: str | os.PathLike[str], *, existing: bool) -> Path:
         """Sandbox resolution that also refuses the ledger: provenance changes only by being recorded.
@@ -139,108 +133,27 @@ class Workspace:
             raise
         try:
             self._refuse_reserved(pinned.real, path)
-            if pinned.is_dir and self._directory_store(pinned.path) is None:
+            if pinned.is_dir and self.chooser.directory_store(pinned.path) is None:
                 raise NotAFileError(f"{short(os.fspath(path))} is a folder", path=os.fspath(path))
         except BaseException:
             pinned.close()
             raise
         return pinned
 
-    def _directory_store(self, real: Path) -> FormatSpec | None:
-        """The folder format (Zarr) a directory is, by extension or by its metadata files."""
-        for ext in candidate_extensions(real):
-            for spec in self.registry.specs_for_extension(ext):
-                if spec.directory:
-                    return spec
-        return self.registry.spec("zarr") if is_zarr_dir(real) else None
+    # -- format choice and reading (io_core.dispatch) -----------------------------------
+    def _choose(self, path: Path, fmt: str | None, op: str) -> Choice:
+        return self.chooser.choose(path, fmt, op)
 
-    # -- format choice ---------------------------------------------------------------
-    def _choose(self, path: Path, fmt: str | None, op: str) -> _Choice:
-        if fmt:
-            return self._choose_named(fmt, op)
-        exts = candidate_extensions(path)
-        unavailable: list[FormatSpec] = []
-        for ext in exts:
-            user = self.registry.user_loader(ext) if op != "save" else self.registry.user_saver(ext)
-            if user is not None:
-                return _Choice(name=f"user{ext}", func=user)
-            for spec in self.registry.specs_for_extension(ext):
-                if not getattr(spec, "can_" + op):
-                    continue
-                if self.registry.is_available(spec):
-                    return _Choice(name=spec.name, spec=spec)
-                unavailable.append(spec)
-        if unavailable:
-            hints = "; ".join(f"{s.name}: {s.install}" for s in unavailable)
-            raise MissingDependencyError(f"formats for {path.name!r} need libraries that are not installed", hint=hints)
-        if op != "save" and path.is_dir() and (store := self._directory_store(path)) is not None:
-            return _Choice(name=store.name, spec=store)
-        if op != "save" and path.is_file():
-            sniffed = self._sniff(path)
-            if sniffed is not None:
-                return _Choice(name=sniffed.name, spec=sniffed)
-        known = sorted({e for s in self.registry.specs.values() for e in s.extensions} | set(self.registry.user_formats))
-        raise FormatUnknownError(
-            f"no format can {op} {path.name!r}",
-            hint=f"Pass format=... (one of {sorted(self.registry.specs)}) or use an extension among {known}.",
-        )
+    def _handler(self, choice: Choice) -> Any:
+        return self.registry.handler(choice.spec)
 
-    def _choose_named(self, fmt: str, op: str) -> _Choice:
-        spec = self.registry.spec(fmt)
-        if spec is None:
-            matches = self.registry.specs_for_extension(fmt)
-            user = (self.registry.user_saver if op == "save" else self.registry.user_loader)(fmt)
-            if user is not None:
-                return _Choice(name=f"user.{fmt.lstrip('.').lower()}", func=user)
-            spec = matches[0] if matches else None
-        if spec is None:
-            raise FormatUnknownError(f"unknown format {fmt!r}", hint=f"Known formats: {sorted(self.registry.specs)}.")
-        if not getattr(spec, "can_" + op):
-            raise UnsupportedOperationError(f"format {spec.name!r} cannot {op}")
-        return _Choice(name=spec.name, spec=spec)
-
-    def _sniff(self, path: Path) -> FormatSpec | None:
-        try:
-            with open(path, "rb") as fh:
-                return self.registry.spec_for_magic(fh.read(SNIFF_BYTES))
-        except OSError:
-            return None
-
-    @contextmanager
-    def _reading(self, path: Path, choice: _Choice) -> Iterator[None]:
-        """Turn whatever a reader library raises into CORRUPT_FILE with a useful hint.
-
-        Handlers called inside check links in files (HDF5 external links, Zarr symlinks) against this sandbox.
-        """
-        try:
-            with links_confined_to(self.sandbox):
-                yield
-        except CorruptFileError as exc:
-            # a handler's own "not a valid header" check: still say what the bytes really are
-            sniffed = self._sniff(path)
-            if sniffed is not None and sniffed.name != choice.name:
-                exc.hint = f"Its content looks like {sniffed.name!r}; pass format={sniffed.name!r}."
-            raise
-        except IOCoreError:
-            raise
-        except MemoryError:
-            raise CorruptFileError(f"{path.name!r} is too large to load whole", hint="Use load_summary instead.") from None
-        except PermissionError as exc:
-            raise PermissionDeniedError(f"permission denied reading {path.name!r}: {exc.strerror}") from None
-        except Exception as exc:  # noqa: BLE001 - library errors vary by format; all mean "unreadable"
-            hint = CorruptFileError.default_hint
-            sniffed = self._sniff(path)
-            if sniffed is not None and sniffed.name != choice.name:
-                hint = f"Its content looks like {sniffed.name!r}; pass format={sniffed.name!r}."
-            elif path.stat().st_size == 0:
-                hint = "The file is empty."
-            raise CorruptFileError(
-                f"cannot read {path.name!r} as {choice.name}: {type(exc).__name__}: {str(exc)[:300]}",
-                hint=hint,
-            ) from None
+    def _reading(self, view: Path, choice: Choice) -> Any:
+        """Library failures coded (CORRUPT_FILE, ...); links and references inside files confined to the roots
+        (handlers pin what their file names with ``io_core.paths.pin_companion`` before their library runs)."""
+        return self.chooser.reading(view, choice.name, self.sandbox)
 
     def _read_options(self, key: str | None, **overrides: Any) -> ReadOptions:
-        return ReadOptions(key=key, allow_pickle=self.allow_pickle, **overrides)
+        return ReadOptions(key=key, allow_pickle=self.allow_pickle, limits=self.limits, **overrides)
 
     # -- public API ------------------------------------------------------------------
     def load(self, path: str | os.PathLike[str], format: str | None = None, *, key: str | None = None) -> Any:
@@ -334,7 +247,7 @@ class Workspace:
         self,
         data: Any,
         real: Path,
-        choice: _Choice,
+        choice: Choice,
         *,
         overwrite: bool,
         dtype: str | None,
@@ -346,14 +259,14 @@ class Workspace:
         sources = [self._resolve(p, existing=True) for p in inputs or ()]
         lineage = self.provenance.input_refs(sources)
         existed = real.exists()
-        opts = WriteOptions(allow_pickle=self.allow_pickle, dtype=dtype)
+        opts = WriteOptions(allow_pickle=self.allow_pickle, dtype=dtype, limits=self.limits)
         try:
             with atomic_write(real, overwrite=overwrite, sandbox=self.sandbox) as job:
                 if choice.func is not None:
                     choice.func(data, job.tmp)
                 else:
-                    handler = self.registry.handler(choice.spec)
-                    if hasattr(handler, "save_stream"):
+                    handler = self._handler(choice)
+                    if supports(handler, "save_stream"):
                         with job.open_stream() as stream:
                             handler.save_stream(data, stream, opts)
                     else:
@@ -363,14 +276,14 @@ class Workspace:
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise InvalidDataError(
                 f"cannot save this data as {choice.name}: {type(exc).__name__}: {str(exc)[:300]}",
-                hint=_save_hint(choice),
+                hint=save_hint(choice.spec.kind if choice.spec else "user"),
             ) from None
         except OSError as exc:
-            raise _write_error(exc, real.name) from None
+            raise write_error(exc, real.name) from None
         except Exception as exc:  # noqa: BLE001 - e.g. pyarrow's ArrowNotImplementedError, a plugin's own error
             raise InvalidDataError(
                 f"cannot save this data as {choice.name}: {type(exc).__name__}: {str(exc)[:300]}",
-                hint=_save_hint(choice),
+                hint=save_hint(choice.spec.kind if choice.spec else "user"),
             ) from None
         recorded = self.provenance.saved(
             path=real, format=choice.name, sha256=job.sha256, size=job.size, operation=operation,
@@ -416,17 +329,17 @@ class Workspace:
             view = pinned.path
             choice = self._choose(view, format, "load")
             opts = self._read_options(key)
-            with self._reading(view, choice):
-                source = self._sliceable(view, choice, opts)
-                if source[0] == "array":
-                    with source[1]() as array:
-                        part = slicing.array_slice(array, selection, max_bytes)
-                elif source[0] == "rows":
-                    part = slicing.table_page(source[1], columns or ([key] if key else None), selection, offset,
-                                              limit, max_bytes)
+            with self._reading(view, choice), self._part(view, choice, opts) as (kind, source):
+                if kind == "array":
+                    part = slicing.array_slice(source, selection, max_bytes)
+                elif kind == "rows":  # what key means (a column, a sheet, a table, an HDU) is the format's
+                    part = slicing.table_page(source, columns, selection, offset, limit, max_bytes)
                 else:
+                    if selection:
+                        raise InvalidSelectionError("text is paged by offset and limit, not by a selection",
+                                                    hint="Pass offset= (first line) and limit= (lines).")
                     count = limit if limit is not None else slicing.DEFAULT_LINES
-                    lines, more = source[1](offset, count)
+                    lines, more = source(offset, count)
                     part = slicing.text_page(lines, offset, more, max_bytes)
         return SliceResult(path=self.sandbox.display(pinned.real), format=choice.name, key=key, slice=part)
 
@@ -448,56 +361,24 @@ class Workspace:
             choice = self._choose(view, format, "load")
             opts = self._read_options(key)
             with self._reading(view, choice):
-                handler = self.registry.handler(choice.spec) if choice.spec else None
-                if handler is not None and hasattr(handler, "open_picture"):
-                    with handler.open_picture(view, opts) as picture:
+                if choice.spec is not None and supports(self._handler(choice), "open_picture"):
+                    with self._handler(choice).open_picture(view, opts) as picture:
                         png, caption = previews.picture_preview(picture, max_side, max_bytes)
                 else:
-                    source = self._sliceable(view, choice, opts)
-                    if source[0] == "array":
-                        with source[1]() as array:
-                            png, caption = previews.array_preview(array, selection, max_side, max_bytes)
-                    elif source[0] == "rows":
-                        page, _, _ = source[1]([key] if key else None, 0, previews.MAX_SIGNAL_POINTS)
-                        png, caption = previews.frame_preview(page, max_side, max_bytes)
-                    else:
-                        raise UnsupportedOperationError(f"{choice.name} files have nothing to draw")
+                    with self._part(view, choice, opts) as (kind, source):
+                        if kind == "array":
+                            png, caption = previews.array_preview(source, selection, max_side, max_bytes)
+                        elif kind == "rows":
+                            page, _, _ = source(None, 0, previews.MAX_SIGNAL_POINTS)
+                            png, caption = previews.frame_preview(page, max_side, max_bytes)
+                        else:
+                            raise UnsupportedOperationError(f"{choice.name} files have nothing to draw")
         caption.update(path=self.sandbox.display(pinned.real), format=choice.name, key=key)
         return png, caption
 
-    def _sliceable(self, real: Path, choice: _Choice, opts: ReadOptions) -> tuple[str, Callable]:
-        """How to read part of this file: ("array", open) | ("rows", read_rows) | ("lines", read_lines)."""
-        import contextlib
-
-        if choice.func is None:
-            handler = self.registry.handler(choice.spec)
-            if hasattr(handler, "open_array"):
-                return "array", lambda: handler.open_array(real, opts)
-            if hasattr(handler, "read_rows"):
-                return "rows", lambda cols, offset, limit: handler.read_rows(real, opts, cols, offset, limit)
-            if choice.spec.kind == "text":
-                from io_core.formats.text import read_lines
-
-                return "lines", lambda offset, limit: read_lines(real, offset, limit)
-            value = handler.load(real, opts)
-        else:
-            value = choice.func(real)
-        # in memory (user plugins, whole-file formats): arrays, frames and strings can be sliced
-        if hasattr(value, "iloc") and hasattr(value, "columns"):
-            def rows(cols, offset, limit):
-                picked = value[cols] if cols else value
-                return picked.iloc[offset : offset + limit], len(value), True
-
-            return "rows", rows
-        if hasattr(value, "shape") and hasattr(value, "dtype"):
-            return "array", lambda: contextlib.nullcontext(value)
-        if isinstance(value, str):
-            lines = value.splitlines()
-            return "lines", lambda offset, limit: (lines[offset : offset + limit], offset + limit < len(lines))
-        raise UnsupportedOperationError(
-            f"{choice.name} data ({type(value).__name__}) has no shape, rows or lines to slice",
-            hint="Use load_summary (with key=) to look inside it.",
-        )
+    def _part(self, view: Path, choice: Choice, opts: ReadOptions) -> Any:
+        """What part of this file can be read, by its format's capabilities (io_core.parts)."""
+        return open_part(self._handler(choice) if choice.spec is not None else None, choice, view, opts)
 
     def convert(
         self,
@@ -537,8 +418,9 @@ class Workspace:
                                             self._read_options(key))
                 if plan is not None:
                     try:
-                        return self._write(None, real_dst, _Choice(dst_choice.name, dst_choice.spec, plan.write),
-                                           arguments={**arguments, "streamed": True}, **write)
+                        with links_confined_to(self.sandbox):  # the source is read while the sink writes
+                            return self._write(None, real_dst, Choice(dst_choice.name, dst_choice.spec, plan.write),
+                                               arguments={**arguments, "streamed": True}, **write)
                     except conv.CannotStream:
                         pass  # e.g. a later chunk's types differ: convert the whole way
             data = self._load(pinned, src_choice.name if src_choice.spec is not None else src_format, key)
@@ -547,87 +429,14 @@ class Workspace:
             data = conv.adapt(data, kind, table_name=table)
             return self._write(data, real_dst, dst_choice, arguments={**arguments, "streamed": False}, **write)
 
-    # -- browsing HDF5 / Zarr, and metadata embedded in figures (issue 4) ---------------
-    def explore_h5(
-        self,
-        path: str | os.PathLike[str],
-        group: str = "/",
-        *,
-        depth: int = 1,
-        offset: int = 0,
-        limit: int = 100,
-        attrs: bool = True,
-        max_bytes: int | None = None,
-    ) -> ExploreResult:
-        """A bounded tree of an HDF5 file (see io_core.h5tree): ``depth`` levels below ``group``, one page each.
-
-        External links, external storage and virtual sources are shown; a link is followed
-        only into a file inside the roots, and one leading out is PATH_OUTSIDE_ROOT when a
-        path goes through it. Cut to ``max_bytes``; ``truncated`` says so.
-        """
-        from io_core import h5tree
-
-        _check_page(depth, offset, limit)
-        with self._pin(path) as pinned, self._reading(pinned.path, _Choice(name="hdf5")):
-            node, swmr, cut = h5tree.explore(pinned.path, group or "/", sandbox=self.sandbox, depth=depth,
-                                             offset=offset, limit=limit, attrs=attrs, max_bytes=max_bytes)
-        result = ExploreResult(path=self.sandbox.display(pinned.real), format="hdf5", group=node.path, depth=depth,
-                               node=node, swmr=swmr, truncated=cut)
-        return _fit_tree(result, max_bytes)
-
-    def explore_zarr(
-        self,
-        path: str | os.PathLike[str],
-        group: str = "",
-        *,
-        depth: int = 1,
-        offset: int = 0,
-        limit: int = 100,
-        attrs: bool = True,
-        max_bytes: int | None = None,
-    ) -> ExploreResult:
-        """The same tree for a Zarr v2/v3 store (folder or .zip); consolidated metadata is used when present."""
-        from io_core import zarrtree
-
-        _check_page(depth, offset, limit)
-        with self._pin(path) as pinned, self._reading(pinned.path, _Choice(name="zarr")):
-            node, zarr_format, consolidated = zarrtree.explore(
-                pinned.path, group or "", sandbox=self.sandbox, depth=depth, offset=offset, limit=limit, attrs=attrs
-            )
-        result = ExploreResult(path=self.sandbox.display(pinned.real), format="zarr", group=node.path, depth=depth,
-                               node=node, zarr_format=zarr_format, consolidated=consolidated)
-        return _fit_tree(result, max_bytes)
-
-    def key_exists(self, path: str | os.PathLike[str], key: str, format: str | None = None) -> KeyExistsResult:
-        """Whether an HDF5 file or Zarr store has ``key``; a missing key is ``exists: false``, never an error."""
-        with self._pin(path) as pinned:
-            view = pinned.path
-            choice = self._choose(view, format, "load")
-            if choice.name not in ("hdf5", "zarr", "zarr_zip"):
-                raise UnsupportedOperationError(
-                    f"key_exists looks inside HDF5 files and Zarr stores, not {choice.name}",
-                    hint="Use load_summary to list what other containers hold.",
-                )
-            with self._reading(view, choice):
-                if choice.name == "hdf5":
-                    from io_core import h5tree
-
-                    exists, kind, note = h5tree.key_exists(view, key or "/", sandbox=self.sandbox)
-                else:
-                    from io_core import zarrtree
-
-                    (exists, kind), note = zarrtree.key_exists(view, key or "", sandbox=self.sandbox), None
-        return KeyExistsResult(path=self.sandbox.display(pinned.real), format=choice.name, key=key, exists=exists,
-                               kind=kind, note=note)
-
+    # -- browsing containers, and metadata embedded in figures ----------------------------
     def read_metadata(self, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> MetadataResult:
-        """sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF, and the format's own metadata."""
-        from io_core import metadata as md
-
-        with self._pin(path) as pinned, self._reading(pinned.path, _Choice(name=md.format_of(pinned.path))):
-            fmt = md.format_of(pinned.path)
-            value, present, info = md.read(pinned.path, fmt)
-        result = MetadataResult(path=self.sandbox.display(pinned.real), format=fmt, has_metadata=present,
+        """sciio metadata embedded in a figure (PNG, JPEG, TIFF, SVG, PDF), and the file's own metadata."""
+        with self._pin(path) as pinned:
+            choice = self._choose(pinned.path, None, "read_metadata")
+            with self._reading(pinned.path, choice):
+                value, present, info = self._handler(choice).read_metadata(pinned.path, self._read_options(None))
+        result = MetadataResult(path=self.sandbox.display(pinned.real), format=choice.name, has_metadata=present,
                                 metadata=value, info=info)
         return fit(result, max_bytes)
 
@@ -638,42 +447,40 @@ class Workspace:
     def embed_metadata(
         self, path: str | os.PathLike[str], metadata: Any, *, overwrite: bool = False
     ) -> EmbedResult:
-        """Embed JSON ``metadata`` (key ``sciio``) in a PNG, JPEG, TIFF, SVG or PDF, atomically.
+        """Embed JSON ``metadata`` (key ``sciio``) in a figure, atomically (``embed_metadata`` capability).
 
-        Pixels, page contents and everything else in the file stay as they were (see
-        io_core.metadata); existing sciio metadata is replaced only with ``overwrite``.
-        The write is recorded like a save (operation ``embed_metadata``), with the file's
-        previous content as its input.
+        Pixels, page contents and everything else in the file stay as they were; existing
+        sciio metadata is replaced only with ``overwrite``. The write is recorded like a save
+        (operation ``embed_metadata``), with the file's previous content as its input.
         """
-        from io_core import metadata as md
+        from io_core.metadata import encode_metadata
 
         if self.read_only:
             raise ReadOnlyError(f"cannot write {os.fspath(path)!r}")
         pinned = self._pin(path)
         real = pinned.real
         try:
-            fmt = md.format_of(real)
-            md.encode_metadata(metadata)  # INVALID_DATA before anything is hashed or written
+            choice = self._choose(pinned.path, None, "embed_metadata")
+            encode_metadata(metadata)  # INVALID_DATA before anything is hashed or written
             lineage = self.provenance.input_refs([real])
             try:
                 with atomic_write(real, overwrite=True, sandbox=self.sandbox) as job, job.open_stream() as stream:
-                    replaced = md.embed(pinned.path, fmt, metadata, stream, overwrite=overwrite)
+                    replaced = self._handler(choice).embed_metadata(pinned.path, metadata, stream, overwrite)
             except IOCoreError:
                 raise
-            except OSError as exc:
-                raise _write_error(exc, real.name) from None
-            except Exception as exc:  # noqa: BLE001 - Pillow/pypdf/expat errors on a damaged file
-                raise CorruptFileError(
-                    f"cannot read {real.name!r} as {fmt}: {type(exc).__name__}: {str(exc)[:300]}") from None
+            except OSError as exc:  # the write failed (a full disk): the old file is untouched
+                raise write_error(exc, real.name) from None
+            except Exception as exc:  # noqa: BLE001 - Pillow/pypdf/expat on a damaged file
+                raise self.chooser.unreadable(pinned.path, choice.name, exc) from None
         finally:
             pinned.close()
         keys = sorted(metadata)[:20] if isinstance(metadata, dict) else None
         recorded = self.provenance.saved(
-            path=real, format=fmt, sha256=job.sha256, size=job.size, operation="embed_metadata",
+            path=real, format=choice.name, sha256=job.sha256, size=job.size, operation="embed_metadata",
             arguments={"overwrite": overwrite, "replaced": replaced, "metadata_keys": keys}, inputs=lineage,
         )
-        return EmbedResult(path=self.sandbox.display(real), format=fmt, size_bytes=job.size, sha256=job.sha256,
-                           replaced=replaced, recorded=recorded)
+        return EmbedResult(path=self.sandbox.display(real), format=choice.name, size_bytes=job.size,
+                           sha256=job.sha256, replaced=replaced, recorded=recorded)
 
     def roots_info(self) -> RootsInfo:
         roots = self.sandbox.roots or [Path.cwd()]
@@ -683,96 +490,3 @@ class Workspace:
             allow_pickle=self.allow_pickle,
         )
 
-
-def _write_error(exc: OSError, name: str) -> IOCoreError:
-    """A writer's OSError, coded: a full disk or quota, a denied permission, a name too long, else WRITE_FAILED."""
-    if exc.errno == errno.EFBIG:
-        return TooLargeError(f"writing {name!r} would pass the largest file size allowed here",
-                             hint="Write less (one key, a selection); the old file is unchanged.")
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return WriteFailedError(f"writing {name!r} failed: {exc.strerror or 'no space left'}",
-                                hint="Free space on the server's storage (or write less); the old file is unchanged "
-                                     "and no temp file is left.")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(f"writing {name!r} is not permitted: {exc.strerror or exc}",
-                                     hint="The server's user may not write this folder; choose another one.")
-    if exc.errno == errno.ENAMETOOLONG:
-        return NameTooLongError(f"a name is too long for the file system while writing {name!r}")
-    return WriteFailedError(f"writing {name!r} failed: {exc.strerror or exc}")
-
-
-def _save_hint(choice: _Choice) -> str:
-    kind = choice.spec.kind if choice.spec else "user"
-    return {
-        "array": "Give a rectangular nested list of numbers (optionally with dtype).",
-        "arrays": "Give an object mapping names to rectangular nested lists (objects nest as groups).",
-        "frame": "Give records (a list of objects) or columns (an object of equal-length lists).",
-        "document": "Give JSON-compatible objects, lists, strings and numbers.",
-        "text": "Give a string.",
-        "image": "Give an (H, W), (H, W, 3) or (H, W, 4) nested list of 0..255 values (dtype uint8).",
-        "records": 'Give records: [{"ENTRYTYPE": "article", "ID": "key", "title": "..."}, ...].',
-        "tables": "Give {table: records or columns}, or one table's records or columns.",
-    }.get(kind, "Check the data against what the saver expects.")
-
-
-def _check_page(depth: int, offset: int, limit: int) -> None:
-    if depth < 0 or offset < 0 or limit < 0:
-        raise InvalidSelectionError("depth, offset and limit must not be negative")
-    if depth > 64 or limit > 10_000:
-        raise InvalidSelectionError("depth is at most 64 and limit at most 10000",
-                                    hint="Explore deeper groups by passing group=.")
-
-
-def _fit_tree(result: Any, max_bytes: int | None) -> Any:
-    """``fit`` a browse result, deeper pages first; every page cut gets a true ``next_offset``.
-
-    The generic cutter halves the largest list, which in a tree is the top page (losing whole
-    subtrees); lists below the top node are halved first, then ``fit`` does the rest.
-    """
-    from io_core.budget import fit_json, json_size
-
-    if max_bytes is None:
-        return result
-    data = result.model_dump(mode="json")
-    if json_size(data) <= max_bytes:
-        return result
-
-    def nested(node: dict, out: list) -> list:  # the nodes below the top one that list children
-        for child in node["children"]:
-            if child["children"]:
-                out.append(child)
-            nested(child, out)
-        return out
-
-    while json_size(data) > max_bytes:
-        lists = nested(data["node"], [])
-        if not lists:
-            break
-        biggest = max(lists, key=lambda n: json_size(n["children"]))
-        del biggest["children"][len(biggest["children"]) // 2 :]
-        biggest["next_offset"] = biggest["offset"] + len(biggest["children"])
-        biggest["truncated"] = True
-    top = data["node"]["children"]
-    if json_size(data) > max_bytes and len(top) > 1:  # the top page: keep as many children as fit, not half
-        full, low, high = list(top), 1, len(top)
-        while low < high:
-            mid = (low + high + 1) // 2
-            top[:] = full[:mid]
-            if json_size(data) <= max_bytes:
-                low = mid
-            else:
-                high = mid - 1
-        top[:] = full[:low]
-    fitted = type(result).model_validate(fit_json(data, max_bytes))
-
-    def fix(node: Any) -> None:
-        listed = len(node.children)
-        if node.n_children is not None and listed and node.offset + listed < node.n_children:
-            node.next_offset = node.offset + listed
-            node.truncated = True
-        for child in node.children:
-            fix(child)
-
-    fix(fitted.node)
-    fitted.truncated = True
-    return fitted

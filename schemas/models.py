@@ -202,7 +202,8 @@ class FormatInfo(_Model):
     name: str
     extensions: list[str]
     kind: str = Field(description="what load returns / save takes: array, arrays, frame, document, text, user")
-    operations: list[Literal["load", "save", "summarize"]]
+    operations: list[Literal["load", "save", "summarize", "slice", "pages", "preview", "stream", "explore", "metadata",
+                             "multi_file"]]
     available: bool
     install_hint: str = Field(default="", description="what to install when not available")
 
@@ -217,7 +218,8 @@ class FormatList(_Model):
         WithJsonSchema({
             "type": "array",
             "items": {"type": "object"},
-            "description": "FormatInfo objects: name, extensions, kind, operations (load/save/summarize), "
+            "description": "FormatInfo objects: name, extensions, kind, operations (load, save, summarize, slice, "
+                           "pages, preview, stream, explore, metadata, multi_file), "
                            "available, install_hint",
         }),
     ]
@@ -460,7 +462,7 @@ class NodeInfo(_Model):
     # typed recursively here, advertised as plain objects: a recursive schema keeps a "$ref" that
     # some MCP clients cannot resolve (tool schemas are served fully dereferenced)
     children: Annotated[
-        list["NodeInfo"],
+        list[NodeInfo],
         WithJsonSchema({"type": "array", "items": {"type": "object"},
                         "description": "one page of child nodes, each shaped like this node"}),
     ] = Field(default_factory=list)
@@ -473,7 +475,7 @@ class ExploreResult(_Model):
     """A bounded tree: the node asked for, ``depth`` levels of children, one page at each level."""
 
     path: str
-    format: Literal["hdf5", "zarr"]
+    format: str = Field(description="the format browsed: hdf5, zarr, fits, ...")
     group: str = Field(description="the object explored, '/'-separated")
     depth: int
     node: NodeInfo

@@ -5,7 +5,7 @@ import functools
 from fastmcp import FastMCP
 
 from io_core.workspace import Workspace
-from server import __version__, guards, isolation, validation, web
+from server import __version__, errors, guards, isolation, validation, web
 from server.auth import build_auth
 from server.settings import Settings
 from server.tools import browse, convert, data, discovery, files, provenance
@@ -19,12 +19,14 @@ INSTRUCTIONS = (
 def create_app(settings: Settings | None = None) -> FastMCP:
     settings = settings or Settings()
     make_ws = functools.partial(Workspace, settings.roots, read_only=settings.read_only,
-                                allow_pickle=settings.allow_pickle, cache_bytes=settings.cache_bytes)
+                                allow_pickle=settings.allow_pickle, cache_bytes=settings.cache_bytes,
+                                limits=settings.limits())
     ws = isolation.workspace(make_ws, settings)  # HDF5-family reads in --hdf5-workers processes (same make_ws)
     mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True,
                   auth=build_auth(settings),  # bearer tokens on /mcp (HTTP only); None: no auth configured
                   lifespan=isolation.lifespan(ws))  # HDF5 workers start after the handshake, end with the server
     guards.install(mcp, settings)  # access log, per-client rate limit, read-only tokens, call time limit
+    mcp.add_middleware(errors.ErrorTranslation())  # every failure of every tool/resource -> CODE: message Hint:
     mcp.add_middleware(validation.ArgumentErrors())  # innermost: bad arguments -> INVALID_ARGUMENT
     web.register_routes(mcp, settings)  # GET /health, GET /ready (HTTP only, no auth)
     files.register(mcp, ws, settings)

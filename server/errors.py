@@ -8,18 +8,14 @@ as ``INTERNAL_ERROR`` without internals. Refusals are logged at INFO with their 
 Every text is cut to ``MAX_ERROR_BYTES``, below the smallest response budget.
 """
 
-import functools
-import inspect
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastmcp.exceptions import ToolError
 
 from io_core.errors import IOCoreError, bound_text, coded
 
 log = logging.getLogger("sciio_mcp")
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: Largest error text in UTF-8 bytes: under the smallest ``max_response_bytes`` (1024).
 MAX_ERROR_BYTES = 1000
@@ -81,24 +77,37 @@ def translate(name: str, exc: BaseException) -> ToolError:
     return coded_tool_error("INTERNAL_ERROR", INTERNAL, level=logging.ERROR)
 
 
-def tool_errors(func: F) -> F:
-    """Decorate a tool (plain or async) so every failure reaches the client as a coded ToolError."""
-    if inspect.iscoroutinefunction(func):
+class ErrorTranslation:
+    """Middleware: every tool's and resource's failure becomes the coded, bounded error above, in one place.
 
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await func(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - the one place every failure is translated
-                raise translate(func.__name__, exc) from None
+    FastMCP wraps what a tool or resource function raises into ``ToolError("Error calling
+    tool ...")`` / ``ResourceError`` with the original as ``__cause__`` (and masks its text);
+    here the original is translated, whatever the tool author remembered. A ``ToolError`` a
+    tool raised itself (already coded) passes through, cut to ``MAX_ERROR_BYTES``.
+    """
 
-        return async_wrapper  # type: ignore[return-value]
+    def __new__(cls) -> Any:
+        from fastmcp.exceptions import ResourceError
+        from fastmcp.server.middleware import Middleware
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the one place every failure is translated
-            raise translate(func.__name__, exc) from None
+        class _ErrorTranslation(Middleware):
+            async def on_call_tool(self, context: Any, call_next: Any) -> Any:
+                try:
+                    return await call_next(context)
+                except ToolError as exc:
+                    cause = exc.__cause__
+                    if cause is None or isinstance(cause, ToolError):
+                        raise _bounded(exc) from None
+                    raise translate(context.message.name, cause) from None
 
-    return wrapper  # type: ignore[return-value]
+            async def on_read_resource(self, context: Any, call_next: Any) -> Any:
+                try:
+                    return await call_next(context)
+                except ResourceError as exc:
+                    cause = exc.__cause__
+                    if cause is None or isinstance(cause, ResourceError):
+                        raise
+                    translated = translate(str(context.message.uri)[:120], cause)
+                    raise ResourceError(str(translated)) from None
+
+        return _ErrorTranslation()

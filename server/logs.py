@@ -39,10 +39,12 @@ class FastMCPDuplicates(logging.Filter):
     unexpected exception with its traceback at ERROR). Anything at ERROR and above passes unchanged.
     """
 
-    PREFIXES = ("Invalid arguments for tool", "Error calling tool")
+    PREFIXES = ("Invalid arguments for tool", "Error calling tool", "Error reading resource")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if (record.levelno < logging.ERROR and record.name.startswith("fastmcp.")
+        # server.errors.ErrorTranslation logs every failure once (a refusal at INFO, a bug at ERROR with its
+        # traceback), so FastMCP's own line about it is a duplicate at any level
+        if (record.name.startswith("fastmcp.")
                 and isinstance(record.msg, str) and record.msg.startswith(self.PREFIXES)):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger().isEnabledFor(logging.DEBUG)

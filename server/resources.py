@@ -10,16 +10,11 @@ a file (``/entry`` is not an absolute file path); it never reaches the file syst
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ResourceError
 from fastmcp.resources import ResourceSecurity
 
-from io_core.errors import IOCoreError
 from io_core.workspace import Workspace
 from server.settings import Settings
 
@@ -29,26 +24,11 @@ SECURITY = ResourceSecurity(exempt_params={"object"})
 ANNOTATIONS = {"readOnlyHint": True, "idempotentHint": True}
 
 
-def _coded(func: Callable[..., str]) -> Callable[..., str]:
-    """io_core refusals reach the client as ResourceError text starting with their code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> str:
-        try:
-            return func(*args, **kwargs)
-        except IOCoreError as exc:
-            log.info("resource %s refused: %s", func.__name__, exc.code)
-            raise ResourceError(f"{exc.code}: {exc.message}" + (f" Hint: {exc.hint}" if exc.hint else "")) from None
-
-    return wrapper
-
-
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     budget = settings.max_response_bytes
 
     @mcp.resource("h5://{path*}" + QUERY, name="hdf5_node", mime_type="application/json",
                   security=SECURITY, annotations=ANNOTATIONS)
-    @_coded
     def hdf5_node(path: str, object: str = "/", depth: int = 1, offset: int = 0, limit: int = 100,
                   attrs: bool = True) -> str:
         """An HDF5 file's object (query: object=/group/path) as explore_h5 JSON: children, attributes, links."""
@@ -57,7 +37,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
 
     @mcp.resource("zarr://{path*}" + QUERY, name="zarr_node", mime_type="application/json",
                   security=SECURITY, annotations=ANNOTATIONS)
-    @_coded
     def zarr_node(path: str, object: str = "", depth: int = 1, offset: int = 0, limit: int = 100,
                   attrs: bool = True) -> str:
         """A Zarr store's group or array (query: object=a/b) as explore_zarr JSON."""

@@ -42,6 +42,7 @@ import soundfile as sf
 
 from io_core.coerce import as_array
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.formats.base import Format
 from io_core.formats.windowed import WindowedSignal
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_stats, encode_value
@@ -87,7 +88,7 @@ class AudioFrames(WindowedSignal):
         return values
 
 
-class AudioFormat:
+class AudioFormat(Format):
     """One libsndfile container; ``containers`` are the libsndfile names the extension may hold."""
 
     def __init__(self, name: str, sf_format: str, containers: tuple[str, ...]) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.formats.base import Format
 from io_core.formats.text import read_utf8
 from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
@@ -70,7 +71,7 @@ def _entries(library: Any) -> list[Any]:
     return entries
 
 
-class BibFormat:
+class BibFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> list[dict[str, Any]]:
         return _select([_record(e) for e in _entries(_library(path, opts.limits))], opts.key)
 

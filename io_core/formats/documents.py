@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, TooLargeError
+from io_core.formats.base import Format
 from io_core.formats.text import read_whole
 from io_core.limits import Limits, check_document
 from io_core.options import ReadOptions, WriteOptions
@@ -58,7 +59,7 @@ def _pick(value: Any, key: str | None, what: str = "document") -> Any:
     return node
 
 
-class JsonFormat:
+class JsonFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         raw = read_whole(path, opts.limits, "JSON")
         try:
@@ -95,7 +96,7 @@ class JsonFormat:
         return value_summary(self.load(path, opts), opts)
 
 
-class YamlFormat:
+class YamlFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         from io_core import safe_yaml
 

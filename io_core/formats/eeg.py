@@ -65,6 +65,7 @@ from io_core.errors import (
     CorruptFileError,
     KeyNotFoundError,
 )
+from io_core.formats.base import Format
 from io_core.formats.eeg_channels import MAX_CHANNELS, NAME_CHARS, TEXT_CHARS, channel_descs
 from io_core.formats.eeg_refs import (
     Reference,
@@ -78,7 +79,7 @@ from io_core.formats.eeg_refs import (
     fif_references,
     pin_split_parts,
 )
-from io_core.formats.eeg_save import _require_export_helper, _save_brainvision, as_raw, is_raw  # noqa: F401
+from io_core.formats.eeg_save import _require_export_helper, _save_brainvision, as_raw, is_raw
 from io_core.formats.windowed import WindowedSignal
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, clip_text
@@ -105,7 +106,7 @@ class RecordingView(WindowedSignal):
         return self._raw.get_data(picks=picks, start=start, stop=stop, verbose=LOG)
 
 
-class RecordingFormat:
+class RecordingFormat(Format):
     """One MNE reader (and, when MNE can write the format, its writer)."""
 
     def __init__(self, name: str, reader: str, export: str | None = None, *, signature: tuple[bytes, ...] = (),
@@ -200,6 +201,13 @@ class RecordingFormat:
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         return summarize_raw(self.read_raw(path), opts)
+
+    def claims(self, obj: Any) -> bool:
+        """An ``mne.io.Raw`` in memory (a plugin's loader may return one) is summarized from its header."""
+        return is_raw(obj)
+
+    def summarize_object(self, obj: Any, opts: ReadOptions) -> Any:
+        return summarize_raw(obj, opts)
 
     # -- writing -----------------------------------------------------------------------
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
@@ -363,6 +371,9 @@ class FIFFormat(RecordingFormat):
     """
 
     def references(self, path: Path, name: str | None = None) -> list[Reference]:
+        from io_core.formats.fif_tags import walk
+
+        walk(path)  # a tag chain that loops is CORRUPT_FILE here: MNE's fiff_open would never return
         return fif_references(path, name)
 
     def _open(self, path: Path) -> tuple[Any, list[Path]]:
@@ -397,8 +408,14 @@ class FIFFormat(RecordingFormat):
 FIF = FIFFormat("fif", "mne.io:read_raw_fif", "fif", allow_maxshield="yes")
 EDF = RecordingFormat("edf", "mne.io.edf.edf:RawEDF", "edf", signature=(b"0       ",))
 BDF = RecordingFormat("bdf", "mne.io.edf.edf:RawBDF", "bdf", signature=(b"\xffBIOSEMI",))
-GDF = RecordingFormat("gdf", "mne.io.edf.edf:RawGDF", signature=(b"GDF",))
+class ReadOnlyRecording(RecordingFormat):
+    """A recording MNE reads but cannot write (GDF, Neuroscan CNT)."""
+
+    save = Format.save
+
+
+GDF = ReadOnlyRecording("gdf", "mne.io.edf.edf:RawGDF", signature=(b"GDF",))
 # MNE reads BrainVision and EEGLAB only from files named .vhdr / .set
 BRAINVISION = BrainVisionFormat("brainvision", "mne.io:read_raw_brainvision", "brainvision")
 EEGLAB = EEGLABFormat("eeglab", "mne.io:read_raw_eeglab", "eeglab")
-CNT = RecordingFormat("cnt", "mne.io:read_raw_cnt")
+CNT = ReadOnlyRecording("cnt", "mne.io:read_raw_cnt")

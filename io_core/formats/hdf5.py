@@ -25,6 +25,8 @@ import numpy as np
 from io_core import h5guard, h5tree
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError, UnsupportedOperationError
+from io_core.formats.base import Explored, Format
+from io_core.formats.common import require_streamable, slabs
 from io_core.h5bounds import Bounded, bounded_summary
 from io_core.limits import Limits
 from io_core.links import active_sandbox, outside_error
@@ -123,7 +125,7 @@ def _attrs(obj: Any, opts: ReadOptions) -> dict[str, Any]:
     return out
 
 
-class Hdf5Format:
+class Hdf5Format(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         with open_read(path) as f:
             obj = _lookup(f, opts.key, path) if opts.key else f
@@ -177,6 +179,24 @@ class Hdf5Format:
         tree = as_array_tree(data, opts.dtype, allow_pickle=False)
         with h5guard.create(path, track_order=True) as f:
             _write_group(f, tree)
+
+    def explore(self, path: Path, opts: ReadOptions, group: str, depth: int, offset: int, limit: int,
+                attrs: bool) -> Explored:
+        """The bounded tree of io_core.h5tree: links to other files shown, followed only inside the roots."""
+        node, swmr, cut = h5tree.explore(path, group or "/", sandbox=active_sandbox(), depth=depth, offset=offset,
+                                         limit=limit, attrs=attrs, max_bytes=opts.max_bytes)
+        return Explored(node, {"swmr": swmr}, truncated=cut)
+
+    def key_exists(self, path: Path, opts: ReadOptions, key: str) -> tuple[bool | None, str | None, str | None]:
+        return h5tree.key_exists(path, key or "/", sandbox=active_sandbox())
+
+    def write_array(self, array: Any, path: Path, opts: WriteOptions, name: str) -> None:
+        """One dataset ``name``, written slab by slab (memory bounded by one slab)."""
+        require_streamable(array, strings=False)
+        with h5guard.create(path, track_order=True) as f:
+            ds = f.create_dataset(name, shape=tuple(array.shape), dtype=np.dtype(array.dtype))
+            for part, values in slabs(array):
+                ds[part] = values
 
 
 def _write_group(group: h5py.Group, tree: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from io_core.coerce import as_array
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, TooLargeError
+from io_core.formats.base import Format
 from io_core.limits import Limits, check_pixels
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import encode_value
@@ -94,7 +95,7 @@ def _check_complete(path: Path, image: Image.Image) -> None:
         raise CorruptFileError(f"{path.name!r} is truncated: its {fmt} data ends before the file does")
 
 
-class ImageFormat:
+class ImageFormat(Format):
     def __init__(self, pil_format: str) -> None:
         self.pil_format = pil_format
 
@@ -144,8 +145,22 @@ class ImageFormat:
         image.save(path, format=self.pil_format)
 
 
-PNG = ImageFormat("PNG")
-JPEG = ImageFormat("JPEG")
-TIFF = ImageFormat("TIFF")
+class FigureFormat(ImageFormat):
+    """A picture that can carry sciio metadata (PNG iTXt, JPEG EXIF UserComment, TIFF tag): io_core.metadata."""
+
+    def read_metadata(self, path: Path, opts: ReadOptions) -> tuple[Any, bool, dict[str, Any]]:
+        from io_core import metadata
+
+        return metadata.read(path, self.pil_format.lower())
+
+    def embed_metadata(self, path: Path, metadata: Any, stream: Any, overwrite: bool) -> bool:
+        from io_core import metadata as md
+
+        return md.embed(path, self.pil_format.lower(), metadata, stream, overwrite=overwrite)
+
+
+PNG = FigureFormat("PNG")
+JPEG = FigureFormat("JPEG")
+TIFF = FigureFormat("TIFF")
 BMP = ImageFormat("BMP")
 GIF = ImageFormat("GIF")

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError, TooLargeError
+from io_core.formats.base import Format
 from io_core.formats.documents import _pick, checked_plain
-from io_core.formats.text import _refuse_binary, read_whole
+from io_core.formats.text import _refuse_binary, read_lines, read_whole
 from io_core.limits import Limits, check_document, check_text_size, human
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import clip_text, value_summary
@@ -58,7 +59,7 @@ def _text_counts(path: Path, opts: ReadOptions) -> dict[str, Any]:
 
 # -- TOML ------------------------------------------------------------------------------------------
 
-class TomlFormat:
+class TomlFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         text = _read_text(path, limits=opts.limits, what="TOML")
         try:
@@ -229,8 +230,11 @@ def _xml_encoding(head: bytes | str) -> str:
         return name
 
 
-class XmlFormat:
+class XmlFormat(Format):
     """XML as text (in the encoding its declaration names); ``root`` (e.g. "svg") requires that root element."""
+
+    def read_lines(self, path: Path, opts: ReadOptions, offset: int, limit: int) -> tuple[list[str], bool]:
+        return read_lines(path, offset, limit, opts.limits)
 
     def __init__(self, what: str = "XML", root: str | None = None) -> None:
         self.what = what
@@ -350,7 +354,10 @@ class _HtmlScan(HTMLParser):
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 
-class HtmlFormat:
+class HtmlFormat(Format):
+    def read_lines(self, path: Path, opts: ReadOptions, offset: int, limit: int) -> tuple[list[str], bool]:
+        return read_lines(path, offset, limit, opts.limits)
+
     def _encoding(self, path: Path) -> str:
         with open(path, "rb") as fh:
             head = fh.read(4096)
@@ -396,5 +403,19 @@ class HtmlFormat:
 
 TOML = TomlFormat()
 XML = XmlFormat()
-SVG = XmlFormat("SVG", root="svg")
+class SvgFormat(XmlFormat):
+    """SVG: XML with an ``<svg>`` root that can carry sciio metadata (``<metadata id="sciio">``)."""
+
+    def read_metadata(self, path: Path, opts: ReadOptions) -> tuple[Any, bool, dict[str, Any]]:
+        from io_core import metadata
+
+        return metadata.read(path, "svg")
+
+    def embed_metadata(self, path: Path, metadata: Any, stream: Any, overwrite: bool) -> bool:
+        from io_core import metadata as md
+
+        return md.embed(path, "svg", metadata, stream, overwrite=overwrite)
+
+
+SVG = SvgFormat("SVG", root="svg")
 HTML = HtmlFormat()

@@ -28,6 +28,7 @@ import numpy as np
 from io_core import h5guard
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, UnsupportedOperationError
+from io_core.formats.base import Format
 from io_core.h5bounds import Bounded, bounded_summary
 from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
@@ -42,7 +43,7 @@ NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 
 
 def _version(path: Path) -> str:
-    """'v73' (HDF5 at byte 512, or 0), 'v5' or 'v4' from the header; anything else is CORRUPT_FILE.
+    """'v73' (HDF5 at byte 512), 'v5' or 'v4' from the header; anything else is CORRUPT_FILE.
 
     v7.3 follows the HDF5 signature, not the header text (MATLAB writes "MATLAB 7.0 MAT-file ...
     HDF5 schema" in some v7.3 files, and the bytes are what libhdf5 will read).
@@ -52,7 +53,7 @@ def _version(path: Path) -> str:
         if len(head) < 20:
             raise CorruptFileError(f"{path.name!r} is too short to be a MAT-file")
         fh.seek(512)
-        if head.startswith(HDF5_SIGNATURE) or fh.read(8) == HDF5_SIGNATURE:
+        if fh.read(8) == HDF5_SIGNATURE:  # at 0 it is plain HDF5 (or NetCDF-4), not a MAT-file
             return "v73"
         if head.startswith(V73_MARKER):
             raise CorruptFileError(f"{path.name!r} says MAT 7.3 but holds no HDF5 data at byte 512")
@@ -216,7 +217,7 @@ def _h5_lookup(f: Any, key: str) -> Any:
     return f[key]
 
 
-class MatFormat:
+class MatFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         version = _version(path)
         if version == "v73":

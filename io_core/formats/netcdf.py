@@ -26,6 +26,7 @@ import numpy as np
 from io_core import h5guard
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.formats.base import Format
 from io_core.h5bounds import Bounded, bounded_summary
 from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
@@ -146,7 +147,7 @@ def _dims_note(var: Any, sizes: dict[str, int], attrs: dict[str, Any]) -> str:
     return text
 
 
-class NetcdfFormat:
+class NetcdfFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         if _kind(path) == "nc3":
             with _open3(path) as f:

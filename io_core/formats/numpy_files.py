@@ -20,6 +20,8 @@ import numpy as np
 
 from io_core.coerce import as_array, as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, UnsafeFormatError
+from io_core.formats.base import Format
+from io_core.formats.common import require_streamable, slabs
 from io_core.limits import check_zip
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary
@@ -44,7 +46,7 @@ def _refuse_objects(dtype: np.dtype, opts: ReadOptions | WriteOptions, what: str
         raise UnsafeFormatError(f"{what} holds Python objects stored as a pickle; it was not loaded")
 
 
-class NpyFormat:
+class NpyFormat(Format):
     def _header(self, path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
         with open(path, "rb") as fh:
             shape, dtype, fortran, offset = read_header(fh)
@@ -87,6 +89,10 @@ class NpyFormat:
         with open(path, "wb") as fh:
             np.save(fh, arr, allow_pickle=opts.allow_pickle)
 
+    def write_array(self, array: Any, path: Path, opts: WriteOptions, name: str) -> None:
+        """Slab by slab into a memory-mapped ``.npy`` (memory bounded by one slab)."""
+        _write_slabs(array, path)
+
     def save_stream(self, data: Any, fh: IO[bytes], opts: WriteOptions) -> None:
         """The bytes ``np.save`` writes, into an append-only stream that hashes them.
 
@@ -108,6 +114,17 @@ class NpyFormat:
             fh.write(raw)
 
 
+def _write_slabs(array: Any, path: Path) -> None:
+    require_streamable(array)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(array.dtype), shape=tuple(array.shape))
+    try:
+        for part, values in slabs(array):
+            out[part] = values
+        out.flush()
+    finally:
+        del out
+
+
 def _file_order_bytes(arr: np.ndarray) -> np.ndarray | None:
     """The array's memory as bytes in the order ``np.save`` writes them, or None to let numpy do it."""
     if arr.dtype.hasobject or not getattr(type(arr.dtype), "_legacy", True) or arr.dtype.itemsize == 0:
@@ -119,7 +136,7 @@ def _file_order_bytes(arr: np.ndarray) -> np.ndarray | None:
     return None
 
 
-class NpzFormat:
+class NpzFormat(Format):
     def _open(self, path: Path) -> zipfile.ZipFile:
         try:
             return zipfile.ZipFile(path)

@@ -26,6 +26,7 @@ from typing import IO, Any
 import numpy as np
 
 from io_core.errors import CorruptFileError, UnsafeFormatError
+from io_core.formats.base import Format
 from io_core.formats.documents import _pick
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, clip_text, encode_value, frame_summary
@@ -169,7 +170,7 @@ def summarize_value(value: Any, opts: ReadOptions, note: str | None = None) -> A
 
 # -- formats -------------------------------------------------------------------------------------
 
-class PickleFormat:
+class PickleFormat(Format):
     def __init__(self, compressed: bool = False) -> None:
         self.compressed = compressed
 
@@ -205,7 +206,7 @@ class PickleFormat:
             pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-class JoblibFormat:
+class JoblibFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         import joblib
 
@@ -223,7 +224,7 @@ class JoblibFormat:
         joblib.dump(data, path)
 
 
-class TorchFormat:
+class TorchFormat(Format):
     """PyTorch's zip checkpoints (and legacy pickles), through torch.load on CPU."""
 
     def _checked(self, path: Path, opts: ReadOptions) -> None:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.formats.base import Format
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import frame_summary
 from schemas import ChildInfo, FrameSummary, TreeSummary
@@ -147,7 +148,7 @@ def count_rows(con: sqlite3.Connection, table: str) -> int:
     return int(con.execute(f"SELECT COUNT(*) FROM {_q(table)}").fetchone()[0])
 
 
-class SqliteFormat:
+class SqliteFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> dict[str, pd.DataFrame] | pd.DataFrame:
         with connect(path) as con:
             if opts.key is not None:
@@ -186,8 +187,6 @@ class SqliteFormat:
         """A page of the table named by ``key`` (LIMIT/OFFSET) and its exact row count."""
         with connect(path) as con:
             table = _table(con, opts.key)
-            if columns == [opts.key]:
-                columns = None  # the workspace passes key as a column: here it names the table
             names = [c for c, _ in _columns(con, table)]
             if columns is not None:
                 missing = [c for c in columns if c not in names]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, KeyNotFoundError
+from io_core.formats.base import CannotStream, Format
+from io_core.formats.common import write_arrow
 from io_core.formats.row_index import QUOTE, RowIndex, index_for, scan_rows
 from io_core.formats.text_sample import StreamSampler, StreamTooLong, block_plan, spread
 from io_core.limits import check_member, check_page
@@ -45,7 +48,7 @@ def _select(df: pd.DataFrame, key: str | None) -> pd.DataFrame:
     return df[[key]]
 
 
-class DelimitedFormat:
+class DelimitedFormat(Format):
     def __init__(self, sep: str) -> None:
         self.sep = sep
 
@@ -151,6 +154,13 @@ class DelimitedFormat:
             index.estimate = index.estimate or estimate
             return sample, estimate, False
 
+    def iter_frames(self, path: Path, opts: ReadOptions, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """Chunks of ``chunk_rows`` rows (only the ``opts.key`` column when given), parsed as they are read."""
+        return _delimited_frames(self, path, opts, chunk_rows)
+
+    def write_frames(self, frames: Iterator[pd.DataFrame], path: Path, opts: WriteOptions) -> None:
+        _write_delimited(frames, path, self.sep)
+
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
         """Rows ``offset .. offset+limit`` (parsing stops there) and the table's row count.
 
@@ -217,6 +227,27 @@ class DelimitedFormat:
         if _text_size(path) <= SMALL_TEXT_TABLE:
             return page, _count_rows(path, self.sep), True
         return page, max(estimate_rows(path), offset + len(page)), False
+
+
+def _delimited_frames(fmt: DelimitedFormat, path: Path, opts: ReadOptions, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    fmt._check_text(path)
+    usecols = [opts.key] if opts.key else None
+    yield from pd.read_csv(path, sep=fmt.sep, chunksize=chunk_rows, usecols=usecols)
+
+
+def _write_delimited(frames: Iterator[pd.DataFrame], path: Path, sep: str) -> None:
+    opener = gzip.open if _is_gz(path) else open
+    first, columns = True, None
+    with opener(path, "wt", encoding="utf-8", newline="") as fh:
+        for df in frames:
+            if columns is None:
+                columns = list(df.columns)
+            elif list(df.columns) != columns:
+                raise CannotStream("chunks have different columns")
+            df.to_csv(fh, sep=sep, index=False, header=first, lineterminator="\n")
+            first = False
+    if first:
+        raise CannotStream("the source has no rows")
 
 
 def _is_gz(path: Path) -> bool:
@@ -295,7 +326,7 @@ def estimate_rows(path: Path, blocks: int = 16, block_bytes: int = 64 * 1024) ->
     return max(0, round(size * newlines / max(1, sampled)) - 1)
 
 
-class ParquetFormat:
+class ParquetFormat(Format):
     def _file(self, path: Path, memory_map: bool = False):
         import pyarrow.parquet as pq
 
@@ -353,6 +384,18 @@ class ParquetFormat:
             index=", ".join(sorted(index_cols)) or None,
             head=head,
         )
+
+    def iter_frames(self, path: Path, opts: ReadOptions, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """Record batches of ``chunk_rows`` rows as DataFrames (the ``opts.key`` column when given)."""
+        pf = self._file(path)
+        columns = [self.check_column(pf.schema_arrow.names, opts.key)] if opts.key else None
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+            yield batch.to_pandas()
+
+    def write_frames(self, frames: Iterator[pd.DataFrame], path: Path, opts: WriteOptions) -> None:
+        import pyarrow.parquet as pq
+
+        write_arrow(frames, lambda schema: pq.ParquetWriter(str(path), schema))
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
         """Only the row groups that overlap the page are read (none for an offset past the end).

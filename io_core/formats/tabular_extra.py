@@ -29,6 +29,8 @@ import pandas as pd
 
 from io_core.coerce import as_frame
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
+from io_core.formats.base import Format
+from io_core.formats.common import write_arrow
 from io_core.formats.row_index import index_for
 from io_core.formats.tables import _has_default_index
 from io_core.formats.tables import check_columns as _check_columns
@@ -51,7 +53,7 @@ def _exact_rows(summary: FrameSummary) -> FrameSummary:
 
 # -- Feather / Arrow IPC -------------------------------------------------------------------------
 
-class FeatherFormat:
+class FeatherFormat(Format):
     """Arrow IPC files (Feather v2); Feather v1 files are read through pyarrow.feather."""
 
     @staticmethod
@@ -112,14 +114,24 @@ class FeatherFormat:
         import pyarrow as pa
         from pyarrow import feather
 
+        columns = _check_columns(self._names(path), [opts.key]) if opts.key else None
         if self._is_v1(path):
-            yield feather.read_table(str(path), memory_map=True).to_pandas()
+            yield feather.read_table(str(path), columns=columns, memory_map=True).to_pandas()
             return
         reader = self._reader(path)
         for i in range(reader.num_record_batches):
             table = pa.Table.from_batches([reader.get_batch(i)])
+            if columns:
+                table = table.select(columns)
             for start in range(0, max(1, table.num_rows), rows):
                 yield table.slice(start, rows).to_pandas()
+
+    def write_frames(self, frames: Iterator[pd.DataFrame], path: Path, opts: WriteOptions) -> None:
+        from pyarrow import ipc
+
+        compression = None if path.name.lower().endswith(".arrow") else "lz4"
+        write_arrow(frames, lambda schema: ipc.new_file(str(path), schema,
+                                                        options=ipc.IpcWriteOptions(compression=compression)))
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary:
         names = self._names(path)
@@ -139,6 +151,7 @@ class FeatherFormat:
 
     def read_rows(self, path: Path, opts: ReadOptions, columns: list[str] | None, offset: int, limit: int):
         """Only the record batches overlapping the page are decoded."""
+        columns = columns or ([opts.key] if opts.key else None)  # key names one column here
         import pyarrow as pa
 
         check_page(limit, opts.limits)
@@ -209,7 +222,7 @@ def _head_frame(ws: Any, n: int) -> pd.DataFrame:
     return pd.DataFrame(body, columns=header).infer_objects()
 
 
-class XlsxFormat:
+class XlsxFormat(Format):
     def _sheet_name(self, names: list[str], key: str | None) -> str:
         if key is None:
             return names[0]
@@ -284,8 +297,6 @@ class XlsxFormat:
             rows, _, exact = _sheet_size(wb[name])
         finally:
             wb.close()
-        if columns == [opts.key] and opts.key in names:
-            columns = None  # the workspace passes key as a column: here it names the sheet
         header = pd.read_excel(path, sheet_name=name, nrows=0, engine="openpyxl")
         usecols = _check_columns([str(c) for c in header.columns], columns)
         check_page(limit, opts.limits, columns=len(usecols or header.columns))
@@ -351,7 +362,7 @@ def _dump(value: Any) -> bytes:
         raise InvalidDataError(f"not JSON-serialisable: {exc}") from None
 
 
-class JsonLinesFormat:
+class JsonLinesFormat(Format):
     def _lines(self, path: Path, skip: int = 0) -> Iterator[tuple[int, Any]]:
         """(line number, value) of each non-blank line after the first ``skip`` (those are not decoded).
 
@@ -416,7 +427,12 @@ class JsonLinesFormat:
             got = self._frame(batch)
             if not isinstance(got, pd.DataFrame):
                 raise InvalidDataError("JSON Lines of non-objects are not a table")
-            yield got
+            yield got[_check_columns(list(got.columns), [opts.key])] if opts.key else got
+
+    def write_frames(self, frames: Iterator[pd.DataFrame], path: Path, opts: WriteOptions) -> None:
+        with open(path, "wb") as fh:
+            for df in frames:
+                self.save_stream(df, fh, opts)
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary | ValueSummary:
         """Small files are read whole. Large ones: the first records as the head; column stats

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from io_core.errors import CorruptFileError, InvalidDataError
+from io_core.formats.base import Format
 from io_core.limits import Limits, check_page, check_text_size, current
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import clip_text
@@ -48,7 +49,10 @@ def read_utf8(path: Path, what: str = "text", limits: Limits | None = None) -> s
         raise CorruptFileError(f"{path.name!r} is not UTF-8 text: {exc}") from None
 
 
-class TextFormat:
+class TextFormat(Format):
+    def read_lines(self, path: Path, opts: ReadOptions, offset: int, limit: int) -> tuple[list[str], bool]:
+        return read_lines(path, offset, limit, opts.limits)
+
     def load(self, path: Path, opts: ReadOptions) -> str:
         return read_utf8(path, limits=opts.limits)
 

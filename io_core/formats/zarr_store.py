@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import zarr
 
-from io_core.coerce import as_array_tree
 from io_core.errors import KeyNotFoundError
+from io_core.formats.base import Explored, Format
 from io_core.limits import Limits, check_chunks, current
-from io_core.options import ReadOptions, WriteOptions
+from io_core.links import active_sandbox
+from io_core.options import ReadOptions
 from io_core.summary import array_summary, encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
 
@@ -75,7 +76,7 @@ def _check_chunk_size(arr: zarr.Array, limits: Limits) -> None:
     check_chunks(0, math.prod(arr.chunks) * np.dtype(arr.dtype).itemsize, limits, "")
 
 
-class ZarrFormat:
+class ZarrFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
         with open_node(path, opts.key, opts.limits) as node:
             return _load(node, opts.limits)
@@ -106,23 +107,24 @@ class ZarrFormat:
                 )
             yield node
 
-    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
-        """A directory store (zarr v3) holding one array, or groups of arrays from a dict."""
-        if isinstance(data, dict):
-            tree = as_array_tree(data, opts.dtype, limits=opts.limits)
-            root = zarr.open_group(store=str(path), mode="w")
-            _write_group(root, tree)
-        else:
-            arr = np.asarray(as_array_tree({"data": data}, opts.dtype, limits=opts.limits)["data"])
-            zarr.create_array(store=str(path), data=arr, overwrite=True)
+    def sniff_folder(self, path: Path) -> bool:
+        from io_core.registry import is_zarr_dir
 
+        return is_zarr_dir(path)
 
-def _write_group(group: zarr.Group, tree: dict[str, Any]) -> None:
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            _write_group(group.create_group(name), value)
-        else:
-            group.create_array(name, data=value)
+    def explore(self, path: Path, opts: ReadOptions, group: str, depth: int, offset: int, limit: int,
+                attrs: bool) -> Explored:
+        from io_core import zarrtree
+
+        node, zarr_format, consolidated = zarrtree.explore(path, group or "", sandbox=active_sandbox(), depth=depth,
+                                                           offset=offset, limit=limit, attrs=attrs)
+        return Explored(node, {"zarr_format": zarr_format, "consolidated": consolidated})
+
+    def key_exists(self, path: Path, opts: ReadOptions, key: str) -> tuple[bool | None, str | None, str | None]:
+        from io_core import zarrtree
+
+        exists, kind = zarrtree.key_exists(path, key or "", sandbox=active_sandbox())
+        return exists, kind, None
 
 
 ZARR = ZarrFormat()

@@ -10,7 +10,6 @@ from pydantic import Field
 from io_core.workspace import Workspace
 from schemas import EmbedResult, ExploreResult, KeyExistsResult, MetadataResult
 from server import resources
-from server.errors import tool_errors
 from server.settings import Settings
 from server.tools.files import READ, WRITE, FormatArg, PathArg
 
@@ -24,7 +23,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     budget = settings.max_response_bytes
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def explore_h5(
         path: PathArg,
         group: Annotated[str, Field(description="Object path inside the file, e.g. '/' or '/entry/data'.")] = "/",
@@ -42,7 +40,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return ws.explore_h5(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def explore_zarr(
         path: PathArg,
         group: Annotated[str, Field(description="Group or array inside the store, e.g. '' (root) or 'a/b'.")] = "",
@@ -56,7 +53,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return ws.explore_zarr(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def key_exists(
         path: PathArg,
         key: Annotated[str, Field(description="Object path inside an HDF5 file or Zarr store.")],
@@ -67,7 +63,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return ws.key_exists(path, key, format)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def read_metadata(path: PathArg) -> MetadataResult:
         """The sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF (has_metadata says whether there is
         any), and the file's own metadata: size, mode, EXIF fields, TIFF tags, page count, document info."""
@@ -79,7 +74,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return  # writing tools are not offered at all
 
     @mcp.tool(annotations=WRITE)
-    @tool_errors
     def embed_metadata(
         path: PathArg,
         metadata: Annotated[Any, Field(description="Any JSON value (at most 32 KiB as JSON), stored under the key 'sciio'.")],

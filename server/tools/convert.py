@@ -7,7 +7,6 @@ from pydantic import Field
 
 from io_core.workspace import Workspace
 from schemas import SaveResult
-from server.errors import tool_errors
 from server.settings import Settings
 from server.tools.files import WRITE, FormatArg, KeyArg, PathArg
 
@@ -17,7 +16,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return  # writing tools are not offered at all
 
     @mcp.tool(annotations=WRITE)
-    @tool_errors
     def convert(
         src: PathArg,
         dst: Annotated[str, Field(description="Destination path; its extension (or dst_format) picks the format.")],

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from io_core.workspace import Workspace
 from schemas import SliceResult
-from server.errors import tool_errors
 from server.settings import Settings
 from server.tools.files import READ, FormatArg, KeyArg, PathArg
 
@@ -22,7 +21,6 @@ SelectionArg = Annotated[
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
-    @tool_errors
     def read_slice(
         path: PathArg,
         key: KeyArg = None,
@@ -42,7 +40,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def preview_image(
         path: PathArg,
         key: KeyArg = None,

@@ -8,14 +8,12 @@ from pydantic import Field
 from io_core.discovery import configs_in_roots, find_in_roots
 from io_core.workspace import Workspace
 from schemas import ConfigResult, FoundFilesResult
-from server.errors import tool_errors
 from server.settings import Settings
 from server.tools.files import READ
 
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
-    @tool_errors
     def find_files(
         pattern: Annotated[
             str,
@@ -36,7 +34,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def load_configs(
         config_dir: Annotated[str, Field(description="Folder of .yaml/.yml files, relative to the first root.")] = "config",
         debug: Annotated[

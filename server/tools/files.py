@@ -12,7 +12,6 @@ from io_core.registry import candidate_extensions
 from io_core.workspace import Workspace
 from schemas import FormatList, RootsInfo, SaveResult, SummaryResult
 from server import guards
-from server.errors import tool_errors
 from server.settings import Settings
 
 READ = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
@@ -66,20 +65,17 @@ def data_from_text(ws: Workspace, path: str, fmt: str | None, data: Any) -> Any:
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
-    @tool_errors
     def list_roots() -> RootsInfo:
         """The folders this server may read and write, and whether writing or pickle is allowed."""
         return ws.roots_info()
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def list_formats() -> FormatList:
         """Every format with its extensions and operations; unavailable ones say what to install."""
         formats = ws.registry.list_formats()
         return FormatList(formats=formats, n_available=sum(f.available for f in formats))
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     async def load_summary(
         path: PathArg,
         key: KeyArg = None,
@@ -109,7 +105,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return  # writing tools are not offered at all
 
     @mcp.tool(annotations=WRITE)
-    @tool_errors
     def save(
         path: PathArg,
         data: Annotated[

@@ -8,7 +8,6 @@ from pydantic import Field
 
 from io_core.workspace import Workspace
 from schemas import CacheCleared, CacheInfo, FileProvenance, VerifyResult
-from server.errors import tool_errors
 from server.settings import Settings
 from server.tools.files import READ, PathArg
 
@@ -17,7 +16,6 @@ HOUSEKEEPING = {"readOnlyHint": False, "destructiveHint": False, "idempotentHint
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
-    @tool_errors
     def file_provenance(
         path: PathArg,
         limit: Annotated[int, Field(ge=1, le=100, description="Most records to list, newest first.")] = 20,
@@ -27,20 +25,17 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return ws.file_provenance(path, limit=limit)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def verify_file(path: PathArg) -> VerifyResult:
         """Re-hash the file and compare with the ledger: OK (unchanged since its last recorded write),
         MODIFIED (changed since), UNKNOWN (never recorded)."""
         return ws.verify_file(path)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
     def cache_info() -> CacheInfo:
         """Load-cache statistics: hits, misses, entries, bytes held and the byte bound."""
         return ws.cache_info()
 
     @mcp.tool(annotations=HOUSEKEEPING)
-    @tool_errors
     def clear_cache() -> CacheCleared:
         """Drop every decoded object the load cache holds (files are untouched)."""
         return ws.clear_cache()

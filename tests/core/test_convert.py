@@ -13,6 +13,7 @@ import pytest
 
 from io_core import IOCoreError, Workspace
 from io_core import convert as conv
+from io_core.formats import common
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ def ws(tmp_path: Path) -> Workspace:
 @pytest.fixture()
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conv, "CHUNK_ROWS", 1000)
-    monkeypatch.setattr(conv, "SLAB_BYTES", 4096)
+    monkeypatch.setattr(common, "SLAB_BYTES", 4096)  # array slabs are cut by the formats' shared helper
 
 
 def _err(fn, *args, **kwargs) -> IOCoreError:

@@ -45,7 +45,7 @@ def test_register_as_decorator_and_direct_call(tmp_path, cleanup):
         Path(path).write_text(data.upper(), encoding="utf-8")
 
     assert load_deco.__name__ == "load_deco"  # the decorator hands the function back
-    direct_loader = lambda path: "direct"  # noqa: E731
+    direct_loader = lambda path: "direct"
     assert io_core.register_loader("direct", direct_loader) is direct_loader  # dot is optional
 
     ws = Workspace([tmp_path])
@@ -113,7 +113,7 @@ def test_get_loader_and_get_saver(tmp_path, cleanup):
     assert io_core.get_saver(".no-such-ext") is None
 
     cleanup.append(".npy")
-    mine = lambda path: "user"  # noqa: E731
+    mine = lambda path: "user"
     io_core.register_loader(".npy", mine)
     assert io_core.get_loader(".NPY") is mine
     assert io_core.get_saver(".npy") is not None  # the built-in saver is still there
@@ -262,7 +262,7 @@ def test_list_formats_reports_missing_dependency():
     assert infos["fakefmt"].extensions == [".fake"]
     for name in ("npy", "npz", "csv", "tsv", "parquet", "json", "yaml", "text", "hdf5"):
         assert infos[name].available is True and infos[name].install_hint == ""
-        assert infos[name].operations == ["load", "save", "summarize"]
+        assert infos[name].operations[:3] == ["load", "save", "summarize"]  # then slice, pages, ... as declared
 
 
 def test_module_list_formats_lists_every_builtin_and_user_plugins(cleanup):

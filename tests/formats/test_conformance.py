@@ -327,7 +327,8 @@ def _valid_file(ws: Workspace, tmp_path: Path, case: Case, name: str = "valid") 
 
 
 # load-only stores made by their own library are tested in their own module
-REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "test_eeg.py", "cnt": "test_eeg.py"}
+REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "test_eeg.py", "cnt": "test_eeg.py",
+                    "pdf": "../core/test_metadata.py"}
 
 
 def test_every_builtin_extension_is_in_the_suite():

@@ -28,6 +28,7 @@ import pytest
 
 from io_core import IOCoreError, Workspace
 from io_core.errors import MissingDependencyError
+from io_core.formats.base import supports
 from io_core.registry import REGISTRY
 
 MARKER = "SCIIO-OUTSIDE-MARKER-5d1e"
@@ -369,10 +370,10 @@ def test_every_handler_that_lists_references_is_declared_multi_file():
     handlers = _handlers()
     assert {"brainvision", "eeglab", "fif", "edf", "npy"} <= set(handlers)
     undeclared = sorted(n for n, h in handlers.items()
-                        if callable(getattr(h, "references", None)) and not REGISTRY.spec(n).multi_file)
+                        if supports(h, "references") and not REGISTRY.spec(n).multi_file)
     assert not undeclared, f"handlers list references but their FormatSpec lacks multi_file=True: {undeclared}"
     unlisted = sorted(n for n, h in handlers.items()
-                      if REGISTRY.spec(n).multi_file and not callable(getattr(h, "references", None)))
+                      if REGISTRY.spec(n).multi_file and not supports(h, "references"))
     assert not unlisted, f"declared multi_file without a references(path) method: {unlisted}"
 
 

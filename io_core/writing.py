@@ -1,0 +1,40 @@
+"""What a failed write means: an OSError coded, and a hint for data a saver refused (by the kind it takes)."""
+
+from __future__ import annotations
+
+import errno
+
+from io_core.errors import IOCoreError, NameTooLongError, PermissionDeniedError, TooLargeError, WriteFailedError
+
+_HINTS = {
+    "array": "Give a rectangular nested list of numbers (optionally with dtype).",
+    "arrays": "Give an object mapping names to rectangular nested lists (objects nest as groups).",
+    "frame": "Give records (a list of objects) or columns (an object of equal-length lists).",
+    "document": "Give JSON-compatible objects, lists, strings and numbers.",
+    "text": "Give a string.",
+    "image": "Give an (H, W), (H, W, 3) or (H, W, 4) nested list of 0..255 values (dtype uint8).",
+    "records": 'Give records: [{"ENTRYTYPE": "article", "ID": "key", "title": "..."}, ...].',
+    "tables": "Give {table: records or columns}, or one table's records or columns.",
+}
+
+
+def save_hint(kind: str) -> str:
+    """What a saver of ``kind`` (FormatSpec.kind) takes."""
+    return _HINTS.get(kind, "Check the data against what the saver expects.")
+
+
+def write_error(exc: OSError, name: str) -> IOCoreError:
+    """A writer's OSError, coded: a full disk or quota, a denied permission, a name too long, else WRITE_FAILED."""
+    if exc.errno == errno.EFBIG:
+        return TooLargeError(f"writing {name!r} would pass the largest file size allowed here",
+                             hint="Write less (one key, a selection); the old file is unchanged.")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return WriteFailedError(f"writing {name!r} failed: {exc.strerror or 'no space left'}",
+                                hint="Free space on the server's storage (or write less); the old file is unchanged "
+                                     "and no temp file is left.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDeniedError(f"writing {name!r} is not permitted: {exc.strerror or exc}",
+                                     hint="The server's user may not write this folder; choose another one.")
+    if exc.errno == errno.ENAMETOOLONG:
+        return NameTooLongError(f"a name is too long for the file system while writing {name!r}")
+    return WriteFailedError(f"writing {name!r} failed: {exc.strerror or exc}")
