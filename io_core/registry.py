@@ -170,6 +170,9 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("gif", (".gif",), _F + "images:GIF", "image", ("PIL",), "pip install pillow",
                magic=(b"GIF87a", b"GIF89a"),
                capabilities="load save summarize open_picture"),
+    FormatSpec("fits", (".fits", ".fit", ".fts", ".fits.gz"), _F + "fits:FITS", "arrays", ("astropy",),
+               "pip install astropy", magic=(b"SIMPLE  =",),
+               capabilities="load save summarize open_array read_rows iter_frames explore"),
     FormatSpec("pdf", (".pdf",), _F + "pdf:PDF", "document", ("pypdf",), "pip install pypdf", magic=(b"%PDF",),
                capabilities="read_metadata embed_metadata"),
     # audio (soundfile / libsndfile) and EEG/MEG recordings (MNE; export helpers edfio, pybv, eeglabio)
