@@ -173,6 +173,10 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("fits", (".fits", ".fit", ".fts", ".fits.gz"), _F + "fits:FITS", "arrays", ("astropy",),
                "pip install astropy", magic=(b"SIMPLE  =",),
                capabilities="load save summarize open_array read_rows iter_frames explore"),
+    FormatSpec("nifti", (".nii", ".nii.gz"), _F + "nifti:NIFTI", "array", ("nibabel",), "pip install nibabel",
+               magic=((344, b"n+1\x00"), (4, b"n+2\x00")), capabilities="load save summarize open_array sniff"),
+    FormatSpec("nifti_pair", (".hdr",), _F + "nifti:NIFTI_PAIR", "array", ("nibabel",), "pip install nibabel",
+               multi_file=True, magic=((344, b"ni1\x00"),), capabilities="load summarize open_array references sniff"),
     FormatSpec("pdf", (".pdf",), _F + "pdf:PDF", "document", ("pypdf",), "pip install pypdf", magic=(b"%PDF",),
                capabilities="read_metadata embed_metadata"),
     # audio (soundfile / libsndfile) and EEG/MEG recordings (MNE; export helpers edfio, pybv, eeglabio)
