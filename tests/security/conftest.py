@@ -278,6 +278,7 @@ def pytest_runtest_logreport(report):
 
 
 OWNERS = [  # which helper's mechanism a failing case exercises (a routing guess for the coordinator)
+    (r"deep200_save", "errors (a request the stdio transport cannot parse is never answered)"),
     (r"^\w+_(extlink|extstore|vds)", "hdf5 (one guarded HDF5 opener)"),
     (r"^(vhdr|set|fif)_", "multifile (BrainVision/EEGLAB/FIF references)"),
     (r"(huge|bomb|offset|save_.*dtype|save_subarray|sparse|pickle|joblib|deep|yaml_bomb)", "limits (sizes checked first)"),
