@@ -56,8 +56,9 @@ from io_core.isolation_worker import import_error, process_state, serve
 log = logging.getLogger("io_core.isolation")
 
 PRELOAD = [  # imported once in the fork server, so each worker starts warm
-    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.h5guard", "io_core.formats.hdf5",
-    "io_core.h5tree", "io_core.summary", "io_core.stats", "io_core.slicing", "io_core.previews",
+    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.formats.hdf5.guard",
+    "io_core.formats.hdf5.handler", "io_core.formats.hdf5.tree", "io_core.summary", "io_core.stats",
+    "io_core.slicing", "io_core.previews",
 ]
 POLL_SECONDS = 0.05  # how often a waiting call looks at its cancel probe
 START_TIMEOUT = 120.0  # a worker that is not ready by then is given up

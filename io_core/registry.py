@@ -71,7 +71,7 @@ class FormatSpec:
     # references(path) and pins each through the sandbox before its library opens them
     multi_file: bool = False
     # the file is an HDF5 container whatever its conventions (NetCDF-4, MAT v7.3): opened only through
-    # io_core.h5guard, which confines external links, external storage and virtual sources first
+    # io_core.formats.hdf5.guard, which confines external links, external storage and virtual sources first
     container: str | None = None
     # what the handler implements (io_core.formats.base.CAPABILITIES), declared as data so listing needs no
     # import; "load save summarize" style text is accepted. Empty (plugins of old): load/save/summarize as
@@ -114,7 +114,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                capabilities="load save save_stream summarize"),
     FormatSpec("text", (".txt", ".md", ".log", ".rst"), _F + "text:TEXT", "text",
                capabilities="load save save_stream summarize read_lines"),
-    FormatSpec("hdf5", (".h5", ".hdf5", ".he5"), _F + "hdf5:HDF5", "arrays", ("h5py", "numpy"),
+    FormatSpec("hdf5", (".h5", ".hdf5", ".he5"), _F + "hdf5.handler:HDF5", "arrays", ("h5py", "numpy"),
                "pip install h5py", magic=(b"\x89HDF\r\n\x1a\n",), container="hdf5",
                capabilities="load save summarize open_array write_array explore key_exists"),
     # -- issue 5 part A: more tables, arrays, markup, bibliography, databases, pickles --------
@@ -208,10 +208,10 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                capabilities="load save summarize open_array references summarize_object claims"),
     FormatSpec("cnt", (".cnt",), _F + "eeg:CNT", "recording", ("mne",), "pip install mne",
                capabilities="load summarize open_array summarize_object claims"),
-    FormatSpec("zarr", (".zarr",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
+    FormatSpec("zarr", (".zarr",), _F + "zarr.handler:ZARR", "arrays", ("zarr",), "pip install zarr",
                directory=True,
                capabilities="load summarize open_array explore key_exists sniff_folder"),
-    FormatSpec("zarr_zip", (".zarr.zip",), _F + "zarr_store:ZARR", "arrays", ("zarr",), "pip install zarr",
+    FormatSpec("zarr_zip", (".zarr.zip",), _F + "zarr.handler:ZARR", "arrays", ("zarr",), "pip install zarr",
                capabilities="load summarize open_array explore key_exists sniff_folder"),
 )
 

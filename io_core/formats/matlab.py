@@ -10,9 +10,9 @@ v7.3 arrays are stored transposed (column-major); they are read back in MATLAB's
 shape and sliced without reading the whole variable.
 
 A v7.3 file is HDF5 (found by its signature at byte 512, whatever the text header says):
-it is opened by ``io_core.h5guard`` (links, external storage and virtual sources checked
+it is opened by ``io_core.formats.hdf5.guard`` (links, external storage and virtual sources checked
 against the roots first), objects reached through references are checked before they are
-read, and every read is bounded by the chunks it touches (``io_core.h5bounds``).
+read, and every read is bounded by the chunks it touches (``io_core.formats.hdf5.bounds``).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from io_core import h5guard
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError, UnsupportedOperationError
 from io_core.formats.base import Format
-from io_core.h5bounds import Bounded, bounded_summary
+from io_core.formats.hdf5 import guard as h5guard
+from io_core.formats.hdf5.bounds import Bounded, bounded_summary
 from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, value_summary

@@ -8,9 +8,9 @@ of one variable. Saving writes NetCDF-4 from ``{name: array | dict}``: each vari
 gets its own dimensions named ``<variable>_dim<axis>`` (coordinate variables and shared
 dimensions need a library that knows the data model, such as xarray).
 
-NetCDF-4 is HDF5: files are opened by ``io_core.h5guard`` (external links, external raw
+NetCDF-4 is HDF5: files are opened by ``io_core.formats.hdf5.guard`` (external links, external raw
 storage and virtual sources checked against the roots before h5netcdf sees the file) and
-every read of a variable is bounded by the chunks it touches (``io_core.h5bounds``).
+every read of a variable is bounded by the chunks it touches (``io_core.formats.hdf5.bounds``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from io_core import h5guard
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError
 from io_core.formats.base import Format
-from io_core.h5bounds import Bounded, bounded_summary
+from io_core.formats.hdf5 import guard as h5guard
+from io_core.formats.hdf5.bounds import Bounded, bounded_summary
 from io_core.limits import Limits
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import array_summary, encode_value

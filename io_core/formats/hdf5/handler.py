@@ -4,11 +4,11 @@ Loading gives a dict of arrays with nested dicts for groups (attributes are not 
 of it). Variable-length strings come back as NumPy unicode arrays. A full load refuses
 external links, external raw storage and virtual datasets rather than reading other
 files behind the sandbox's back; summaries show them as links without following them.
-Paths are walked one link at a time (``io_core.h5tree``), so HDF5 itself never crosses an
+Paths are walked one link at a time (``io_core.formats.hdf5.tree``), so HDF5 itself never crosses an
 external link, and a link or data file outside the roots is PATH_OUTSIDE_ROOT, not just
-unsupported. Files are opened (and written) by ``io_core.h5guard``, the one HDF5 opener;
+unsupported. Files are opened (and written) by ``io_core.formats.hdf5.guard``, the one HDF5 opener;
 reading fails fast on truncated, corrupt or busy files. Every read of values is bounded by
-the chunks it makes libhdf5 touch or walk (``io_core.h5bounds``), checked before reading.
+the chunks it makes libhdf5 touch or walk (``io_core.formats.hdf5.bounds``), checked before reading.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from io_core import h5guard, h5tree
 from io_core.coerce import as_array_tree
 from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError, UnsupportedOperationError
 from io_core.formats.base import Explored, Format
 from io_core.formats.common import require_streamable, slabs
-from io_core.h5bounds import Bounded, bounded_summary
+from io_core.formats.hdf5 import guard as h5guard
+from io_core.formats.hdf5 import tree as h5tree
+from io_core.formats.hdf5.bounds import Bounded, bounded_summary
 from io_core.limits import Limits
 from io_core.links import active_sandbox, outside_error
 from io_core.options import ReadOptions, WriteOptions
@@ -36,7 +37,7 @@ from schemas import ArraySummary, ChildInfo, TreeSummary
 
 
 def open_read(path: Path) -> h5py.File:
-    """Read-only, no locking; SWMR mode when a SWMR writer has it; fails fast (h5tree.open_h5)."""
+    """Read-only, no locking; SWMR mode when a SWMR writer has it; fails fast (tree.open_h5)."""
     return h5tree.open_h5(path)[0]
 
 
@@ -182,7 +183,7 @@ class Hdf5Format(Format):
 
     def explore(self, path: Path, opts: ReadOptions, group: str, depth: int, offset: int, limit: int,
                 attrs: bool) -> Explored:
-        """The bounded tree of io_core.h5tree: links to other files shown, followed only inside the roots."""
+        """The bounded tree of io_core.formats.hdf5.tree: links to other files shown, followed only inside the roots."""
         node, swmr, cut = h5tree.explore(path, group or "/", sandbox=active_sandbox(), depth=depth, offset=offset,
                                          limit=limit, attrs=attrs, max_bytes=opts.max_bytes)
         return Explored(node, {"swmr": swmr}, truncated=cut)

@@ -1,6 +1,6 @@
 """Browse HDF5 files: a bounded, paginated tree that never leaves the sandbox, and opens that fail fast.
 
-* Opening (``open_h5``, through ``io_core.h5guard``, the one HDF5 opener): read-only, file
+* Opening (``open_h5``, through ``io_core.formats.hdf5.guard``, the one HDF5 opener): read-only, file
   locking off. A file whose superblock says a SWMR writer has it open is opened in SWMR
   read mode, with HDF5's metadata read retries cut from 100 (which back off for minutes on
   a truncated file) to a few; any other file opens normally, where HDF5 checks the stored
@@ -36,8 +36,8 @@ import h5py
 import numpy as np
 from h5py import h5, h5a, h5d, h5g, h5l, h5o, h5p, h5s, h5t, h5z
 
-from io_core import h5guard
 from io_core.errors import IOCoreError, KeyNotFoundError, UnsupportedOperationError
+from io_core.formats.hdf5 import guard as h5guard
 from io_core.links import LinkTarget, outside_error, resolve_target
 from io_core.paths import Sandbox, pin_companion
 from io_core.summary import encode_value

@@ -31,12 +31,12 @@ def open_node(path: Path, key: str | None = None, limits: Limits | None = None) 
     """The array or group at ``key`` in a store opened read-only.
 
     Inside a workspace, a folder store with a symlink leading out of the roots is
-    PATH_OUTSIDE_ROOT, and no key is read through such a link (``io_core.zarrtree``).
+    PATH_OUTSIDE_ROOT, and no key is read through such a link (``io_core.formats.zarr.tree``).
     An array whose single chunk inflates past ``max_member_bytes`` is TOO_LARGE before any
     chunk is read (every read decompresses whole chunks).
     """
+    from io_core.formats.zarr.tree import open_root
     from io_core.links import active_sandbox
-    from io_core.zarrtree import open_root
 
     limits = limits or current()
     with open_root(path, active_sandbox(), limits) as node:
@@ -114,14 +114,14 @@ class ZarrFormat(Format):
 
     def explore(self, path: Path, opts: ReadOptions, group: str, depth: int, offset: int, limit: int,
                 attrs: bool) -> Explored:
-        from io_core import zarrtree
+        from io_core.formats.zarr import tree as zarrtree
 
         node, zarr_format, consolidated = zarrtree.explore(path, group or "", sandbox=active_sandbox(), depth=depth,
                                                            offset=offset, limit=limit, attrs=attrs)
         return Explored(node, {"zarr_format": zarr_format, "consolidated": consolidated})
 
     def key_exists(self, path: Path, opts: ReadOptions, key: str) -> tuple[bool | None, str | None, str | None]:
-        from io_core import zarrtree
+        from io_core.formats.zarr import tree as zarrtree
 
         exists, kind = zarrtree.key_exists(path, key or "", sandbox=active_sandbox())
         return exists, kind, None
