@@ -27,3 +27,4 @@ class WriteOptions:
     allow_pickle: bool = False
     dtype: str | None = None
     limits: Limits = field(default_factory=current)
+    progress: Callable[[int, int], None] | None = None  # (done, total) while a save streams (total 0: unknown)
