@@ -5,39 +5,23 @@ Zarr folder store, name other files. A name is resolved the way a reader would f
 (relative names against the folder of the file that stores them) and then checked with
 the workspace's ``Sandbox``; a target outside the roots is shown, never opened.
 
-Format handlers are called without a workspace, so the workspace makes its sandbox the
-*active* one around each handler call (``links_confined_to``); a handler asks
-``active_sandbox()``. ``None`` means the caller never said (a handler used directly): the
-handlers then refuse to follow any link, as before. Nothing heavy is imported here.
+The sandbox of the running call is ``active_sandbox()`` (set around each handler call by
+``links_confined_to``; both live in ``io_core.sandbox_context`` and are re-exported here).
+``None`` means the caller never said (a handler used directly): the handlers then refuse to
+follow any link, as before. Nothing heavy is imported here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from io_core.errors import IOCoreError, PathOutsideRootError
 from io_core.paths import Sandbox, real_path
+from io_core.sandbox_context import active_sandbox, links_confined_to
 
-_ACTIVE: ContextVar[Sandbox | None] = ContextVar("sciio_link_sandbox", default=None)
-
-
-@contextmanager
-def links_confined_to(sandbox: Sandbox) -> Iterator[None]:
-    """Make ``sandbox`` the one link targets are checked against while the block runs (this thread/task)."""
-    token = _ACTIVE.set(sandbox)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
-
-
-def active_sandbox() -> Sandbox | None:
-    return _ACTIVE.get()
+__all__ = ["LinkTarget", "active_sandbox", "links_confined_to", "outside_error", "resolve_target"]
 
 
 @dataclass(frozen=True)

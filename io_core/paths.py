@@ -10,29 +10,19 @@ and at most ``MAX_HOPS`` links are taken. The fd at the end *is* the object, its
 canonical path is known by construction, and containment is checked on that path by
 components (``/data-evil`` is not inside ``/data``). Names are never globbed.
 
-Libraries open files by name, so they are handed a ``Pinned`` view instead of the name:
-a symlink named exactly like the file (suffixes still dispatch) in a private per-process
-folder, pointing at ``/proc/<pid>/fd/<fd>``; the kernel follows that magic link to the
-pinned inode, never back to the name. ``real_path`` maps a view back to the real path
-(for display and for references stored inside files) and ``pin_companion`` pins a file
-named inside another one (BrainVision, EEGLAB, HDF5 links) into the same view.
+Libraries open files by name, so they are handed a ``Pinned`` view instead of the name
+(``io_core.views``, re-exported here with ``real_path``): a symlink named like the file in a
+private folder, leading to the pinned inode. ``pin_companion`` pins a file named inside
+another one (BrainVision, EEGLAB, HDF5 links) into the same view.
 """
 
 from __future__ import annotations
 
-import atexit
 import errno
-import itertools
-import logging
 import os
-import shutil
 import stat as st_
-import tempfile
-import threading
-import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self
 
 from io_core.errors import (
     FileNotFoundIOError,
@@ -43,8 +33,12 @@ from io_core.errors import (
     PermissionDeniedError,
     WriteFailedError,
 )
+from io_core.sandbox_context import active_sandbox
+from io_core.views import Pinned, close_fd, forget_folder, owner_of, proc_ok, real_path, register_folder
 
-LOG = logging.getLogger(__name__)
+__all__ = ["ECHO", "MAX_HOPS", "MAX_PATH_BYTES", "NAME_MAX", "Pinned", "Sandbox", "forget_folder", "pin_companion",
+           "real_path", "register_folder", "short"]
+
 
 MAX_HOPS = 40  # symlinks followed in one walk (Linux's own limit)
 MAX_PATH_BYTES = 4096  # PATH_MAX
@@ -84,14 +78,6 @@ def _inside(real: str, roots: Iterable[str]) -> bool:
     return any(r == "/" or real == r or real.startswith(r + "/") for r in roots)
 
 
-def _close(fd: int | None) -> None:
-    if fd is not None and fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 class _Walk:
     """One race-free walk (see the module docstring); the fds it opens are its own."""
 
@@ -107,9 +93,9 @@ class _Walk:
     def _restart(self, path: str) -> list[str]:
         """Anchor at the deepest root that ``path`` lexically starts with (else at ``/``); the names left."""
         for _, fd in self.stack:
-            _close(fd)
+            close_fd(fd)
         self.stack.clear()
-        _close(self.base)
+        close_fd(self.base)
         names = [c for c in path.split("/") if c and c != "."]
         anchor, start = "/", 0
         if self.roots is not None:
@@ -149,7 +135,7 @@ class _Walk:
             info = None
             if name == "..":
                 if self.stack:
-                    _close(self.stack.pop()[1])
+                    close_fd(self.stack.pop()[1])
                 elif self.anchor != "/":  # above a root: on from its canonical parent, lexically
                     rest = "/".join(reversed(todo))
                     todo = self._restart(os.path.dirname(self.anchor) + "/" + rest)
@@ -182,7 +168,7 @@ class _Walk:
                 if st_.S_ISDIR(info.st_mode):  # swapped back to a folder meanwhile: that is what is there
                     info = None
                 elif not st_.S_ISLNK(info.st_mode):
-                    _close(fd)
+                    close_fd(fd)
                     if missing_ok and not create:
                         self.stack.append((name, None))
                         continue
@@ -191,7 +177,7 @@ class _Walk:
                 try:
                     target = os.readlink("", dir_fd=fd)
                 finally:
-                    _close(fd)
+                    close_fd(fd)
                 info = None
                 self._hop()
                 if target.startswith("/"):
@@ -222,9 +208,9 @@ class _Walk:
         """Close every fd but ``fd`` (handed to the caller)."""
         for _, f in self.stack:
             if f != fd:
-                _close(f)
+                close_fd(f)
         if self.base != fd:
-            _close(self.base)
+            close_fd(self.base)
         self.stack.clear()
         self.base = -1
 
@@ -297,7 +283,7 @@ class Sandbox:
             raise
         walk.take(fd)
         if self._root_strs is not None and not _inside(real, self._root_strs):
-            _close(fd)
+            close_fd(fd)
             raise PathOutsideRootError(f"{short(raw)} resolves outside the allowed roots", path=raw)
         return fd, real, info
 
@@ -308,7 +294,7 @@ class Sandbox:
         rest is taken lexically. The answer is a *name*: open it with ``pin``, not by name.
         """
         fd, real, _ = self._walk(user_path, missing_ok=True)
-        _close(fd)
+        close_fd(fd)
         return Path(real)
 
     def pin(self, user_path: str | os.PathLike[str], *, folders: bool = False) -> Pinned:
@@ -329,16 +315,16 @@ class Sandbox:
                         else "a device" if st_.S_ISCHR(info.st_mode) or st_.S_ISBLK(info.st_mode) else "special")
                 raise NotAFileError(f"{short(raw)} is {kind}, not a regular file", path=raw,
                                     hint="Name a regular file; pipes, devices and sockets are never opened.")
-            elif _proc_ok():
+            elif proc_ok():
                 try:  # a readable fd: permission is checked now, and libraries may reopen it
                     readable = os.open(f"/proc/self/fd/{fd}", _READ)
                 except OSError as exc:
                     raise _os_error(exc, raw) from None
-                _close(fd)
+                close_fd(fd)
                 fd = readable
             return Pinned(fd, Path(real), info)
         except BaseException:
-            _close(fd)
+            close_fd(fd)
             raise
 
     def open_folder(self, user_path: str | os.PathLike[str], *, create: bool = True) -> tuple[int, Path]:
@@ -352,13 +338,13 @@ class Sandbox:
         if fd is None or info is None:
             raise FileNotFoundIOError(f"no such folder: {short(raw)}", path=raw)
         if not st_.S_ISDIR(info.st_mode):
-            _close(fd)
+            close_fd(fd)
             raise NotAFileError(f"{short(raw)} is not a folder", path=raw)
         try:
             readable = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
         except OSError:
             return fd, Path(real)  # write-only folder: usable, fsync skipped
-        _close(fd)
+        close_fd(fd)
         return readable, Path(real)
 
     def existing_file(self, user_path: str | os.PathLike[str], real: Path | None = None) -> Path:
@@ -378,234 +364,11 @@ class Sandbox:
         return str(real)
 
 
-# -- views: paths that lead libraries to a pinned inode ----------------------------------------
-
-_PROC: bool | None = None
-
-
-def _proc_ok() -> bool:
-    global _PROC
-    if _PROC is None:
-        _PROC = os.path.isdir(f"/proc/{os.getpid()}/fd")
-        if not _PROC:
-            LOG.warning("/proc is not mounted: libraries get checked real paths (not race-free)")
-    return _PROC
-
-
-class _Views:
-    """The private per-process folder (mode 0700, removed at exit) holding one subfolder per pin.
-
-    On memory (``$XDG_RUNTIME_DIR``, else ``/dev/shm``) when there is one: on a disk with
-    online discard one rmdir costs milliseconds. Emptied subfolders are reused.
-    """
-
-    KEEP = 64  # empty subfolders kept for reuse
-
-    def __init__(self) -> None:
-        self.root: str | None = None
-        self.pid = -1
-        self._lock = threading.Lock()
-        self._count = itertools.count()
-        self._free: list[str] = []
-
-    def _make_root(self) -> str:
-        with self._lock:
-            if self.root is None or self.pid != os.getpid() or not os.path.isdir(self.root):
-                root = None
-                for base in (os.environ.get("XDG_RUNTIME_DIR") or "", "/dev/shm", None):
-                    if base is None or (base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK)):
-                        try:
-                            root = tempfile.mkdtemp(prefix="sciio-view-", dir=base)
-                            break
-                        except OSError:
-                            continue
-                if self.root is None:
-                    atexit.register(self._remove)
-                self.root, self.pid, self._free = root, os.getpid(), []
-            return self.root
-
-    def _remove(self) -> None:
-        if self.root is not None and self.pid == os.getpid():
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def new_folder(self) -> str:
-        if self.pid != os.getpid() or self.root is None:
-            self._make_root()
-        try:
-            return self._free.pop()
-        except IndexError:
-            pass
-        folder = f"{self.root}/{next(self._count)}"
-        try:
-            os.mkdir(folder, 0o700)
-        except FileNotFoundError:  # the folder was cleaned away (tmp cleaner): make a new one
-            self.root = None
-            folder = f"{self._make_root()}/{next(self._count)}"
-            os.mkdir(folder, 0o700)
-        return folder
-
-    def release(self, folder: str, *, empty: bool) -> None:
-        if empty and folder.startswith(f"{self.root}/") and len(self._free) < self.KEEP:
-            self._free.append(folder)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-_VIEWS = _Views()
-_PINS: dict[str, Pinned] = {}  # view folder -> its pin
-
-
-class Pinned:
-    """An open file (or folder store) found by a race-free walk.
-
-    ``real``: canonical path (display, cache identity, error texts); ``path``: what
-    handlers and libraries open (a view leading to the pinned inode); ``stat``: fstat
-    of the pinned fd. Close it (or use it as a context manager); ``keep_for(value)``
-    keeps it open while a lazy object that may reopen the file is alive.
-    """
-
-    __slots__ = ("__weakref__", "_children", "_closed", "_links", "_tree", "_view", "fd", "path", "real", "stat")
-
-    def __init__(self, fd: int, real: Path, info: os.stat_result) -> None:
-        self.fd, self.real, self.stat = fd, real, info
-        self._children: list[Pinned] = []
-        self._closed = False
-        self._tree = False  # companion links live in subfolders of the view
-        self._view: str | None = None
-        name = real.name or "root"
-        self._links: dict[str, Path] = {name: real}  # view-relative name -> real path
-        if not _proc_ok():
-            self.path = real
-            return
-        self._view = _VIEWS.new_folder()
-        link = f"{self._view}/{name}"
-        try:
-            os.symlink(self.target, link)
-        except BaseException:
-            _VIEWS.release(self._view, empty=True)
-            raise
-        self.path = Path(link)
-        _PINS[self._view] = self
-
-    @property
-    def target(self) -> str:
-        """The magic link a view points at (valid in this process and, while it lives, its children)."""
-        return f"/proc/{os.getpid()}/fd/{self.fd}"
-
-    @property
-    def is_dir(self) -> bool:
-        return st_.S_ISDIR(self.stat.st_mode)
-
-    def real_of(self, rel: str) -> Path | None:
-        parts = rel.split("/")
-        for i in range(len(parts), 0, -1):
-            real = self._links.get("/".join(parts[:i]))
-            if real is not None:
-                return real.joinpath(*parts[i:])
-        return None
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for child in self._children:
-            child.close()
-        if self._view is not None:
-            _PINS.pop(self._view, None)
-            empty = not self._tree
-            if empty:
-                try:
-                    os.unlink(self.path)
-                except OSError:
-                    empty = False
-            _VIEWS.release(self._view, empty=empty)
-        _close(self.fd)
-
-    def keep_for(self, value: Any) -> None:
-        """Stay open while ``value`` lives when it may reopen the file (lazy readers), else close now."""
-        if _needs_file(value):
-            try:
-                weakref.finalize(value, self.close)
-                return
-            except TypeError:
-                pass
-        self.close()
-
-    def __del__(self) -> None:  # a pin dropped without close (held only for a call's duration)
-        if not self._closed:
-            try:
-                self.close()
-            except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing left to clean
-                pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Pinned({str(self.real)!r}, fd={self.fd}{', closed' if self._closed else ''})"
-
-
-def _needs_file(value: Any) -> bool:
-    """Whether a loaded object may open its file again later (an mne Raw without preload, xarray)."""
-    if value is None or isinstance(value, (str, bytes, int, float, complex, bool, dict, list, tuple)):
-        return False
-    module = type(value).__module__.split(".")[0]
-    return module not in ("numpy", "pandas", "builtins", "PIL")  # in memory, or holding their own fd
-
-
-def _owner(p: str) -> tuple[Pinned | None, str]:
-    """The pin whose view holds ``p``, and ``p`` relative to that view folder."""
-    root = _VIEWS.root
-    if root is None or not p.startswith(root + "/"):
-        return None, ""
-    num, _, rel = p[len(root) + 1 :].partition("/")
-    return _PINS.get(f"{root}/{num}"), rel
-
-
-_FOLDERS: dict[str, Path] = {}  # "/proc/<pid>/fd/<n>" of a folder open for writing -> its real path
-
-
-def register_folder(fd: int, real: Path) -> str:
-    """A path through the open folder ``fd`` (names in it resolve in *that* folder); ``real_path`` knows it."""
-    if not _proc_ok():
-        return str(real)
-    view = f"/proc/{os.getpid()}/fd/{fd}"
-    _FOLDERS[view] = real
-    return view
-
-
-def forget_folder(view: str) -> None:
-    _FOLDERS.pop(view, None)
-
-
-def real_path(p: str | os.PathLike[str]) -> Path:
-    """The canonical real path for a pinned view path (or a temp path in a folder open for writing).
-
-    Any other path is returned as it is.
-    """
-    text = os.path.normpath(os.fspath(p))
-    if text.startswith("/proc/"):
-        head, _, rest = text.partition("/fd/")
-        num, _, rel = rest.partition("/")
-        real = _FOLDERS.get(f"{head}/fd/{num}")
-        if real is not None:
-            return real / rel if rel else real
-        return Path(p)
-    owner, rel = _owner(text)
-    if owner is None or not rel:
-        return Path(p)
-    real = owner.real_of(rel)
-    return real if real is not None else Path(p)
-
-
 def pin_companion(p: str | os.PathLike[str], ref: str | bytes) -> Path:
     """Where a library reading ``p`` should find the file ``ref`` named inside it, pinned and confined.
 
     ``ref`` is resolved as a reader would (absolute as is, relative against the real
-    folder of ``p``) through the active sandbox (``io_core.links.active_sandbox()``;
+    folder of ``p``) through the active sandbox (``io_core.sandbox_context.active_sandbox()``;
     none = unconfined); leaving the roots is ``PATH_OUTSIDE_ROOT``. For a pinned ``p``
     the companion is pinned too (open as long as ``p``'s pin) and linked into ``p``'s
     view folder under ``ref`` (subfolders created), so a library that joins ``ref`` to
@@ -613,8 +376,6 @@ def pin_companion(p: str | os.PathLike[str], ref: str | bytes) -> Path:
     view of its own. The path returned is the one to open. For an unpinned ``p``
     (a handler used directly) it is the checked real path.
     """
-    from io_core.links import active_sandbox
-
     sandbox = active_sandbox() or _UNCONFINED
     if isinstance(ref, bytes):
         ref = ref.decode("utf-8", "surrogateescape")
@@ -622,7 +383,7 @@ def pin_companion(p: str | os.PathLike[str], ref: str | bytes) -> Path:
     if not ref or "\x00" in ref:
         raise FileNotFoundIOError(f"{Path(text).name!r} names an unusable file {short(ref)}")
     target = ref if ref.startswith("/") else f"{real_path(text).parent}/{ref}"
-    owner, _rel = _owner(os.path.normpath(text))
+    owner, _rel = owner_of(os.path.normpath(text))
 
     def outside() -> PathOutsideRootError:
         return PathOutsideRootError(
@@ -639,20 +400,13 @@ def pin_companion(p: str | os.PathLike[str], ref: str | bytes) -> Path:
         pinned = sandbox.pin(target)
     except PathOutsideRootError:
         raise outside() from None
-    owner._children.append(pinned)
     parts = ref.split("/")
     where = os.path.normpath(os.path.join(os.path.dirname(os.path.normpath(text)), ref))
-    if ref.startswith("/") or ".." in parts or not where.startswith(f"{owner._view}/"):
-        return pinned.path
+    if ref.startswith("/") or ".." in parts:
+        return owner.adopt(pinned, None)  # a view of its own
     if where == os.path.normpath(text):
+        owner.adopt(pinned, None)
         return Path(text)
-    os.makedirs(os.path.dirname(where), mode=0o700, exist_ok=True)
-    if os.path.lexists(where):
-        os.unlink(where)
-    os.symlink(pinned.target, where)
-    owner._tree = True
-    owner._links[os.path.relpath(where, owner._view)] = pinned.real
-    return Path(where)
-
+    return owner.adopt(pinned, where)
 
 _UNCONFINED = Sandbox(None)

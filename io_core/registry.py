@@ -23,76 +23,35 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from io_core.errors import MissingDependencyError
+from io_core.format_spec import (
+    ZARR_METADATA_FILES,
+    FormatHandler,
+    FormatSpec,
+    Loader,
+    Saver,
+    UserFormat,
+    candidate_extensions,
+    is_zarr_dir,
+    normalize_extension,
+)
 from io_core.options import ReadOptions, WriteOptions
 from schemas import FormatInfo
+
+__all__ = ["BUILTIN_FORMATS", "ENTRY_POINT_GROUP", "FEATURES", "REGISTRY", "ZARR_METADATA_FILES", "FormatHandler",
+           "FormatSpec", "Loader", "Registry", "Saver", "UserFormat", "candidate_extensions", "get_loader",
+           "get_saver", "is_zarr_dir", "list_formats", "normalize_extension", "register_loader", "register_saver",
+           "unregister_loader", "unregister_saver"]
 
 log = logging.getLogger("io_core.registry")
 
 ENTRY_POINT_GROUP = "sciio.formats"
 #: what list_formats advertises per format, in this order (io_core.formats.base.ADVERTISED maps capabilities here)
 FEATURES = ("load", "save", "summarize", "slice", "pages", "preview", "stream", "explore", "metadata", "multi_file")
-
-Loader = Callable[[Path], Any]
-Saver = Callable[[Any, Path], None]
-
-
-class FormatHandler(Protocol):
-    """What a built-in format module exposes (any subset, as its spec declares)."""
-
-    def load(self, path: Path, opts: ReadOptions) -> Any: ...
-    def save(self, data: Any, path: Path, opts: WriteOptions) -> None: ...
-    def summarize(self, path: Path, opts: ReadOptions) -> Any: ...
-
-
-@dataclass(frozen=True)
-class FormatSpec:
-    """One built-in format, described without importing anything."""
-
-    name: str
-    extensions: tuple[str, ...]
-    handler: str  # "package.module:attribute" (a plugin may give the handler object itself)
-    kind: str  # what load returns / save takes: array, arrays, frame, document, text
-    requires: tuple[str, ...] = ()
-    install: str = ""
-    can_load: bool = True
-    can_save: bool = True
-    can_summarize: bool = True
-    # bytes a file starts with, or (offset, bytes) for magic further in (NIfTI's at 344); checked on the
-    # first KiB, gunzipped when the file is gzip
-    magic: tuple[bytes | tuple[int, bytes], ...] = field(default=())
-    directory: bool = False  # a store that is a folder (Zarr), not a file
-    # follows references to other files (companions, split parts): its handler lists them with
-    # references(path) and pins each through the sandbox before its library opens them
-    multi_file: bool = False
-    # the file is an HDF5 container whatever its conventions (NetCDF-4, MAT v7.3): opened only through
-    # io_core.formats.hdf5.guard, which confines external links, external storage and virtual sources first
-    container: str | None = None
-    # what the handler implements (io_core.formats.base.CAPABILITIES), declared as data so listing needs no
-    # import; "load save summarize" style text is accepted. Empty (plugins of old): load/save/summarize as
-    # the can_* flags say. tests/core/test_format_interface.py holds it equal to what the handler overrides.
-    capabilities: tuple[str, ...] | str = ()
-
-    def __post_init__(self) -> None:
-        caps = self.capabilities
-        caps = tuple(caps.split()) if isinstance(caps, str) else tuple(caps)
-        if not caps:
-            caps = tuple(op for op in ("load", "save", "summarize") if getattr(self, "can_" + op))
-        object.__setattr__(self, "capabilities", caps)
-        object.__setattr__(self, "can_load", "load" in caps)
-        object.__setattr__(self, "can_save", "save" in caps or "save_stream" in caps)
-        object.__setattr__(self, "can_summarize", "summarize" in caps)
-        if "references" in caps:
-            object.__setattr__(self, "multi_file", True)
-
-    def can(self, capability: str) -> bool:
-        return capability in self.capabilities
-
 
 _F = "io_core.formats."
 BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
@@ -124,7 +83,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("xlsx", (".xlsx",), _F + "tabular_extra:XLSX", "frame", ("pandas", "openpyxl"),
                "pip install openpyxl",
                capabilities="load save summarize read_rows"),
-    FormatSpec("jsonl", (".jsonl", ".ndjson"), _F + "tabular_extra:JSONL", "frame", ("pandas",),
+    FormatSpec("jsonl", (".jsonl", ".ndjson"), _F + "jsonl:JSONL", "frame", ("pandas",),
                "pip install pandas",
                capabilities="load save save_stream summarize read_rows iter_frames write_frames"),
     FormatSpec("mat", (".mat",), _F + "matlab:MAT", "arrays", ("scipy", "h5py"), "pip install scipy h5py",
@@ -213,51 +172,12 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                capabilities="load summarize open_array explore key_exists sniff_folder"),
     FormatSpec("zarr_zip", (".zarr.zip",), _F + "zarr.handler:ZARR", "arrays", ("zarr",), "pip install zarr",
                capabilities="load summarize open_array explore key_exists sniff_folder"),
-    # experiment stores in axopy's layout (io_core.stores.experiment): a folder found by its layout, its .zip export
-    FormatSpec("experiment", (), "io_core.stores.experiment_format:STORE", "store", ("h5py", "pandas"),
-               "pip install h5py pandas", directory=True,
-               capabilities="load summarize open_array read_rows explore sniff_folder"),
-    FormatSpec("experiment_zip", (".zip",), "io_core.stores.experiment_format:ZIP", "store", ("h5py", "pandas"),
-               "pip install h5py pandas",
-               capabilities="load summarize open_array read_rows explore sniff_folder"),
     # scikit-neuromsi result bundles: a zip of JSON metadata and NetCDF members (xarray / scikit-neuromsi optional)
     FormatSpec("ndr", (".ndr",), _F + "bundles:NDR", "results", ("h5netcdf", "scipy"), "pip install h5netcdf scipy",
                capabilities="load save summarize open_array explore sniff"),
     FormatSpec("ndc", (".ndc",), _F + "bundles:NDC", "results", ("h5netcdf", "scipy"), "pip install h5netcdf scipy",
                capabilities="load save summarize open_array explore sniff"),
 )
-
-
-@dataclass(frozen=True)
-class UserFormat:
-    extension: str
-    loader: Loader | None
-    saver: Saver | None
-
-
-ZARR_METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zmetadata")
-
-
-def is_zarr_dir(path: Path) -> bool:
-    """A folder holding Zarr (v2 or v3) metadata: recognised without importing zarr."""
-    return path.is_dir() and any((path / name).is_file() for name in ZARR_METADATA_FILES)
-
-
-def normalize_extension(ext: str) -> str:
-    ext = ext.strip().lower()
-    if not ext:
-        raise ValueError("empty extension")
-    return ext if ext.startswith(".") else "." + ext
-
-
-def candidate_extensions(path: str | Path) -> list[str]:
-    """Suffixes of a file name, longest compound first: ``a.nii.gz`` -> [.nii.gz, .gz]."""
-    name = Path(path).name.lower()
-    parts = name.split(".")
-    if len(parts) < 2 or (len(parts) == 2 and parts[0] == ""):
-        return []  # no suffix, or a dotfile such as ".bashrc"
-    start = 2 if parts[0] == "" else 1
-    return ["." + ".".join(parts[i:]) for i in range(start, len(parts)) if parts[i]]
 
 
 class Registry:

@@ -371,7 +371,7 @@ def test_links_inside_the_roots_are_still_not_read_by_load(linked):
 
 def test_without_a_workspace_links_are_only_unsupported(linked):
     """A handler used directly knows no roots: it refuses every link as before."""
-    from io_core.formats.hdf5 import HDF5
+    from io_core.formats.hdf5.handler import HDF5
     from io_core.options import ReadOptions
 
     root, watch = linked

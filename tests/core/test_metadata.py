@@ -17,6 +17,7 @@ from PIL import Image
 
 from io_core import metadata as md
 from io_core.errors import IOCoreError
+from io_core.metadata.raster import png_sciio
 from io_core.workspace import Workspace
 
 META = {"run": 7, "params": {"lr": 0.01, "tags": ["a", "b"]}, "note": "ünïcode <&> \"quotes\" ]]>"}
@@ -118,7 +119,7 @@ def test_png_chunks_other_than_sciio_are_kept(ws, root):
     ws.embed_metadata("palette.png", META)
     ws.embed_metadata("palette.png", {"second": True}, overwrite=True)
     after = (root / "palette.png").read_bytes()
-    spans, value = md._png_sciio(after)
+    spans, value = png_sciio(after)
     assert value == {"second": True} and len(spans) == 1  # replaced, not added
     start, end = spans[0]
     assert after[:start] + after[end:] == before
@@ -225,7 +226,7 @@ def test_a_failed_embed_leaves_the_file_and_no_temp_file(ws, root, monkeypatch):
         out.write(data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(md, "_png_embed", broken)
+    monkeypatch.setattr(md, "png_embed", broken)
     assert code(ws.embed_metadata, "rgb.png", META) == "WRITE_FAILED"
     assert (root / "rgb.png").read_bytes() == before
     assert sorted(p.name for p in root.iterdir() if p.name.startswith(".sciio-tmp")) == []

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import zarr
 
-from io_core.formats.zarr import tree as zarrtree
 from io_core.budget import json_size
 from io_core.errors import IOCoreError
+from io_core.formats.zarr import tree as zarrtree
 from io_core.workspace import Workspace
 
 WIDE = 2_000

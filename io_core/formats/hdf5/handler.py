@@ -27,8 +27,9 @@ from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootEr
 from io_core.formats.base import Explored, Format
 from io_core.formats.common import require_streamable, slabs
 from io_core.formats.hdf5 import guard as h5guard
-from io_core.formats.hdf5 import tree as h5tree
+from io_core.formats.hdf5 import tree, walk
 from io_core.formats.hdf5.bounds import Bounded, bounded_summary
+from io_core.formats.hdf5.describe import missing_filters
 from io_core.limits import Limits
 from io_core.links import active_sandbox, outside_error
 from io_core.options import ReadOptions, WriteOptions
@@ -37,12 +38,12 @@ from schemas import ArraySummary, ChildInfo, TreeSummary
 
 
 def open_read(path: Path) -> h5py.File:
-    """Read-only, no locking; SWMR mode when a SWMR writer has it; fails fast (tree.open_h5)."""
-    return h5tree.open_h5(path)[0]
+    """Read-only, no locking; SWMR mode when a SWMR writer has it; fails fast (walk.open_h5)."""
+    return walk.open_h5(path)[0]
 
 
 def _check_filters(ds: h5py.Dataset) -> None:
-    missing = h5tree.missing_filters(ds) if ds.id.get_create_plist().get_nfilters() else []
+    missing = missing_filters(ds) if ds.id.get_create_plist().get_nfilters() else []
     if missing:
         raise CorruptFileError(
             f"dataset {ds.name!r} is compressed with filters not available here: {', '.join(missing)}",
@@ -51,7 +52,7 @@ def _check_filters(ds: h5py.Dataset) -> None:
 
 
 def _read_dataset(ds: h5py.Dataset, path: Path, limits: Limits) -> np.ndarray:
-    h5tree.refuse_data_elsewhere(ds, path, active_sandbox())
+    walk.refuse_data_elsewhere(ds, path, active_sandbox())
     _check_filters(ds)
     bounded = Bounded(ds, limits)
     if h5py.check_string_dtype(ds.dtype) is not None:
@@ -65,7 +66,7 @@ def _load_group(group: h5py.Group, path: Path, limits: Limits, parents: tuple = 
     out: dict[str, Any] = {}
     sandbox = active_sandbox()
     for name in group:
-        obj = h5tree.child_for_read(group, path, name, sandbox)  # never crosses an external link
+        obj = walk.child_for_read(group, path, name, sandbox)  # never crosses an external link
         if isinstance(obj, h5py.Group):
             if obj == group or obj in parents:
                 raise UnsupportedOperationError(
@@ -83,7 +84,7 @@ def _lookup(f: h5py.File, key: str, path: Path) -> Any:
     key = "/" + key.strip("/")
     if key == "/":
         return f
-    return h5tree.lookup_for_read(f, path, key, active_sandbox())
+    return walk.lookup_for_read(f, path, key, active_sandbox())
 
 
 def _compression(ds: h5py.Dataset) -> str | None:
@@ -96,7 +97,7 @@ def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
     if isinstance(link, h5py.ExternalLink):
         return ChildInfo(name=name, kind="value", link=f"external:{link.filename}:{link.path}")
     try:
-        obj = h5tree.child_for_read(group, path, name, active_sandbox())
+        obj = walk.child_for_read(group, path, name, active_sandbox())
     except PathOutsideRootError:
         return ChildInfo(name=name, kind="value", link=f"soft:{link.path} (through a link out of the roots; not followed)")
     except UnsupportedOperationError:
@@ -110,7 +111,7 @@ def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
     if isinstance(obj, h5py.Group):
         return ChildInfo(name=name, kind="group", n_children=len(obj), link=soft)
     if isinstance(obj, h5py.Dataset):
-        if not h5tree.extent_safe(obj, path, active_sandbox()):  # HDF5 would open its sources for the shape
+        if not walk.extent_safe(obj, path, active_sandbox()):  # HDF5 would open its sources for the shape
             return ChildInfo(name=name, kind="array", dtype=obj.dtype.str, link=soft)
         return ChildInfo(name=name, kind="array", shape=list(obj.shape or ()), dtype=obj.dtype.str, link=soft)
     return ChildInfo(name=name, kind="value", dtype=type(obj).__name__, link=soft)
@@ -138,11 +139,11 @@ class Hdf5Format(Format):
         with open_read(path) as f:
             obj = _lookup(f, opts.key, path) if opts.key else f
             if isinstance(obj, h5py.Dataset):
-                outside = h5tree.outside_data_file(obj, path, active_sandbox())
+                outside = walk.outside_data_file(obj, path, active_sandbox())
                 if outside is not None:
                     raise outside_error(f"dataset {obj.name!r} stores its values in a file that", outside)
-                elsewhere = h5guard.stores_elsewhere(obj.id)
-                if elsewhere and not h5tree.extent_safe(obj, path, active_sandbox()):
+                elsewhere = walk.stores_elsewhere(obj.id)
+                if elsewhere and not walk.extent_safe(obj, path, active_sandbox()):
                     raise UnsupportedOperationError(
                         f"dataset {obj.name!r} is virtual with sources that grow; its extent is not read",
                         hint="explore_h5 shows where its sources are.")
@@ -170,7 +171,7 @@ class Hdf5Format(Format):
             obj = _lookup(f, opts.key, path)
             if not isinstance(obj, h5py.Dataset):
                 raise KeyNotFoundError(f"{opts.key!r} is a group, not a dataset", hint="Use load_summary to list it.")
-            h5tree.refuse_data_elsewhere(obj, path, active_sandbox(), opts.key)
+            walk.refuse_data_elsewhere(obj, path, active_sandbox(), opts.key)
             _check_filters(obj)
             yield Bounded(obj, opts.limits, name=repr(opts.key))
 
@@ -184,12 +185,12 @@ class Hdf5Format(Format):
     def explore(self, path: Path, opts: ReadOptions, group: str, depth: int, offset: int, limit: int,
                 attrs: bool) -> Explored:
         """The bounded tree of io_core.formats.hdf5.tree: links to other files shown, followed only inside the roots."""
-        node, swmr, cut = h5tree.explore(path, group or "/", sandbox=active_sandbox(), depth=depth, offset=offset,
+        node, swmr, cut = tree.explore(path, group or "/", sandbox=active_sandbox(), depth=depth, offset=offset,
                                          limit=limit, attrs=attrs, max_bytes=opts.max_bytes)
         return Explored(node, {"swmr": swmr}, truncated=cut)
 
     def key_exists(self, path: Path, opts: ReadOptions, key: str) -> tuple[bool | None, str | None, str | None]:
-        return h5tree.key_exists(path, key or "/", sandbox=active_sandbox())
+        return tree.key_exists(path, key or "/", sandbox=active_sandbox())
 
     def write_array(self, array: Any, path: Path, opts: WriteOptions, name: str) -> None:
         """One dataset ``name``, written slab by slab (memory bounded by one slab)."""
@@ -200,8 +201,8 @@ class Hdf5Format(Format):
                 ds[part] = values
 
 
-def _write_group(group: h5py.Group, tree: dict[str, Any]) -> None:
-    for name, value in tree.items():
+def _write_group(group: h5py.Group, members: dict[str, Any]) -> None:
+    for name, value in members.items():
         if isinstance(value, dict):
             _write_group(group.create_group(name, track_order=True), value)
         elif value.dtype.kind == "U":

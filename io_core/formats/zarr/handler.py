@@ -108,7 +108,7 @@ class ZarrFormat(Format):
             yield node
 
     def sniff_folder(self, path: Path) -> bool:
-        from io_core.registry import is_zarr_dir
+        from io_core.format_spec import is_zarr_dir
 
         return is_zarr_dir(path)
 

@@ -27,9 +27,9 @@ import zarr
 from zarr.storage import LocalStore
 
 from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError
+from io_core.format_spec import is_zarr_dir
 from io_core.limits import Limits, check_zip, current
 from io_core.paths import Sandbox
-from io_core.registry import is_zarr_dir
 from io_core.summary import encode_value
 from schemas import FieldInfo, FilterInfo, NodeInfo
 
