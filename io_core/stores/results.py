@@ -125,11 +125,11 @@ class _Backing:
         self.close()
         if now is None:
             return None
-        from io_core.formats.hdf5 import walk
+        from io_core.formats.hdf5 import guard
 
         pinned = self.sandbox.pin(self.real)
         try:
-            f, _ = walk.open_h5(pinned.path)
+            f, _ = guard.open_walked(pinned.path)  # links are walked by layout.Reader, one at a time
         except BaseException:
             pinned.close()
             raise
@@ -260,6 +260,16 @@ class ResultStore:
     def exists(self, data_in: Any, meta: Any = None) -> bool:
         """Whether a result is stored for this input and meta (HASH_COLLISION if the key holds another's)."""
         return self._find(data_in, meta)[1] is not None
+
+    def lookup(self, data_in: Any, meta: Any = None) -> tuple[str, KeyScheme, layout.Entry | None]:
+        """(key, the scheme that keyed it, the entry described: meta, hashes, data shapes; None when none)."""
+        key, entry, r, scheme = self._find(data_in, meta)
+        return key, scheme, (layout.describe(r, r.group(self.group), key) if entry is not None else None)
+
+    @property
+    def found(self) -> bool:
+        """Whether the store file exists."""
+        return self._io.reader() is not None
 
     def read(self, data_in: Any, meta: Any = None) -> Any:
         """The stored result (a tuple stays a tuple, in order); RESULT_NOT_FOUND when there is none."""

@@ -91,12 +91,7 @@ class FlatStore:
 
 
 def _lookup(r: layout.Reader, key: str) -> Any:
-    from io_core.formats.hdf5 import walk
-
-    try:
-        return walk.lookup_for_read(r.f, r.path, "/" + key, r.sandbox)
-    except KeyNotFoundError:
-        return None
+    return r.find(r.f["/"], key)
 
 
 class NoStore:

@@ -16,9 +16,10 @@ scheme (``sciio_key_scheme`` and ``sciio_key_version`` or ``sciio_pickle_protoco
 corelay itself has none: it is recognised by its layout, entries named by 32-hex keys); tuple
 groups of the flat store carry ``sciio_type = "tuple"``.
 
-Reading walks one link at a time (``io_core.formats.hdf5.walk``): HDF5 is never asked to cross
-an external link, and a dataset whose values live in another file is refused before it is
-read, so a hostile store cannot make us read outside the roots. Values are read through the
+Reading walks one link at a time (``Reader``): HDF5 is never asked to cross an external link,
+and a dataset whose values live in another file is refused before it is read, so a hostile
+store cannot make us read another file (the file is opened by ``guard.open_walked``, whose
+contract this is). Values are read through the
 chunk bounds (``Bounded``).
 """
 
@@ -31,10 +32,9 @@ from typing import Any
 
 import h5py
 import numpy as np
+from h5py import h5, h5d, h5g, h5l, h5o, h5z
 
-from io_core.errors import InvalidDataError, IOCoreError, KeyNotFoundError
-from io_core.formats.hdf5 import describe as h5describe
-from io_core.formats.hdf5 import walk as h5walk
+from io_core.errors import InvalidDataError, IOCoreError, KeyNotFoundError, UnsupportedOperationError
 from io_core.formats.hdf5.bounds import Bounded
 from io_core.limits import Limits, current
 from io_core.stores.results_errors import CorruptEntryError
@@ -48,18 +48,59 @@ MAX_JSON_BYTES = 16 << 20  # meta / input / output texts larger than this are re
 MAX_LEAVES = 64  # data leaves described per entry when browsing
 
 
+MAX_HOPS = 16  # soft links followed in one lookup (HDF5's own limit)
+
+
+def _open_hard(parent: h5py.Group, b: bytes) -> Any:
+    oid = h5o.open(parent.id, b)
+    if isinstance(oid, h5g.GroupID):
+        return h5py.Group(oid)
+    if isinstance(oid, h5d.DatasetID):
+        return h5py.Dataset(oid)
+    return None
+
+
+def stores_elsewhere(ds: h5py.Dataset) -> bool:
+    """A virtual or external-storage dataset: its values live in other files."""
+    dcpl = ds.id.get_create_plist()
+    return dcpl.get_layout() == h5d.VIRTUAL or dcpl.get_external_count() > 0
+
+
 @dataclass
 class Reader:
-    """One open store file, walked safely: links followed inside the file only."""
+    """One open store file, walked one link at a time: hard and soft links inside the file are
+    followed, an external link or a dataset whose values live in another file is refused
+    (UNSUPPORTED_OPERATION), so HDF5 never opens another file on our behalf."""
 
     f: h5py.File
-    path: Path  # what the file was opened by (a pinned view): where links are resolved from
-    sandbox: Any
+    path: Path  # what the file was opened by (a pinned view): for messages
+    sandbox: Any = None
     limits: Limits = field(default_factory=current)
 
-    def get(self, parent: h5py.Group, name: str) -> Any:
-        """The member ``name`` of ``parent`` (KEY_NOT_FOUND when missing; links out of the file refused)."""
-        return h5walk.child_for_read(parent, self.path, name, self.sandbox)
+    def get(self, parent: h5py.Group, name: str, hops: int = 0) -> Any:
+        """The member ``name`` ("a/b" walks) of ``parent``: KEY_NOT_FOUND when missing."""
+        obj = parent
+        for part in [p for p in name.split("/") if p not in ("", ".")]:
+            if not isinstance(obj, h5py.Group):
+                raise KeyNotFoundError(f"{obj.name!r} is not a group (looking for {name!r})")
+            b = part.encode("utf-8", "surrogateescape")
+            if not obj.id.links.exists(b):
+                raise KeyNotFoundError(f"no member {part!r} in {obj.name!r}")
+            kind = obj.id.links.get_info(b).type
+            if kind == h5l.TYPE_HARD:
+                found = _open_hard(obj, b)
+            elif kind == h5l.TYPE_SOFT and hops < MAX_HOPS:
+                target = obj.id.links.get_val(b).decode("utf-8", "surrogateescape")
+                found = self.get(self.f["/"] if target.startswith("/") else obj, target, hops + 1)
+            else:
+                raise UnsupportedOperationError(
+                    f"{obj.name.rstrip('/')}/{part} is an external, user-defined or looping link; "
+                    "a result store is read inside its own file only",
+                    hint="Copy the linked data into the store file.")
+            if found is None:
+                raise KeyNotFoundError(f"{part!r} in {obj.name!r} is neither a group nor a dataset")
+            obj = found
+        return obj
 
     def find(self, parent: h5py.Group, name: str) -> Any:
         """The member, or None when there is none."""
@@ -69,26 +110,28 @@ class Reader:
             return None
 
     def group(self, key: str) -> h5py.Group | None:
-        """The group at ``key`` ("/" the root); None when missing; NOT a group: KEY_NOT_FOUND."""
-        key = "/" + key.strip("/")
-        if key == "/":
-            return self.f["/"]
-        try:
-            obj = h5walk.lookup_for_read(self.f, self.path, key, self.sandbox)
-        except KeyNotFoundError:
-            return None
-        if not isinstance(obj, h5py.Group):
+        """The group at ``key`` ("/" the root); None when missing; a dataset there: KEY_NOT_FOUND."""
+        obj = self.find(self.f["/"], key)
+        if obj is not None and not isinstance(obj, h5py.Group):
             raise KeyNotFoundError(f"{key!r} is a dataset, not a group", hint="Name the store's group.")
         return obj
+
+    def _readable(self, ds: h5py.Dataset) -> None:
+        if stores_elsewhere(ds):
+            raise UnsupportedOperationError(
+                f"dataset {ds.name!r} keeps its values in other files (virtual or external storage); not read",
+                hint="A result store's values are read from the store file only.")
+        dcpl = ds.id.get_create_plist()
+        missing = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())
+                   if not h5z.filter_avail(dcpl.get_filter(i)[0])]
+        if missing:
+            raise CorruptEntryError(f"{ds.name!r} is compressed with filters not available here: {missing}",
+                                    hint="pip install hdf5plugin (and import it) and retry.")
 
     # -- values --------------------------------------------------------------------------------
     def dataset(self, ds: h5py.Dataset) -> Any:
         """A dataset's values: strings as ``str`` (arrays of them as a str array), 0-d as 0-d arrays."""
-        h5walk.refuse_data_elsewhere(ds, self.path, self.sandbox)
-        missing = h5describe.missing_filters(ds) if ds.id.get_create_plist().get_nfilters() else []
-        if missing:
-            raise CorruptEntryError(f"{ds.name!r} is compressed with filters not available here: {missing}",
-                                    hint="pip install hdf5plugin and retry.")
+        self._readable(ds)
         bounded = Bounded(ds, self.limits)
         if h5py.check_string_dtype(ds.dtype) is not None:
             bounded.check(())
@@ -104,7 +147,7 @@ class Reader:
             raise CorruptEntryError(f"{parent.name}/{name} is not a scalar text dataset")
         if obj.dtype.kind not in "SOU" or obj.id.get_storage_size() > MAX_JSON_BYTES:
             raise CorruptEntryError(f"{parent.name}/{name} is not JSON text of at most {MAX_JSON_BYTES} bytes")
-        h5walk.refuse_data_elsewhere(obj, self.path, self.sandbox)
+        self._readable(obj)
         value = obj[()]
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -133,6 +176,27 @@ class Reader:
         return dict(items)
 
 
+def page_names(group: h5py.Group, offset: int, limit: int) -> list[str]:
+    """Names ``offset .. offset+limit`` in HDF5's name index; the rest is never listed."""
+    names: list[str] = []
+    if limit <= 0 or offset >= len(group):
+        return names
+
+    def collect(name: bytes) -> Any:
+        names.append(name.decode("utf-8", "surrogateescape"))
+        return True if len(names) >= limit else None
+
+    group.id.links.iterate(collect, idx_type=h5.INDEX_NAME, order=h5.ITER_INC, idx=offset)
+    return names
+
+
+def dtype_text(dt: np.dtype) -> str:
+    info = h5py.check_string_dtype(dt)
+    if info is not None and info.length is None:
+        return f"vlen-str({info.encoding})"
+    return dt.str if dt.names is None else "compound"
+
+
 def ordered(group: h5py.Group) -> list[str]:
     """Member names, digit names in numeric order ("999" before "1000"), others by name after them."""
     names = list(group)
@@ -154,7 +218,7 @@ def looks_like_store(r: Reader, group: h5py.Group, probe: int = 8) -> bool:
     """A store by its mark, or by its layout: its first members are 32-hex groups with data and meta."""
     if marks(group).get("sciio_store") == STORE_MARK:
         return True
-    names = h5describe.page_names(group, 0, probe)
+    names = page_names(group, 0, probe)
     if not names:
         return False
     for name in names:
@@ -216,8 +280,8 @@ def _leaves(r: Reader, obj: Any, path: str, out: list, limit: int, depth: int) -
     if isinstance(obj, h5py.Dataset):
         if len(out) >= limit:
             return True
-        shape = list(obj.shape) if h5walk.extent_safe(obj, r.path, r.sandbox) and obj.shape is not None else None
-        out.append({"path": path, "shape": shape, "dtype": h5describe.describe_dtype(obj.dtype)[0]})
+        shape = None if stores_elsewhere(obj) or obj.shape is None else list(obj.shape)
+        out.append({"path": path, "shape": shape, "dtype": dtype_text(obj.dtype)})
         return False
     if not isinstance(obj, h5py.Group) or depth >= MAX_DEPTH:
         raise CorruptEntryError(f"{path} is neither data nor a group of data (or nests too deep)")

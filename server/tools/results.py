@@ -1,0 +1,37 @@
+"""lookup_result: whether a content-addressed result store already holds the result for an input and meta."""
+
+from typing import Annotated, Any, Literal
+
+from fastmcp import FastMCP
+from pydantic import Field
+
+from io_core.stores.results_lookup import ResultLookup, lookup_result
+from io_core.workspace import Workspace
+from server.settings import Settings
+from server.tools.files import READ, PathArg
+
+
+def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
+    @mcp.tool(annotations=READ)
+    def lookup_result(
+        store: PathArg,
+        input: Annotated[str, Field(description="The input file (inside the roots) the result was computed from.")],
+        input_key: Annotated[str | None, Field(
+            description="Object inside the input file (HDF5 dataset/group, npz member); a group of '000', '001', "
+                        "... is a tuple.")] = None,
+        meta: Annotated[Any, Field(
+            description="The parameters the result was computed with, as JSON (e.g. {\"name\": \"Affinity\", "
+                        "\"n_neighbors\": 10}); for the corelay scheme, keys in the processor's order and floats "
+                        "written as floats (1.0).")] = None,
+        scheme: Annotated[Literal["sha256", "corelay"] | None, Field(
+            description="Key scheme; default: the one the store records (corelay for stores corelay wrote).")] = None,
+        group: Annotated[str, Field(description="The store's group inside the file.")] = "/",
+    ) -> ResultLookup:
+        """Whether a result store (corelay's HashedHDF5 layout) holds the result for this input and meta — so a
+        computation can be skipped — with its key, stored meta/hashes and the read_slice keys of its arrays.
+        An entry stored for another input under the same key is HASH_COLLISION, never reported as found."""
+        return _lookup(ws, store, input, input_key=input_key, meta=meta, scheme=scheme, group=group,
+                       max_bytes=settings.max_response_bytes)
+
+
+_lookup = lookup_result
