@@ -178,7 +178,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                capabilities="load summarize open_array explore key_exists sniff_folder"),
     # scikit-neuromsi result bundles: a zip of JSON metadata and NetCDF members (xarray / scikit-neuromsi optional)
     FormatSpec("ndr", (".ndr",), _F + "bundles:NDR", "results", ("h5netcdf", "scipy"), "pip install h5netcdf scipy",
-               capabilities="load save summarize open_array explore sniff"),
+               capabilities="load save summarize open_array explore"),
     FormatSpec("ndc", (".ndc",), _F + "bundles:NDC", "results", ("h5netcdf", "scipy"), "pip install h5netcdf scipy",
                capabilities="load save summarize open_array explore sniff"),
 )

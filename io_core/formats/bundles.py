@@ -98,6 +98,11 @@ class BundleFormat(Format):
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
         write_bundle(as_bundle(data), path, opts.limits, progress=getattr(opts, "progress", None), single=self.single)
 
+
+
+class CollectionFormat(BundleFormat):
+    """``.ndc``, and any bundle recognised by its bytes (one result or many: both read the same)."""
+
     def sniff(self, head: bytes) -> bool:
         """A zip whose first member is ``ndr_0/...``: scikit-neuromsi writes result 0 first."""
         if not head.startswith(ZIP_MAGIC) or len(head) < 30:
@@ -107,4 +112,4 @@ class BundleFormat(Format):
 
 
 NDR = BundleFormat("ndr", single=True)
-NDC = BundleFormat("ndc", single=False)
+NDC = CollectionFormat("ndc", single=False)
