@@ -181,6 +181,13 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                capabilities="load save summarize open_array explore"),
     FormatSpec("ndc", (".ndc",), _F + "bundles:NDC", "results", ("h5netcdf", "scipy"), "pip install h5netcdf scipy",
                capabilities="load save summarize open_array explore sniff"),
+    # experiment stores in axopy's layout (io_core.stores.experiment): a folder found by its layout, its .zip export
+    FormatSpec("experiment", (), "io_core.stores.experiment_format:STORE", "store", ("h5py", "pandas"),
+               "pip install h5py pandas", directory=True,
+               capabilities="load summarize open_array read_rows explore sniff_folder"),
+    FormatSpec("experiment_zip", (".zip",), "io_core.stores.experiment_format:ZIP", "store", ("h5py", "pandas"),
+               "pip install h5py pandas",
+               capabilities="load summarize open_array read_rows explore sniff_folder"),
 )
 
 

@@ -8,7 +8,7 @@ from io_core.workspace import Workspace
 from server import __version__, errors, guards, isolation, validation, web
 from server.auth import build_auth
 from server.settings import Settings
-from server.tools import browse, convert, data, discovery, files, provenance
+from server.tools import browse, convert, data, discovery, files, provenance, results, stores
 
 INSTRUCTIONS = (
     "Scientific file I/O. Start with list_roots and list_formats; use load_summary to see what a "
@@ -35,4 +35,6 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     provenance.register(mcp, ws, settings)  # file_provenance, verify_file, cache_info, clear_cache
     convert.register(mcp, ws, settings)  # convert (a writing tool: absent when read-only)
     browse.register(mcp, ws, settings)  # explore_h5/zarr, key_exists, read/embed_metadata, h5:// zarr:// resources
+    stores.register(mcp, ws, settings)  # record_trial (a writing tool: absent when read-only)
+    results.register(mcp, ws, settings)  # lookup_result (read-only)
     return mcp

@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from io_core.atomic import temp_name_for
+from io_core.atomic import TEMP_MARKER, temp_name_for
 from io_core.errors import WriteFailedError
 
 JOURNAL = ".sciio-journal"
@@ -308,7 +308,12 @@ def state(dirfd: int) -> tuple[str, Entry | None]:
 
 
 def recover(dirfd: int) -> Entry | None:
-    """A writer opening the task: a complete pending entry is applied (a crash in step 2 repaired)."""
+    """A writer opening the task: a complete pending entry is applied (a crash in step 2 repaired), and
+    temp files a killed writer left (a new file not yet renamed, an unfinished pickle) are removed."""
+    with os.scandir(dirfd) as it:
+        for leftover in [e.name for e in it if e.name.startswith(TEMP_MARKER) and e.is_file(follow_symlinks=False)]:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover, dir_fd=dirfd)
     entry = read_journal(dirfd)
     if entry is not None:
         try:

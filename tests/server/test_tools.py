@@ -16,7 +16,7 @@ CONTRACT = {
     "explore_h5", "explore_zarr", "read_metadata", "embed_metadata", "load_configs", "find_files",
     "file_provenance", "verify_file", "cache_info", "clear_cache",
 }
-WRITING = {"save", "convert", "embed_metadata"}  # write files: not offered by a read-only server
+WRITING = {"save", "convert", "embed_metadata", "record_trial"}  # write files: not offered by a read-only server
 HOUSEKEEPING = {"clear_cache"}  # changes server state, writes no file
 IMAGE_ONLY = {"preview_image"}  # returns MCP image content, no structured result
 

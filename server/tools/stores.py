@@ -1,0 +1,67 @@
+"""The writing tool of the experiment store: record_trial (browsing a store is load_summary / read_slice)."""
+
+from typing import Annotated, Any
+
+from fastmcp import FastMCP
+from pydantic import BaseModel, ConfigDict, Field
+
+from io_core.workspace import Workspace
+from server.settings import Settings
+from server.tools.files import WRITE
+
+Scalar = str | int | float | bool | None
+
+
+class ArrayInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shape: list[int]
+    dtype: str
+
+
+class TrialRecorded(BaseModel):
+    """One trial appended to an experiment store task (committed: it survives a crash from now on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str
+    subject: str
+    task: str
+    row: int = Field(description="the trial's row in trials.csv, also its datasets' name in each <array>.hdf5")
+    n_trials: int = Field(description="trials the task holds now")
+    columns: list[str] = Field(description="trials.csv columns (fixed once the task has its first trial)")
+    arrays: dict[str, ArrayInfo] = Field(default_factory=dict)
+    trials_path: str
+    sha256: str = Field(description="SHA-256 of trials.csv after the append (verify_file checks it)")
+    recorded: bool = Field(description="a provenance ledger record was written for this trial")
+    recovered: dict[str, Any] | None = Field(
+        default=None, description="what opening the task repaired first (an interrupted write, a torn record)")
+
+
+def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
+    if settings.read_only:
+        return  # writing tools are not offered at all
+
+    @mcp.tool(annotations=WRITE)
+    def record_trial(
+        store: Annotated[str, Field(description="Experiment store root folder (axopy layout); made if missing.")],
+        subject: Annotated[str, Field(description="Subject id (a folder of the store; made if missing).")],
+        task: Annotated[str, Field(description="Task id (a folder of the subject; made if missing).")],
+        attrs: Annotated[dict[str, Scalar], Field(
+            description="Trial attributes {column: value}. 'block' and 'trial' are filled in when left out. "
+                        "The first trial fixes the columns; a later unknown attribute is UNDECLARED_ATTRIBUTE.")],
+        arrays: Annotated[dict[str, Any] | None, Field(
+            description="Trial arrays {name: nested numeric list}; each goes to <name>.hdf5 as dataset '<row>'.")] = None,
+        dtype: Annotated[str | None, Field(description="NumPy dtype for every array, e.g. 'float32'.")] = None,
+        columns: Annotated[list[str] | None, Field(
+            description="For a new task: every column it will ever have (later trials may leave some empty).")] = None,
+    ) -> TrialRecorded:
+        """Append one trial to an experiment store task: its arrays, then one trials.csv line (fsynced).
+
+        Crash-safe and O(1) per trial; recorded in the provenance ledger. Browse the store with
+        load_summary / read_slice (key='<subject>/<task>/trials' or '<subject>/<task>/<array>/<row>').
+        """
+        from io_core.stores.experiment_record import record_trial as record
+
+        return TrialRecorded.model_validate(
+            record(ws, store, subject, task, attrs, arrays, dtype=dtype, columns=columns))
