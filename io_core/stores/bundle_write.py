@@ -30,7 +30,7 @@ import numpy as np
 
 from io_core.errors import InvalidDataError
 from io_core.limits import Limits, check_write
-from io_core.stores.bundle_member import encode_member
+from io_core.stores.bundle_member import MemberEncoder
 from io_core.stores.bundle_read import DATA, DIMENSIONS, META, RESULT_FIELDS, ROOT, BundleResult, ResultBundle
 
 SKNEUROMSI_FORMAT = "1.0.2"  # the scikit-neuromsi release whose layout this writes
@@ -263,12 +263,13 @@ def write_bundle(bundle: NDBundle, target: Any, limits: Limits, *, progress: Pro
     extra = dict(bundle.extra)
     dumps(extra, "extra")
     written = 0
+    encoder = MemberEncoder(bundle.netcdf)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
         for i, item in enumerate(bundle.results):
             if single and i > 0:
                 raise InvalidDataError("a .ndr holds one result; more were given", hint="Save a collection as .ndc.")
             values, dims, coords, meta = as_result(item, i)
-            data = encode_member(values, dims, coords, bundle.netcdf)
+            data = encoder.encode(values, dims, coords)
             zf.writestr(DATA.format(i), data)
             zf.writestr(META.format(i), dumps({"object_type": "ndresult", "object_kwargs": meta}, f"result {i}"))
             del values, coords, data

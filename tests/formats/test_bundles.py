@@ -253,6 +253,24 @@ def test_compression_level_is_an_option(ws, tmp_path):
         write(ws, "x.ndc", 1, compression_level=12)
 
 
+@pytest.mark.parametrize("dtype", ["f8", "f4", "i8", "u2", "bool"])
+def test_a_sweep_reuses_its_netcdf4_layout_byte_for_byte(dtype):
+    from io_core.stores.bundle_member import MemberEncoder, encode_member, read_member
+
+    dims = ("modes", "times", "positions", "positions_coordinates")
+    coords = {"modes": np.array(MODES), "times": np.arange(2), "positions": np.arange(30),
+              "positions_coordinates": np.array(["x0"])}
+    encoder, rng = MemberEncoder("nc4"), np.random.default_rng(1)
+    for k in range(3):
+        values = (rng.random((3, 2, 30, 1)) * 100).astype(dtype)
+        image = encoder.encode(values, dims, coords)
+        assert image == encode_member(values, dims, coords)  # what h5netcdf writes for these values
+        np.testing.assert_array_equal(read_member(image, "m", current())[1], values)
+    assert encoder._offset is not None
+    moved = {**coords, "positions": np.arange(30) + 1}  # another layout: built afresh
+    assert encoder.encode(values, dims, moved) == encode_member(values, dims, moved)
+
+
 # -- bad bundles: each a coded error naming the member, within a second ------------------------------
 
 def timed(call):
