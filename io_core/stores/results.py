@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from io_core.errors import KeyNotFoundError, ReadOnlyError
+from io_core.errors import CorruptFileError, KeyNotFoundError, ReadOnlyError
 from io_core.limits import Limits, current
 from io_core.paths import Sandbox
 from io_core.stores import results_layout as layout
@@ -56,6 +56,7 @@ from io_core.stores.results_keys import (
 
 FORMAT = "result_store"
 MAX_RECORDED_KEYS = 20
+REOPEN_ATTEMPTS = 5
 
 
 @dataclass
@@ -127,12 +128,21 @@ class _Backing:
             return None
         from io_core.formats.hdf5 import guard
 
-        pinned = self.sandbox.pin(self.real)
-        try:
-            f, _ = guard.open_walked(pinned.path)  # links are walked by layout.Reader, one at a time
-        except BaseException:
-            pinned.close()
-            raise
+        for attempt in range(REOPEN_ATTEMPTS):
+            pinned = self.sandbox.pin(self.real)
+            try:
+                f, _ = guard.open_walked(pinned.path)  # links are walked by layout.Reader, one at a time
+                break
+            except CorruptFileError:
+                pinned.close()
+                # a writer renamed a new file over the pinned one meanwhile: libhdf5 cannot take the real
+                # path of a deleted inode ("can't retrieve real path"); pin the new file
+                if attempt + 1 == REOPEN_ATTEMPTS or self._now() == now:
+                    raise
+                now = self._now()
+            except BaseException:
+                pinned.close()
+                raise
         self._pinned, self._stamp = pinned, (pinned.stat.st_dev, pinned.stat.st_ino, pinned.stat.st_size,
                                              pinned.stat.st_mtime_ns)
         self._reader = layout.Reader(f, pinned.path, self.walk_sandbox, self.limits)

@@ -48,7 +48,8 @@ class FlatStore:
         r = self._io.reader()
         obj = _lookup(r, self._key(key)) if r is not None else None
         if obj is None:
-            raise ResultNotFoundError(f"no value {key!r} in {self._io.display()!r}")
+            raise ResultNotFoundError(f"no value {key!r} in {self._io.display()!r}",
+                                      hint="keys() lists the stored keys.")
         return r.flat_value(obj)
 
     def write(self, key: str, value: Any, *, overwrite: bool = False) -> WriteReceipt:
