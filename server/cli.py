@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app(settings)
     warmup.start(settings.roots)  # imports the roots' libraries once the server is idle
+    from server import stdio_guard
+
+    stdio_guard.install()  # a request too deep for the SDK's JSON reader still gets a coded answer
     lifecycle.serve_until_stopped(lambda: app.run(transport="stdio", show_banner=False))
 
 
