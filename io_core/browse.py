@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from io_core.tree_rows import compact_children
 from io_core.trees import check_page, fit_tree
 from schemas import ExploreResult, KeyExistsResult
 
@@ -28,10 +29,12 @@ class Browsing:
         limit: int = 100,
         attrs: bool = True,
         max_bytes: int | None = None,
+        detail: bool = True,
     ) -> ExploreResult:
         """A bounded tree of a container (``explore``): ``depth`` levels below ``group``, one page of children each.
 
         Links to other files are shown; one is followed only into a file inside the roots.
+        ``detail=False``: children as compact rows (io_core.tree_rows); the node asked for keeps its detail.
         Cut to ``max_bytes`` deepest pages first; ``truncated`` and ``next_offset`` say so.
         """
         check_page(depth, offset, limit)
@@ -41,8 +44,9 @@ class Browsing:
             opts = self._read_options(None, max_bytes=max_bytes)
             with self._reading(view, choice):
                 found = self._handler(choice).explore(view, opts, group, depth, offset, limit, attrs)
+        node = found.node if detail else compact_children(found.node)
         result = ExploreResult(path=self.sandbox.display(pinned.real), format=choice.name, group=found.node.path,
-                               depth=depth, node=found.node, truncated=found.truncated, **found.extra)
+                               depth=depth, node=node, truncated=found.truncated, **found.extra)
         return fit_tree(result, max_bytes)
 
     def key_exists(self, path: str | os.PathLike[str], key: str, format: str | None = None) -> KeyExistsResult:

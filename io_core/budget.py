@@ -24,6 +24,14 @@ CUT_LISTS = frozenset({"children", "columns", "files", "keys", "formats", "histo
 # which flag, in the same object, says that a field was cut
 FLAG_FOR = {"head": ("head_truncated", "truncated"), "columns": ("columns_truncated", "truncated")}
 MIN_STRING = 16
+# fields kept in the dump being cut although they hold their default (the compact form leaves them out):
+# the flags a cut sets, and what a tree cut reads and writes
+KEEP_FOR_CUTTING = frozenset({"truncated", "head_truncated", "columns_truncated", "children", "offset", "next_offset"})
+
+
+def dump_for_cutting(model: BaseModel) -> dict[str, Any]:
+    """The compact JSON form of ``model`` with the fields a cut needs (KEEP_FOR_CUTTING) present."""
+    return model.model_dump(mode="json", context={"keep": KEEP_FOR_CUTTING})
 
 
 def json_size(value: Any) -> int:
@@ -101,9 +109,6 @@ def fit_json(data: Any, max_bytes: int) -> Any:
 
 def fit(model: M, max_bytes: int | None) -> M:
     """``model`` unchanged when it fits, else a validated copy cut to fit."""
-    if max_bytes is None:
+    if max_bytes is None or json_size(model.model_dump(mode="json")) <= max_bytes:
         return model
-    data = model.model_dump(mode="json")
-    if json_size(data) <= max_bytes:
-        return model
-    return type(model).model_validate(fit_json(data, max_bytes))
+    return type(model).model_validate(fit_json(dump_for_cutting(model), max_bytes))

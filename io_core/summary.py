@@ -20,6 +20,8 @@ from schemas.models import ChildInfo
 
 SAMPLE_ELEMENTS = 262_144  # upper bound on values read for approximate stats
 SAMPLE_BLOCKS = 64
+HEAD_CELLS = 50  # a table's head shows about this many cells: 5 rows of 10 columns, 20 rows of 2
+MIN_HEAD_ROWS = 3
 
 
 # -- arrays -----------------------------------------------------------------------------
@@ -103,7 +105,7 @@ def array_stats(arr: Any, opts: ReadOptions, chunks: tuple[int, ...] | None = No
     if opts.exact_stats:
         from io_core.stats import exact_stats
 
-        return exact_stats(arr, progress=opts.progress, chunks=chunks)
+        return exact_stats(arr, progress=opts.progress, chunks=chunks, limits=opts.limits)
     size = int(np.prod(arr.shape, dtype=np.int64))
     if size == 0:
         return compute_stats(np.empty(0, dtype=dtype), exact=True, fraction=1.0)
@@ -148,6 +150,18 @@ def array_summary(
 
 # -- frames -----------------------------------------------------------------------------
 
+def head_rows(n_columns: int, opts: ReadOptions) -> int:
+    """Rows a table's summary shows: about HEAD_CELLS cells, at least MIN_HEAD_ROWS, at most ``preview_items``."""
+    return min(opts.preview_items, max(MIN_HEAD_ROWS, HEAD_CELLS // max(1, n_columns)))
+
+
+def column_values(series: Any) -> np.ndarray:
+    """A numeric column for stats: integers stay integers (exact min/max) unless values are missing."""
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu" and not series.hasnans:
+        return series.to_numpy()
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_rows_exact: bool = True,
                   sample: Any = None) -> FrameSummary:
     """Summary of a pandas DataFrame (already bounded by the caller when the file is big).
@@ -167,7 +181,7 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
         stats = None
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
             fraction = min(1.0, len(series) / n_rows) if n_rows else 1.0
-            stats = compute_stats(series.to_numpy(dtype="float64", na_value=np.nan), exact=complete, fraction=fraction)
+            stats = compute_stats(column_values(series), exact=complete, fraction=fraction)
         infos.append(ColumnInfo(name=str(name), dtype=str(series.dtype), null_count=int(series.isna().sum()), stats=stats))
     index_desc = None
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
@@ -175,7 +189,7 @@ def frame_summary(df: Any, opts: ReadOptions, *, n_rows: int | None = None, n_ro
     cell_chars = max(20, opts.preview_chars // 20)
     head = [
         {str(c): encode_value(v, cell_chars) for c, v in zip(cols, row, strict=False)}
-        for row in df[cols].head(opts.preview_items).itertuples(index=False, name=None)
+        for row in df[cols].head(head_rows(len(cols), opts)).itertuples(index=False, name=None)
     ]
     return FrameSummary(
         n_rows=len(df) if n_rows is None else n_rows,
@@ -205,7 +219,7 @@ def frame_summary_streamed(head: Any, chunks: Any, opts: ReadOptions, *, total_r
         for c in head.columns:
             nulls[c] += int(chunk[c].isna().sum())
         for c in numeric:
-            running[c].add(chunk[c].to_numpy(dtype="float64", na_value=np.nan))
+            running[c].add(column_values(chunk[c]))
         if opts.progress is not None:
             opts.progress(rows, max(rows, total_rows or rows))
     base = frame_summary(head, opts, n_rows=rows, n_rows_exact=True)

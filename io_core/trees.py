@@ -24,11 +24,11 @@ def fit_tree(result: Any, max_bytes: int | None) -> Any:
     The generic cutter halves the largest list, which in a tree is the top page (losing whole
     subtrees); lists below the top node are halved first, then ``fit`` does the rest.
     """
-    from io_core.budget import fit_json, json_size
+    from io_core.budget import dump_for_cutting, fit_json, json_size
 
     if max_bytes is None:
         return result
-    data = result.model_dump(mode="json")
+    data = dump_for_cutting(result)
     if json_size(data) <= max_bytes:
         return result
 

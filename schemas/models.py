@@ -8,17 +8,20 @@ JSON encoding of values inside previews (``head``, ``rows``, ``preview``, stats)
 - structured records   -> object of field name -> encoded value
 - other objects        -> ``repr`` text
 - strings longer than the preview limit are cut and end with ``"…"``
+
+Results are sent compact (schemas.compact): a field equal to its default is left out, and
+floats in summaries and stats have 7 significant digits (slice values keep full precision).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from schemas.compact import SUMMARY_DIGITS, CompactModel, field_defaults, round_sig
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Model = CompactModel
 
 
 class ErrorInfo(_Model):
@@ -32,6 +35,8 @@ class ErrorInfo(_Model):
 class Stats(_Model):
     """Finite-value statistics; ``exact`` is False when computed from a sample."""
 
+    round_digits = SUMMARY_DIGITS
+
     min: Any = None
     max: Any = None
     mean: float | None = None
@@ -44,6 +49,7 @@ class Stats(_Model):
 
 
 class ArraySummary(_Model):
+    round_digits = SUMMARY_DIGITS
     kind: Literal["array"] = "array"
     shape: list[int]
     dtype: str
@@ -58,13 +64,29 @@ class ArraySummary(_Model):
 
 
 class ColumnInfo(_Model):
+    round_digits = SUMMARY_DIGITS
     name: str
     dtype: str
-    null_count: int | None = None
+    null_count: int | None = Field(default=0, description="null: not known")
     stats: Stats | None = None
 
 
+SHARED_STATS = ("exact", "sampled_fraction", "count")  # said once per table when most columns agree
+
+
+def _shared_stats_schema(schema: dict[str, Any]) -> None:
+    schema["properties"]["shared_stats"] = {
+        "type": "object", "description": "stats fields that most columns share, said once: they apply to each "
+        "column's stats that does not give its own", "properties": {
+            "exact": {"type": "boolean"}, "sampled_fraction": {"type": "number"}, "count": {"type": "integer"}}}
+
+
 class FrameSummary(_Model):
+    """A table. In JSON, stats fields most columns share are said once, in ``shared_stats``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_shared_stats_schema)
+    round_digits = SUMMARY_DIGITS
+
     kind: Literal["frame"] = "frame"
     n_rows: int
     n_rows_exact: bool = True
@@ -75,6 +97,44 @@ class FrameSummary(_Model):
     head: list[dict[str, Any]] = Field(default_factory=list)
     sample: Literal["spread", "head"] | None = Field(
         default=None, description="rows inexact stats came from: spread over the whole table, or its first rows")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_shared(cls, data: Any) -> Any:
+        """JSON in: ``shared_stats`` goes back into each column's stats that does not give its own."""
+        if not isinstance(data, dict) or "shared_stats" not in data:
+            return data
+        data = dict(data)
+        shared = data.pop("shared_stats") or {}
+        columns = []
+        for column in data.get("columns") or []:
+            if isinstance(column, dict) and isinstance(column.get("stats"), dict):
+                column = {**column, "stats": {**shared, **column["stats"]}}
+            columns.append(column)
+        data["columns"] = columns
+        return data
+
+    def _compact_more(self, data: dict[str, Any]) -> dict[str, Any]:
+        """JSON out: each of SHARED_STATS that most columns share is said once, in ``shared_stats``."""
+        described = [(c.stats, out["stats"]) for c, out in zip(self.columns, data.get("columns") or [], strict=False)
+                     if c.stats is not None and isinstance(out, dict) and isinstance(out.get("stats"), dict)]
+        shared: dict[str, Any] = {}
+        defaults = field_defaults(Stats)
+        for key in SHARED_STATS:
+            values = [getattr(stats, key) for stats, _ in described]
+            if not values:
+                continue
+            common = max(set(values), key=values.count)
+            for stats, out in described:
+                out.pop(key, None)
+                value = getattr(stats, key)
+                if value != common:
+                    out[key] = round_sig(value, SUMMARY_DIGITS)
+            if common != defaults[key]:
+                shared[key] = round_sig(common, SUMMARY_DIGITS)
+        if shared:
+            data["shared_stats"] = shared
+        return data
 
 
 class ChildInfo(_Model):
@@ -131,6 +191,7 @@ class ImageSummary(_Model):
 class AudioSummary(_Model):
     """A sound file, from its header (plus sampled or exact sample statistics)."""
 
+    round_digits = SUMMARY_DIGITS
     kind: Literal["audio"] = "audio"
     samplerate: int
     channels: int
@@ -160,6 +221,7 @@ class AnnotationDesc(_Model):
 class RecordingSummary(_Model):
     """An EEG/MEG recording (through MNE), read from its header: no sample is loaded."""
 
+    round_digits = SUMMARY_DIGITS
     kind: Literal["recording"] = "recording"
     reader: str = Field(description="the MNE reader class, e.g. RawEDF")
     sfreq: float
@@ -434,7 +496,8 @@ class NodeInfo(_Model):
     """
 
     name: str
-    path: str = Field(description="path inside the file or store, '/'-separated from the root")
+    path: str | None = Field(default=None, description="path inside the file or store, '/'-separated from the root; "
+                             "left out of compact child rows (the parent's path + '/' + name)")
     kind: NodeKind
     target_kind: Literal["group", "dataset", "committed_datatype"] | None = Field(
         default=None, description="what a link resolves to, when it was followed"

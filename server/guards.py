@@ -259,8 +259,8 @@ class CallTimeout(Middleware):
 
 
 class CachedDereference(Middleware):
-    """FastMCP's schema dereferencing (inline ``$ref`` for clients that cannot follow it), memoised; output
-    schemas compacted instead (server.schema_size).
+    """FastMCP's schema dereferencing (inline ``$ref`` for clients that cannot follow it), memoised, and
+    compacted (server.schema_size: arguments lose ``default: null``; output schemas keep shared ``$defs``).
 
     The stock middleware re-derives every tool's schemas on every tools/list (~13 ms for
     our tools), and over modern streamable HTTP the MCP SDK runs a whole tools/list for
@@ -282,7 +282,9 @@ class CachedDereference(Middleware):
             return hit[1]
         from fastmcp.utilities.json_schema import dereference_refs
 
-        out = dereference_refs(schema) if "$defs" in schema or "$ref" in json.dumps(schema) else schema
+        from server.schema_size import compact_input
+
+        out = compact_input(dereference_refs(schema) if "$defs" in schema or "$ref" in json.dumps(schema) else schema)
         if len(self._memo) >= self.MAX_ENTRIES:
             self._memo.clear()
         self._memo[id(schema)] = (schema, out)

@@ -5,10 +5,15 @@ derives it from the tool's return model and inlines each ``$ref``, so a union us
 three places is written three times (``load_summary`` alone was 9 KB). Here the schema is
 derived again from the return model with its ``$defs`` kept (clients validate structured
 results with a JSON Schema library, which follows references), then stripped of what
-validation and the model do not need: titles, defaults, descriptions (the tool's own
-description says what it returns), ``additionalProperties: false``; ``X | None`` is
-written ``type: [X, "null"]``. Input schemas are left as FastMCP makes them (some clients
-cannot follow ``$ref`` in arguments).
+validation and the model do not need: titles, descriptions (the tool's own description
+says what it returns), ``additionalProperties: false``, defaults that an absent field
+means anyway (null, false, 0, empty); ``X | None`` is written ``type: [X, "null"]``.
+Results of ``schemas`` models leave out fields equal to their default (schemas.compact),
+so a field whose default is null is never null there (its type loses ``null``) and the
+defaults that remain (``exact: true``, ...) are what an absent field means. The schema
+types a result and its parts; models nested deeper (a link inside a node inside a tree)
+are advertised as plain objects. Input schemas stay inlined (some clients cannot follow
+``$ref`` in arguments); ``compact_input`` writes ``X | None = None`` as plain ``X``.
 """
 
 from __future__ import annotations
@@ -16,15 +21,56 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-_DROP = frozenset({"title", "default", "description", "discriminator"})
+_DROP = frozenset({"title", "description", "discriminator"})
 
 
-def compact(schema: Any) -> Any:
-    """A smaller copy of a JSON schema: the same results validate (see module docstring)."""
-    out = _compact(schema)
+def _empty(value: Any) -> bool:
+    """A default that an absent field means without being told: null, false, 0, "", [], {}."""
+    return value is None or value is False or (type(value) in (int, float) and value == 0) or value in ("", [], {})
+
+
+def compact(schema: Any, never_null: bool = False) -> Any:
+    """A smaller copy of a JSON schema: the same results validate (see module docstring).
+
+    ``never_null``: the results leave out every field whose value is its default null (schemas.compact).
+    """
+    out = _compact(schema, never_null)
     if isinstance(out, dict) and "$defs" in out:
+        _fold_deep_refs(out)
         _prune_defs(out)
     return out
+
+
+def _refs(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found.add(ref[len("#/$defs/"):])
+        for value in node.values():
+            found |= _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _refs(value)
+    return found
+
+
+def _plain_objects(node: Any, keep: set[str]) -> Any:
+    """``node`` with every reference to a model outside ``keep`` written as a plain object."""
+    if isinstance(node, list):
+        return [_plain_objects(value, keep) for value in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[len("#/$defs/"):] not in keep:
+        return {**{k: v for k, v in node.items() if k != "$ref"}, "type": "object"}
+    return {key: _plain_objects(value, keep) for key, value in node.items()}
+
+
+def _fold_deep_refs(schema: dict[str, Any]) -> None:
+    """Type the result's parts (models it names directly); deeper models become plain objects."""
+    parts = _refs({k: v for k, v in schema.items() if k != "$defs"})
+    schema["$defs"] = {name: _plain_objects(sub, parts) for name, sub in schema["$defs"].items() if name in parts}
 
 
 def _tagged_union(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,21 +99,36 @@ def _prune_defs(schema: dict[str, Any]) -> None:
         del schema["$defs"]
 
 
-def _compact(schema: Any) -> Any:
+def _never_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A field whose default is null, in a result that leaves such fields out: its non-null type alone."""
+    options = schema.get("anyOf")
+    if "default" not in schema or schema["default"] is not None or not isinstance(options, list):
+        return schema
+    kept = [o for o in options if o != {"type": "null"}]
+    if len(kept) != 1 or len(options) != 2:
+        return schema
+    return {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept[0]}
+
+
+def _compact(schema: Any, never_null: bool = False) -> Any:
     if isinstance(schema, dict) and (folded := _tagged_union(schema)) is not None:
         return folded
     if isinstance(schema, list):
-        return [_compact(item) for item in schema]
+        return [_compact(item, never_null) for item in schema]
     if not isinstance(schema, dict):
         return schema
+    if never_null:
+        schema = _never_null(schema)
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("properties", "$defs", "patternProperties"):  # names here are data, not keywords
-            out[key] = {name: _compact(sub) for name, sub in value.items()}
+            out[key] = {name: _compact(sub, never_null) for name, sub in value.items()}
         elif key in _DROP or (key == "additionalProperties" and isinstance(value, bool)):
             continue  # true is the default; false only forbids what the server never sends
+        elif key == "default" and _empty(value):
+            continue
         else:
-            out[key] = _compact(value)
+            out[key] = _compact(value, never_null)
     if "const" in out:
         out.pop("type", None)  # the constant says it
     options = out.get("anyOf")
@@ -87,6 +148,8 @@ def output_schema(tool: Any) -> dict[str, Any] | None:
         return None
     from pydantic import BaseModel
 
+    from schemas.compact import CompactModel
+
     fn = getattr(tool, "fn", None)
     try:
         returned = typing.get_type_hints(fn).get("return") if fn is not None else None
@@ -95,5 +158,34 @@ def output_schema(tool: Any) -> dict[str, Any] | None:
     if isinstance(returned, type) and issubclass(returned, BaseModel):
         derived = returned.model_json_schema(mode="serialization")
         if derived.get("type") == tool.output_schema.get("type") == "object":
-            return compact(derived)
+            return compact(derived, never_null=issubclass(returned, CompactModel))
     return compact(tool.output_schema)
+
+
+def compact_input(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Tool arguments without what carries no fact: titles, ``additionalProperties: false``, and
+    ``X | None = None`` written as plain ``X``.
+
+    An optional argument whose default is null is simply left out by a client that has no value,
+    so its schema need not offer null (nor say ``default: null``): one plain type, which every
+    client's schema subset understands. The server still accepts an explicit null.
+    """
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return schema
+    required = set(schema.get("required", ()))
+    properties = {}
+    for name, sub in schema["properties"].items():
+        sub = {k: v for k, v in sub.items() if k != "title"}
+        options = sub.get("anyOf")
+        if name not in required and "default" in sub and sub["default"] is None and isinstance(options, list):
+            kept = [o for o in options if o != {"type": "null"}]
+            if len(kept) == 1 and len(options) == 2:
+                sub.pop("anyOf")
+                sub = {**kept[0], **sub}
+        if "default" in sub and sub["default"] is None:
+            del sub["default"]
+        properties[name] = sub
+    out = {**schema, "properties": properties}
+    if out.get("additionalProperties") is False:  # unknown arguments are refused (INVALID_ARGUMENT) anyway
+        del out["additionalProperties"]
+    return out

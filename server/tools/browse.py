@@ -13,10 +13,11 @@ from server import resources
 from server.settings import Settings
 from server.tools.files import READ, WRITE, FormatArg, PathArg
 
-DepthArg = Annotated[int, Field(ge=0, le=64, description="Levels of children to list below the group (0: the node only).")]
-OffsetArg = Annotated[int, Field(ge=0, description="First child to list (pagination; see next_offset).")]
-LimitArg = Annotated[int, Field(ge=0, le=1000, description="Children listed per group.")]
-AttrsArg = Annotated[bool, Field(description="Include attribute values (bounded); counts are always given.")]
+DepthArg = Annotated[int, Field(ge=0, le=64, description="Levels below group (0: group alone, in detail).")]
+OffsetArg = Annotated[int, Field(ge=0, description="First child (see next_offset).")]
+LimitArg = Annotated[int, Field(ge=0, le=1000, description="Children per group.")]
+AttrsArg = Annotated[bool, Field(description="Attribute values (bounded) of detailed nodes.")]
+DetailArg = Annotated[bool, Field(description="Children in full detail, not rows.")]
 
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
@@ -25,47 +26,48 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def explore_h5(
         path: PathArg,
-        group: Annotated[str, Field(description="Object path inside the file, e.g. '/' or '/entry/data'.")] = "/",
+        group: Annotated[str, Field(description="e.g. '/entry/data'")] = "/",
         depth: DepthArg = 1,
         offset: OffsetArg = 0,
         limit: LimitArg = 100,
         attrs: AttrsArg = True,
+        detail: DetailArg = False,
     ) -> ExploreResult:
-        """Browse an HDF5 file like a folder: groups, datasets (shape, dtype, chunks, filters, fill value),
-        attributes, soft/external links and virtual-dataset sources, one page of children per group.
-
-        Opened read-only without locking (SWMR mode while a SWMR writer has the file). Links and data
-        files outside the allowed roots are shown, never followed.
-        """
-        return ws.explore_h5(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget)
+        """An HDF5 file as a tree, a page of children per group as rows (name, kind, shape, dtype, chunks,
+        compression, link target); detail=true adds attributes, fill values, filters, sizes, virtual/external
+        sources. Read-only (SWMR if a writer has it); links out of the roots are shown, not followed."""
+        return ws.explore_h5(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
+                             detail=detail)
 
     @mcp.tool(annotations=READ)
     def explore_zarr(
         path: PathArg,
-        group: Annotated[str, Field(description="Group or array inside the store, e.g. '' (root) or 'a/b'.")] = "",
+        group: Annotated[str, Field(description="e.g. 'a/b' ('': root)")] = "",
         depth: DepthArg = 1,
         offset: OffsetArg = 0,
         limit: LimitArg = 100,
         attrs: AttrsArg = True,
+        detail: DetailArg = False,
     ) -> ExploreResult:
-        """Browse a Zarr v2/v3 store (folder or .zip) in the same shape as explore_h5: arrays with chunk and
-        shard shapes, codecs/compressors, fill value and attributes; consolidated metadata when present."""
-        return ws.explore_zarr(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget)
+        """A Zarr v2/v3 store (folder or .zip) as a tree like explore_h5 (rows add shards; detail: codecs, fill
+        values, attributes); consolidated metadata is used."""
+        return ws.explore_zarr(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
+                               detail=detail)
 
     @mcp.tool(annotations=READ)
     def key_exists(
         path: PathArg,
-        key: Annotated[str, Field(description="Object path inside an HDF5 file or Zarr store.")],
+        key: Annotated[str, Field(description="Object path in the file or store.")],
         format: FormatArg = None,
     ) -> KeyExistsResult:
-        """Whether an HDF5 file or Zarr store holds `key`. A missing key is exists=false, not an error;
-        exists=null when the answer lies behind a link out of the allowed roots."""
+        """Whether an HDF5 file or Zarr store holds key: exists=false if not (no error), null if behind a link out
+        of the roots."""
         return ws.key_exists(path, key, format)
 
     @mcp.tool(annotations=READ)
     def read_metadata(path: PathArg) -> MetadataResult:
-        """The sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF (has_metadata says whether there is
-        any), and the file's own metadata: size, mode, EXIF fields, TIFF tags, page count, document info."""
+        """sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF (has_metadata), and the file's own (size,
+        mode, EXIF, TIFF tags, pages, document info)."""
         return ws.read_metadata(path, max_bytes=budget)
 
     resources.register(mcp, ws, settings)
@@ -76,9 +78,10 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=WRITE)
     def embed_metadata(
         path: PathArg,
-        metadata: Annotated[Any, Field(description="Any JSON value (at most 32 KiB as JSON), stored under the key 'sciio'.")],
-        overwrite: Annotated[bool, Field(description="Replace sciio metadata the file already holds.")] = False,
+        metadata: Annotated[Any, Field(description="Any JSON (at most 32 KiB), stored under the key 'sciio'.")],
+        overwrite: bool = False,
     ) -> EmbedResult:
-        """Embed JSON metadata in a PNG (iTXt), JPEG (EXIF UserComment), TIFF (private tag), SVG (<metadata>)
-        or PDF (document info). The file is rewritten atomically; pixels and page contents stay identical."""
+        """Embed JSON metadata in a PNG (iTXt), JPEG (EXIF UserComment), TIFF (private tag), SVG (<metadata>) or
+        PDF (document info), rewriting it atomically (overwrite=true replaces earlier sciio metadata); pixels and
+        pages stay identical."""
         return ws.embed_metadata(path, metadata, overwrite=overwrite)

@@ -18,17 +18,12 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=WRITE)
     def convert(
         src: PathArg,
-        dst: Annotated[str, Field(description="Destination path; its extension (or dst_format) picks the format.")],
+        dst: Annotated[str, Field(description="Destination; its extension (or dst_format) picks the format.")],
         key: KeyArg = None,
-        overwrite: Annotated[bool, Field(description="Replace an existing destination (atomically).")] = False,
+        overwrite: bool = False,
         src_format: FormatArg = None,
-        dst_format: Annotated[
-            str | None, Field(description="Destination format name (see list_formats) when its extension is not enough.")
-        ] = None,
+        dst_format: Annotated[str | None, Field(description="Destination format if its extension is not enough.")] = None,
     ) -> SaveResult:
-        """Convert a file to another format (csv→parquet, an HDF5 dataset→npy, mat→h5, xlsx sheet→csv, ...).
-
-        Tables and single arrays are streamed in chunks where both formats allow it. The
-        write is atomic and recorded in the provenance ledger with the source as its input.
-        """
+        """Convert a file to another format (csv→parquet, HDF5 dataset→npy, mat→h5, ...): streamed where both
+        formats allow, atomic (overwrite=true replaces dst), recorded in the ledger with its source."""
         return ws.convert(src, dst, key=key, overwrite=overwrite, src_format=src_format, dst_format=dst_format)

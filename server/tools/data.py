@@ -10,13 +10,24 @@ from pydantic import Field
 
 from io_core.workspace import Workspace
 from schemas import SliceResult
+from schemas.compact import round_sig
 from server.settings import Settings
 from server.tools.files import READ, FormatArg, KeyArg, PathArg
 
 SelectionArg = Annotated[
     str | None,
-    Field(description="NumPy-style selection for arrays, e.g. '0:10, :, 3', '-1', '..., 0', '::-2'. Default: all."),
+    Field(description="NumPy-style, e.g. '0:10, :, 3', '-1', '..., 0'; tables: rows '100:200'. Default: all."),
 ]
+
+
+def with_digits(result: SliceResult, digits: int) -> SliceResult:
+    """``result`` with its floats (array values, table cells) written to ``digits`` significant digits."""
+    part = result.slice
+    field = {"array": "values", "frame": "rows"}.get(part.kind)
+    if field is None:
+        return result
+    rounded = part.model_copy(update={field: round_sig(getattr(part, field), digits)})
+    return result.model_copy(update={"slice": rounded})
 
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
@@ -25,32 +36,30 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         path: PathArg,
         key: KeyArg = None,
         selection: SelectionArg = None,
-        columns: Annotated[list[str] | None, Field(description="Table columns to return (default: all).")] = None,
-        offset: Annotated[int, Field(ge=0, description="First table row or text line (0-based).")] = 0,
-        limit: Annotated[int | None, Field(ge=0, description="Rows or lines to return (default 100 / 200).")] = None,
+        columns: Annotated[list[str] | None, Field(description="Table columns (default: all).")] = None,
+        offset: Annotated[int, Field(ge=0, description="First row or line (0-based).")] = 0,
+        limit: Annotated[int | None, Field(ge=0, description="Rows or lines (default 100 / 200).")] = None,
         format: FormatArg = None,
+        digits: Annotated[int | None, Field(ge=1, le=17, description="Significant digits of floats (default: all).")] = None,
     ) -> SliceResult:
-        """Values of an array selection, a page of table rows, or text lines — never more than the response budget.
-
-        An array request that would not fit is refused with TOO_LARGE and a selection that fits.
-        """
-        return ws.read_slice(
+        """Array values, a page of table rows (next_offset) or text lines, within the response budget; too large:
+        TOO_LARGE with a request that fits."""
+        result = ws.read_slice(
             path, key=key, selection=selection, columns=columns, offset=offset, limit=limit, format=format,
             max_bytes=settings.max_response_bytes,
         )
+        return result if digits is None else with_digits(result, digits)
 
     @mcp.tool(annotations=READ)
     def preview_image(
         path: PathArg,
         key: KeyArg = None,
         selection: SelectionArg = None,
-        max_side: Annotated[int, Field(ge=32, le=2048, description="Longest side of the PNG in pixels.")] = 512,
+        max_side: Annotated[int, Field(ge=32, le=2048, description="Longest side in pixels.")] = 512,
         format: FormatArg = None,
     ) -> ToolResult:
-        """A PNG to look at: pictures downsampled, a 2-D slab as a heatmap, 1-D data and table columns as lines.
-
-        The image comes with a JSON caption: what was drawn, strides, and the value range.
-        """
+        """A PNG: pictures downsampled, 2-D slabs as heatmaps, 1-D data and columns as lines; a JSON caption says
+        what was drawn (strides, value range)."""
         png, caption = ws.preview_image(
             path, key=key, selection=selection, max_side=max_side, format=format,
             max_bytes=settings.max_response_bytes,

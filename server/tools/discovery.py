@@ -19,26 +19,26 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             str,
             Field(
                 description=(
-                    "Glob under the first root (or absolute inside a root): *, ?, ** and {a,b}; "
-                    "{name} captures one path part, e.g. 'data/subj_{id}/run_{run}.csv'. Brackets are literal."
+                    "Glob under the first root (or absolute inside one): *, ?, **, {a,b}; {name} captures "
+                    "one path part, e.g. 'data/subj_{id}/run_{run}.csv'. Brackets are literal."
                 )
             ),
         ],
-        parse: Annotated[bool, Field(description="Return each file's {placeholder} captures.")] = False,
-        limit: Annotated[int, Field(ge=0, le=100_000, description="Most files to list (natural order).")] = 1000,
+        parse: Annotated[bool, Field(description="Return each file's {name} captures.")] = False,
+        limit: Annotated[int, Field(ge=0, le=100_000)] = 1000,
         ensure_one: Annotated[bool, Field(description="Fail unless exactly one file matches.")] = False,
     ) -> FoundFilesResult:
-        """Files matching a pattern, naturally sorted (file2 before file10), with the total count."""
+        """Files matching a pattern (at most limit), naturally sorted (file2 before file10), with the total."""
         return find_in_roots(
             ws.sandbox, pattern, parse=parse, limit=limit, ensure_one=ensure_one, max_bytes=settings.max_response_bytes
         )
 
     @mcp.tool(annotations=READ)
     def load_configs(
-        config_dir: Annotated[str, Field(description="Folder of .yaml/.yml files, relative to the first root.")] = "config",
+        config_dir: Annotated[str, Field(description="Folder of .yaml/.yml files under the first root.")] = "config",
         debug: Annotated[
             bool | None,
-            Field(description="Promote DEBUG_<KEY> over <KEY>; default: on when IS_DEBUG.yaml says so or CI=true."),
+            Field(description="DEBUG_<KEY> overrides <KEY>; default: on if IS_DEBUG.yaml says so or CI=true."),
         ] = None,
     ) -> ConfigResult:
         """Every YAML file of a folder merged into one tree: file stems on top, keys in upper case."""

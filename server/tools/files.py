@@ -17,13 +17,12 @@ from server.settings import Settings
 READ = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
 WRITE = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": False}
 
-PathArg = Annotated[str, Field(description="File path: relative to the first root, or absolute inside a root.")]
+# Descriptions are short on purpose: every client sends all of them to the model on every turn.
+PathArg = Annotated[str, Field(description="Path under the first root, or absolute in a root.")]
 KeyArg = Annotated[
-    str | None, Field(description="Object inside a container: HDF5 dataset path, npz member, table column, document path.")
+    str | None, Field(description="Object in the file: HDF5/Zarr path, npz member, table column, ...")
 ]
-FormatArg = Annotated[
-    str | None, Field(description="Format name (see list_formats) when the extension is missing or misleading.")
-]
+FormatArg = Annotated[str | None, Field(description="Format name (list_formats) if the extension misleads.")]
 
 
 def _save_kind(ws: Workspace, path: str, fmt: str | None) -> str | None:
@@ -66,12 +65,12 @@ def data_from_text(ws: Workspace, path: str, fmt: str | None, data: Any) -> Any:
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def list_roots() -> RootsInfo:
-        """The folders this server may read and write, and whether writing or pickle is allowed."""
+        """Folders this server may read and write; whether writing and pickle are allowed."""
         return ws.roots_info()
 
     @mcp.tool(annotations=READ)
     def list_formats() -> FormatList:
-        """Every format with its extensions and operations; unavailable ones say what to install."""
+        """Formats: extensions, operations, what to install for unavailable ones."""
         formats = ws.registry.list_formats()
         return FormatList(formats=formats, n_available=sum(f.available for f in formats))
 
@@ -81,11 +80,12 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         key: KeyArg = None,
         format: FormatArg = None,
         exact_stats: Annotated[
-            bool, Field(description="Stream every value for exact stats (slower; reports progress).")
+            bool, Field(description="Exact stats over every value (slower; reports progress).")
         ] = False,
         ctx: Context | None = None,
     ) -> SummaryResult:
-        """What a file holds — shape, dtype, columns, stats, a bounded preview — without loading it whole."""
+        """What a file holds (shape, dtype, columns, stats, head) without loading it whole; floats to 7 digits,
+        fields at their default left out."""
         progress = None
         if exact_stats:
 
@@ -111,15 +111,14 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             Any,
             Field(
                 description=(
-                    "Tables (csv, tsv, parquet): records [{...}] or columns {col: [...]}. "
-                    "Arrays (npy): nested numeric lists. Containers (npz, h5): {name: nested list}, "
-                    "objects nest as HDF5 groups. json/yaml: any JSON. Text: a string."
+                    "Table: records [{..}] or {col: [..]}; npy: nested numbers; npz/h5: {name: nested list}, "
+                    "dicts nest as groups; json/yaml: any JSON; text: a string."
                 )
             ),
         ],
         format: FormatArg = None,
-        overwrite: Annotated[bool, Field(description="Replace an existing file (atomically).")] = False,
-        dtype: Annotated[str | None, Field(description="NumPy dtype for array data, e.g. 'float32', 'int16'.")] = None,
+        overwrite: bool = False,
+        dtype: Annotated[str | None, Field(description="NumPy dtype for arrays, e.g. 'float32'.")] = None,
     ) -> SaveResult:
         """Write data to a file atomically; an existing file is kept unless overwrite=true."""
         return ws.save(data_from_text(ws, path, format, data), path, format, overwrite=overwrite, dtype=dtype)

@@ -18,24 +18,23 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def file_provenance(
         path: PathArg,
-        limit: Annotated[int, Field(ge=1, le=100, description="Most records to list, newest first.")] = 20,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
     ) -> FileProvenance:
-        """Which calls wrote this file (newest first), with their arguments and SHA-256, and its lineage:
-        the input files it was made from and, recursively, what made those."""
+        """Calls that wrote this file (newest first: arguments, SHA-256; at most limit) and its lineage: the files
+        it was made from, recursively."""
         return ws.file_provenance(path, limit=limit)
 
     @mcp.tool(annotations=READ)
     def verify_file(path: PathArg) -> VerifyResult:
-        """Re-hash the file and compare with the ledger: OK (unchanged since its last recorded write),
-        MODIFIED (changed since), UNKNOWN (never recorded)."""
+        """Re-hash against the ledger: OK (as last recorded), MODIFIED, or UNKNOWN (never recorded)."""
         return ws.verify_file(path)
 
     @mcp.tool(annotations=READ)
     def cache_info() -> CacheInfo:
-        """Load-cache statistics: hits, misses, entries, bytes held and the byte bound."""
+        """Load-cache hits, misses, entries, bytes held and byte bound."""
         return ws.cache_info()
 
     @mcp.tool(annotations=HOUSEKEEPING)
     def clear_cache() -> CacheCleared:
-        """Drop every decoded object the load cache holds (files are untouched)."""
+        """Empty the load cache (files are untouched)."""
         return ws.clear_cache()

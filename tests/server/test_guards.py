@@ -13,6 +13,7 @@ from fastmcp import Client, FastMCP
 from fastmcp.server.middleware.dereference import DereferenceRefsMiddleware
 
 from server import guards
+from server.app import create_app
 from server.auth import (
     LOCAL,
     READ_SCOPE,
@@ -23,7 +24,6 @@ from server.auth import (
     is_loopback,
     parse_token_lines,
 )
-from server.app import create_app
 from server.logs import JsonFormatter
 from server.settings import Settings
 
@@ -275,6 +275,25 @@ def test_json_formatter_writes_one_object_per_line_with_extras():
     assert data["msg"] == "tool_call x" and data["tool"] == "x" and data["duration_ms"] == 1.5 and data["ts"]
 
 
+def _types(prop: dict) -> set:
+    """The JSON types a property schema admits (``anyOf`` options or ``type``)."""
+    options = prop.get("anyOf", [prop])
+    return {t for o in options for t in ([o["type"]] if isinstance(o.get("type"), str) else o.get("type", []))}
+
+
+def _same_arguments(ours: dict, stock: dict) -> bool:
+    """Compacted arguments (server.schema_size.compact_input) accept what FastMCP's accept: same names, required
+    arguments, descriptions, non-null defaults and types; an optional argument defaulting to null loses only null."""
+    assert set(ours["properties"]) == set(stock["properties"]) and ours.get("required") == stock.get("required")
+    for name, mine in ours["properties"].items():
+        theirs = stock["properties"][name]
+        assert mine.get("description") == theirs.get("description"), name
+        assert mine.get("default") == theirs.get("default"), name
+        expected = _types(theirs) - ({"null"} if theirs.get("default", 0) is None else set())
+        assert _types(mine) == expected, name
+    return True
+
+
 async def test_cached_dereference_matches_fastmcp(tmp_path):
     ours = create_app(Settings(roots=[tmp_path]))
     stock = create_app(Settings(roots=[tmp_path]))
@@ -283,7 +302,7 @@ async def test_cached_dereference_matches_fastmcp(tmp_path):
     mine, theirs = await ours.list_tools(), await stock.list_tools()
     again = await ours.list_tools()
     for a, b, c in zip(mine, theirs, again, strict=True):
-        assert a.name == b.name and a.parameters == b.parameters
+        assert a.name == b.name and _same_arguments(a.parameters, b.parameters), a.name
         assert c.parameters is a.parameters and c.output_schema is a.output_schema  # derived once
         assert (a.output_schema is None) == (b.output_schema is None)
         if a.output_schema is not None:  # compacted (server.schema_size): smaller, same top-level fields
