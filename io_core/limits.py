@@ -36,6 +36,7 @@ class Limits:
     max_page_cells: int = 20_000_000  # rows x columns of one table page (known from the header before reading)
     max_chunks: int = 10_000  # chunks one selection or preview of a chunked array may touch
     max_chunks_read: int = 1_000_000  # HDF5: chunks any one read may touch (one per KiB returned, up to this)
+    max_exact_chunks: int = 1_000_000  # chunks exact statistics may stream through (each is read once)
     max_chunk_span: int = 4_000_000  # HDF5: chunk positions in one read's bounding box (libhdf5 walks each)
 
     def with_overrides(self, **changes: Any) -> Limits:

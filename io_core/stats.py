@@ -131,12 +131,25 @@ class RunningStats:
 
 
 def exact_stats(array: Any, *, progress: Progress | None = None, block_bytes: int = BLOCK_BYTES,
-                chunks: tuple[int, ...] | None = None) -> Stats | None:
-    """Stats over every value of an array-like (memmap, h5py, zarr), one block at a time."""
+                chunks: tuple[int, ...] | None = None, limits: Any = None) -> Stats | None:
+    """Stats over every value of an array-like (memmap, h5py, zarr), one block at a time.
+
+    A chunked array with more chunks than ``max_exact_chunks`` is TOO_LARGE before any is read
+    (its chunk count is in the metadata; 2**40 one-element chunks would never finish).
+    """
     dtype = np.dtype(array.dtype)
     if dtype.kind not in "biuf":
         return None
     shape = tuple(int(s) for s in array.shape)
+    if chunks:
+        from io_core.errors import TooLargeError
+        from io_core.limits import current
+
+        cap = (limits or current()).max_exact_chunks
+        n_chunks = math.prod(-(-n // max(1, c)) for n, c in zip(shape, chunks, strict=False))
+        if n_chunks > cap:
+            raise TooLargeError(f"exact statistics would read {n_chunks} chunks; at most {cap} are streamed",
+                                hint="Use the sampled statistics (exact_stats=false), or a key/selection of fewer chunks.")
     total = math.prod(shape) * dtype.itemsize
     running = RunningStats()
     done = 0

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from io_core import Workspace
-from io_core.errors import InvalidDataError, TooLargeError
+from io_core.errors import InvalidDataError, IOCoreError, TooLargeError
 from io_core.limits import DEFAULT, Limits, check_document, current, parse_bytes, set_current
 
 REPO = Path(__file__).resolve().parents[2]
@@ -465,3 +465,25 @@ def test_a_tiny_save_request_cannot_allocate_a_huge_array_through_its_dtype(tmp_
             ws.save([1, 2], "big.npy", dtype=dtype)
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 128 * 1024  # KiB
     assert ws.save([1, 2], "small.npy", dtype="(10,10)f8").size_bytes == 2 * 800 + 128  # small ones still work
+
+
+def test_exact_stats_over_too_many_chunks_is_refused_from_metadata(tmp_path):
+    """2**40 one-element chunks: the chunk count is known before reading, so no stream ever starts."""
+    import zarr
+
+    zarr.create_array(store=str(tmp_path / "huge.zarr"), shape=(2**20, 2**20), chunks=(1, 1), dtype="f8",
+                      fill_value=0.0)
+    ws = Workspace([tmp_path])
+    with pytest.raises(TooLargeError) as err:
+        ws.summarize("huge.zarr", exact_stats=True)
+    assert "chunks" in str(err.value)
+    assert ws.summarize("huge.zarr").summary.shape == [2**20, 2**20]  # the sampled summary still answers
+
+
+def test_a_zarr_key_with_dot_segments_is_a_missing_key(tmp_path):
+    import zarr
+
+    zarr.open_group(str(tmp_path / "g.zarr"), mode="w").create_array("a", shape=(3,), dtype="i4")
+    with pytest.raises(IOCoreError) as err:
+        Workspace([tmp_path]).read_slice("g.zarr", key="../../outside/x.zarr")
+    assert err.value.code == "KEY_NOT_FOUND"

@@ -43,9 +43,12 @@ def open_node(path: Path, key: str | None = None, limits: Limits | None = None) 
         if key and key.strip("/"):
             if not isinstance(node, zarr.Group):
                 raise KeyNotFoundError(f"{path.name!r} is a single array; it has no member {key!r}")
+            if any(part in (".", "..") for part in key.strip("/").split("/")):
+                raise KeyNotFoundError(f"no array or group {key!r} in the store",
+                                       hint="Keys are paths inside the store, without '.' or '..' segments.")
             try:
                 node = node[key.strip("/")]
-            except KeyError:
+            except (KeyError, ValueError):
                 raise KeyNotFoundError(f"no array or group {key!r} in the store") from None
         if isinstance(node, zarr.Array):
             _check_chunk_size(node, limits)
