@@ -160,7 +160,8 @@ class ResultStoreFormat(Format):
         """A stored array (a dataset key); a store group's entries are pages of rows instead."""
         with opened(path, opts) as r:
             where = locate(r, opts.key)[0]
-        if where == "store" or not opts.key:
+            group = not opts.key or isinstance(r.find(r.f["/"], opts.key), h5py.Group)
+        if where == "store" or group:  # read_rows pages a store's entries (or says it is no store)
             raise UnsupportedOperationError("a store group is read as pages of entries (read_rows)")
         with _hdf5().open_array(path, opts) as array:
             yield array
