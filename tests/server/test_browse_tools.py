@@ -77,7 +77,7 @@ async def test_tools_are_listed_with_schemas_and_annotations(client):
 
 
 async def test_explore_h5_wide_group_within_budget(client):
-    res = ExploreResult.model_validate(await call(client, "explore_h5", path="wide.h5", group="/wide", detail=True))
+    res = ExploreResult.model_validate(await call(client, "explore_h5", path="wide.h5", group="/wide", limit=1000))
     assert res.node.n_children == WIDE and res.node.children[0].name == "d000000"
     assert res.truncated and res.node.next_offset == len(res.node.children)
     nxt = ExploreResult.model_validate(
