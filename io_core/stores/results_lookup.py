@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from io_core.budget import fit
 from io_core.errors import FileNotFoundIOError
-from io_core.stores.results import ResultStore
 from io_core.stores.results_keys import CorelayScheme, corelay_meta
 
 
@@ -68,6 +67,8 @@ def parse_meta(meta: Any) -> Any:
 def lookup_result(ws: Any, store: str | os.PathLike[str], input: str | os.PathLike[str], *,
                   input_key: str | None = None, meta: Any = None, scheme: str | None = None, group: str = "/",
                   pickle_protocol: int | None = None, max_bytes: int | None = None) -> ResultLookup:
+    from io_core.stores.results import ResultStore  # h5py, numpy: on first use
+
     data_in = as_store_value(ws.load(input, key=input_key))
     meta = parse_meta(meta)
     with ResultStore(store, group, scheme=scheme, pickle_protocol=pickle_protocol, workspace=ws,
