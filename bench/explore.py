@@ -100,12 +100,13 @@ def main() -> None:
         rows = []
         for layout in layouts:
             name = f"{layout}.h5"
-            first = median_ms(lambda: ws.explore_h5(name, "/wide", max_bytes=32768), args.repeat)
-            last = median_ms(lambda: ws.explore_h5(name, "/wide", offset=n - 100, max_bytes=32768), args.repeat)
+            first = median_ms(lambda name=name: ws.explore_h5(name, "/wide", max_bytes=32768), args.repeat)
+            last = median_ms(lambda name=name: ws.explore_h5(name, "/wide", offset=n - 100, max_bytes=32768),
+                             args.repeat)
             with h5py.File(folder / name, "r", locking=False) as f:
                 keys = median_ms(lambda: list(f["wide"].keys()), args.repeat)
 
-            def open_and_list() -> None:
+            def open_and_list(name: str = name) -> None:
                 with h5py.File(folder / name, "r", locking=False) as fh:
                     list(fh["wide"].keys())
 

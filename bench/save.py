@@ -29,8 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from io_core import Workspace  # noqa: E402
-from io_core.hashing import sha256_file  # noqa: E402
+from io_core import Workspace
+from io_core.hashing import sha256_file
 
 TARGET = 1.5
 
@@ -42,13 +42,13 @@ def plain_save(arr: np.ndarray, path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def timed(fn) -> tuple[float, object]:  # noqa: ANN001
+def timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
 
 
-def cpu_timed(fn) -> tuple[float, float, object]:  # noqa: ANN001
+def cpu_timed(fn) -> tuple[float, float, object]:
     """(wall s, CPU s of this process in all its threads, result)."""
     cpu = time.process_time()
     wall, out = timed(fn)

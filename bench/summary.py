@@ -38,9 +38,9 @@ MIB = 1024 * 1024
 # -- child: one measurement -------------------------------------------------------------------
 
 def _child(mode: str, kind: str, path: str, key: str | None) -> None:
-    import numpy as np  # noqa: F401 - imported before the baseline, like the libraries below
-    import pandas as pd
     import h5py
+    import numpy as np
+    import pandas as pd
     import zarr
 
     from io_core import Workspace

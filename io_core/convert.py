@@ -20,6 +20,7 @@ it as ``operation="convert"`` with the source as its input (lineage).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -236,7 +237,7 @@ def to_plain(data: Any) -> Any:
 def _plain_scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     if value is None or isinstance(value, (str, int, float, bool, list, dict)):
         return value

@@ -35,7 +35,7 @@ SYNC_MIN = 8 * 1024 * 1024  # unsynced bytes worth an early fsync while waiting 
 class _OrderedHasher:
     """One worker thread feeding buffers to one hash object, strictly in submission order."""
 
-    def __init__(self, h) -> None:  # noqa: ANN001 - a hashlib object
+    def __init__(self, h) -> None:
         self._h = h
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sciio-hash", daemon=True)
@@ -143,7 +143,7 @@ class HashingWriter(io.RawIOBase):
     def fileno(self) -> int:  # pragma: no cover - deliberately unsupported
         raise io.UnsupportedOperation("HashingWriter has no file descriptor to write around it")
 
-    def write(self, b) -> int:  # noqa: ANN001 - any buffer
+    def write(self, b) -> int:
         if self.closed:
             raise ValueError("write to a closed file")
         view = memoryview(b)

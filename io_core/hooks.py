@@ -83,6 +83,6 @@ def run_hooks(kind: str, event: IOEvent) -> None:
     for fn in _hooks[kind]:
         try:
             fn(event)
-        except Exception:  # noqa: BLE001 - a hook must not break the I/O
+        except Exception:
             log.exception("post-%s hook %r failed for %s; the %s itself succeeded",
                           kind, getattr(fn, "__qualname__", fn), event.path, kind)

@@ -7,6 +7,7 @@ is drawn (a strided 2-D slab, a decimated signal), so nothing here reads files.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,7 +84,7 @@ def envelope(signal: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np
     edges = np.linspace(0, n, min(width, n) + 1).astype(np.int64)
     lo = np.full(len(edges) - 1, np.nan)
     hi = np.full(len(edges) - 1, np.nan)
-    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(edges)):
         seg = signal[a:max(b, a + 1)]
         seg = seg[np.isfinite(seg)]
         if seg.size:

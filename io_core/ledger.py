@@ -129,7 +129,7 @@ class Ledger:
             raise
 
     @staticmethod
-    def _retry(action, attempts: int = 50):  # noqa: ANN001, ANN205
+    def _retry(action, attempts: int = 50):
         """Run ``action`` again when SQLite reports a lock its busy handler did not wait out."""
         for attempt in range(attempts):
             try:

@@ -119,7 +119,7 @@ class WindowedSignal:
 
 def seconds_to_samples(seconds: float, rate: float) -> int:
     """The sample index at ``seconds`` (rounded to the nearest sample)."""
-    return int(round(float(seconds) * float(rate)))
+    return round(float(seconds) * float(rate))
 
 
 def time_window(rate: float, start_s: float, stop_s: float | None = None) -> str:

@@ -120,7 +120,7 @@ def test_lookups_are_case_insensitive_and_iteration_gives_stored_form(tmp_path):
     with pytest.raises(KeyError):
         cfg["missing"]
     with pytest.raises(AttributeError, match="missing"):
-        cfg.missing
+        _ = cfg.missing
     assert not hasattr(cfg, "missing")
     assert [] not in cfg  # unhashable probe: False, not TypeError
 

@@ -97,7 +97,7 @@ def test_scalar_array_and_string_form():
 @settings(max_examples=300, deadline=None)
 @given(shape_and_selection(), st.integers(1, 200))
 def test_narrowed_selection_fits_and_is_a_leading_part(case, max_values):
-    shape, parts, index = case
+    shape, parts, _index = case
     arr = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
     sel = parse_selection(", ".join(parts), shape)
     narrowed = parse_selection(sel.narrowed(max_values), shape)
@@ -114,7 +114,7 @@ def test_narrowed_selection_fits_and_is_a_leading_part(case, max_values):
 @settings(max_examples=200, deadline=None)
 @given(shape_and_selection(), st.lists(st.integers(1, 4), min_size=4, max_size=4))
 def test_strided_reads_every_kth_value(case, steps):
-    shape, parts, index = case
+    shape, parts, _index = case
     arr = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
     sel = parse_selection(", ".join(parts), shape)
     steps = steps[: len(sel.shape)]

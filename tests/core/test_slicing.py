@@ -141,7 +141,7 @@ def test_megabyte_strings_in_cells_and_single_line_text_fit(ws, tmp_path):
 # -- exact streamed stats ---------------------------------------------------------------------
 
 def test_exact_stats_for_large_csv_and_parquet_match_pandas(ws, tmp_path, monkeypatch):
-    import io_core.formats.tables as tables
+    from io_core.formats import tables
 
     monkeypatch.setattr(tables, "SMALL_TEXT_TABLE", 10_000)  # make the file "large"
     monkeypatch.setattr(tables, "CSV_CHUNK_ROWS", 777)

@@ -1,5 +1,7 @@
 """Streamed exact stats equal NumPy's over the whole array, whatever the blocking."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -33,7 +35,7 @@ def test_blocks_tile_the_array_exactly_once(shape, itemsize, block_bytes, chunke
 @pytest.mark.parametrize("block_bytes", [64, 1000, 10**9])
 def test_exact_stats_match_numpy(dtype, block_bytes):
     rng = np.random.default_rng(0)
-    arr = (rng.normal(1000, 3, size=(37, 11, 5)) * (1 if dtype.startswith("float") else 1)).astype(dtype)
+    arr = rng.normal(1000, 3, size=(37, 11, 5)).astype(dtype)
     if dtype.startswith("float"):
         arr[3, 2, 1] = np.nan
         arr[5, 0, 0] = np.inf
@@ -54,7 +56,7 @@ def test_progress_reaches_the_total_and_non_numeric_is_none():
     calls = []
     exact_stats(arr, block_bytes=8000, progress=lambda done, total: calls.append((done, total)))
     assert len(calls) == 10 and calls[-1] == (80_000, 80_000)
-    assert all(a[0] < b[0] for a, b in zip(calls, calls[1:]))
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(calls))
     assert exact_stats(np.array(["a", "b"])) is None
 
 

@@ -64,9 +64,9 @@ def _check_frame(orig: pd.DataFrame, got: pd.DataFrame) -> None:
 
 def _check_arrays(orig: dict, got: dict) -> None:
     assert list(got) == list(orig)
-    for k in orig:
-        assert got[k].dtype == orig[k].dtype and got[k].shape == orig[k].shape
-        np.testing.assert_array_equal(got[k], orig[k])
+    for k, want in orig.items():
+        assert got[k].dtype == want.dtype and got[k].shape == want.shape
+        np.testing.assert_array_equal(got[k], want)
 
 
 def _check_equal(orig: Any, got: Any) -> None:
@@ -115,8 +115,8 @@ CASES = [
 def _check_mat(orig: dict, got: dict) -> None:
     """MATLAB has no 1-D arrays: a vector comes back as a 1xN row (matlab.py docstring)."""
     assert list(got) == list(orig)
-    for k in orig:
-        want = np.atleast_2d(orig[k])
+    for k, value in orig.items():
+        want = np.atleast_2d(value)
         assert got[k].dtype == want.dtype and got[k].shape == want.shape
         np.testing.assert_array_equal(got[k], want)
 
@@ -140,8 +140,8 @@ def _tables() -> dict[str, pd.DataFrame]:
 
 def _check_tables(orig: dict, got: dict) -> None:
     assert list(got) == list(orig)
-    for k in orig:
-        pd.testing.assert_frame_equal(got[k], orig[k])
+    for k, want in orig.items():
+        pd.testing.assert_frame_equal(got[k], want)
 
 
 def _pyobject() -> dict[str, Any]:

@@ -133,7 +133,7 @@ def test_feather_keeps_index_and_reads_pages_and_counts_from_metadata(ws, tmp_pa
     pd.testing.assert_frame_equal(ws.load("t.feather"), df)
     assert ws.summarize("t.feather").summary.index == "id:int64"
     import pyarrow as pa
-    import pyarrow.feather as feather
+    from pyarrow import feather
 
     big = pd.DataFrame({"a": np.arange(300_000), "b": np.arange(300_000) * 0.5})
     feather.write_feather(pa.Table.from_pandas(big), tmp_path / "big.arrow", chunksize=50_000, compression="zstd")

@@ -106,6 +106,5 @@ def write_slow_csv_gz(path: Path, blocks: int, rows_per_block: int = 100_000) ->
     member = gzip.compress(text.getvalue().encode(), compresslevel=1)
     with open(path, "wb") as fh:
         fh.write(gzip.compress(b"a,b,c,d\n"))
-        for _ in range(blocks):
-            fh.write(member)
+        fh.writelines(member for _ in range(blocks))
     return path

@@ -33,7 +33,7 @@ class StdioServer:
 
     def __init__(self, root: Path, log: Path, *args: str) -> None:
         self.log_path = log
-        self._log = open(log, "wb")  # noqa: SIM115 - the server writes to it until close()
+        self._log = open(log, "wb")
         self.proc = subprocess.Popen([*installed_command(), "--root", str(root), *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._log, env=child_env())
         self._buf = b""
