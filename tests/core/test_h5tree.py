@@ -356,12 +356,19 @@ def test_reading_through_links_out_of_the_roots_is_refused(linked):
     assert not watch.opened
 
 
-def test_links_inside_the_roots_are_still_not_read_by_load(linked):
-    root, _ = linked
+def test_links_inside_the_roots_are_read_but_not_external_raw_storage(linked):
+    """External links and virtual sources inside the roots are followed (issue 11.7); raw storage never is."""
+    root, watch = linked
     ws = Workspace([root], provenance=False)
-    for key in ("/ext_in", "/vds_in", "/raw_in"):
-        assert code(ws.load, "links.h5", key=key) == "UNSUPPORTED_OPERATION", key
-    assert ws.summarize("links.h5", key="/vds_in").summary.note.startswith("data stored in other files")
+    for key in ("/ext_in", "/vds_in"):
+        np.testing.assert_array_equal(ws.load("links.h5", key=key), np.arange(10) * 2)
+    np.testing.assert_array_equal(ws.load("links.h5", key="/ext_in_grp")["x"], np.ones(2))
+    assert ws.read_slice("links.h5", key="/ext_in_grp/x").slice.values == [1.0, 1.0]
+    assert ws.summarize("links.h5", key="/vds_in").summary.note.startswith("virtual: values read")
+    assert code(ws.load, "links.h5", key="/raw_in") == "UNSUPPORTED_OPERATION"
+    assert ws.summarize("links.h5", key="/raw_in").summary.note.startswith("data stored in other files")
+    assert code(ws.load, "links.h5", key="/ext_in_missing") == "KEY_NOT_FOUND"
+    assert not watch.opened
     np.testing.assert_array_equal(ws.load("links.h5", key="/soft"), np.arange(1000))
     assert ws.read_slice("links.h5", key="/grp/lzf", selection="0:3").slice.values == [0.0, 1.0, 2.0]
     if "blosc" in ws.explore_h5("links.h5", "/grp").node.model_dump_json():

@@ -1,14 +1,17 @@
-"""HDF5 through h5py: files open read-only without locking; nothing outside a file is followed.
+"""HDF5 through h5py: files open read-only without locking; nothing outside the roots is followed.
 
 Loading gives a dict of arrays with nested dicts for groups (attributes are not part
-of it). Variable-length strings come back as NumPy unicode arrays. A full load refuses
-external links, external raw storage and virtual datasets rather than reading other
-files behind the sandbox's back; summaries show them as links without following them.
-Paths are walked one link at a time (``io_core.formats.hdf5.tree``), so HDF5 itself never crosses an
-external link, and a link or data file outside the roots is PATH_OUTSIDE_ROOT, not just
-unsupported. Files are opened (and written) by ``io_core.formats.hdf5.guard``, the one HDF5 opener;
-reading fails fast on truncated, corrupt or busy files. Every read of values is bounded by
-the chunks it makes libhdf5 touch or walk (``io_core.formats.hdf5.bounds``), checked before reading.
+of it). Variable-length strings come back as NumPy unicode arrays. Paths are walked one
+link at a time (``io_core.formats.hdf5.walk``), so HDF5 itself never crosses an external
+link: one that leads to a file inside the roots is followed into that file, pinned (the
+file checked is the file read), as NeXus/Eiger master files point at their data files.
+A virtual dataset whose sources are inside the roots is read once every place libhdf5 may
+look for them is checked (relative names pinned next to the view, ``guard.check_object``).
+A link or source outside the roots is PATH_OUTSIDE_ROOT; external raw storage is never read
+(libhdf5 opens it by name from the current directory). Group summaries list external links
+as links. Files are opened (and written) by ``io_core.formats.hdf5.guard``, the one HDF5
+opener; reading fails fast on truncated, corrupt or busy files. Every read of values is
+bounded by the chunks it makes libhdf5 touch or walk (``io_core.formats.hdf5.bounds``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ import h5py
 import numpy as np
 
 from io_core.coerce import as_array_tree
-from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootError, UnsupportedOperationError
+from io_core.errors import (
+    CorruptFileError,
+    IOCoreError,
+    KeyNotFoundError,
+    PathOutsideRootError,
+    UnsupportedOperationError,
+)
 from io_core.formats.base import Explored, Format
 from io_core.formats.common import require_streamable, slabs
 from io_core.formats.hdf5 import guard as h5guard
@@ -36,10 +45,7 @@ from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
 
-
-def open_read(path: Path) -> h5py.File:
-    """Read-only, no locking; SWMR mode when a SWMR writer has it; fails fast (walk.open_h5)."""
-    return walk.open_h5(path)[0]
+MAX_DEPTH = 64  # group levels one load descends (external links can chain files into deep trees)
 
 
 def _check_filters(ds: h5py.Dataset) -> None:
@@ -51,8 +57,8 @@ def _check_filters(ds: h5py.Dataset) -> None:
         )
 
 
-def _read_dataset(ds: h5py.Dataset, path: Path, limits: Limits) -> np.ndarray:
-    walk.refuse_data_elsewhere(ds, path, active_sandbox())
+def _read_dataset(ds: h5py.Dataset, file: Path, limits: Limits) -> np.ndarray:
+    walk.check_data_elsewhere(ds, file, active_sandbox())
     _check_filters(ds)
     bounded = Bounded(ds, limits)
     if h5py.check_string_dtype(ds.dtype) is not None:
@@ -62,29 +68,31 @@ def _read_dataset(ds: h5py.Dataset, path: Path, limits: Limits) -> np.ndarray:
     return np.asarray(value) if isinstance(value, np.generic) else value  # a 0-d dataset stays an array
 
 
-def _load_group(group: h5py.Group, path: Path, limits: Limits, parents: tuple = ()) -> dict[str, Any]:
+def _load_group(s: walk.Session, group: h5py.Group, file: Path, limits: Limits, parents: tuple = ()) -> dict[str, Any]:
+    if len(parents) >= MAX_DEPTH:
+        raise UnsupportedOperationError(f"{group.name} is nested more than {MAX_DEPTH} groups deep; not loaded whole",
+                                        hint="Pass key= for a member further down.")
     out: dict[str, Any] = {}
-    sandbox = active_sandbox()
     for name in group:
-        obj = walk.child_for_read(group, path, name, sandbox)  # never crosses an external link
+        obj, where = walk.child(s, group, file, name)  # external links followed only into the roots
         if isinstance(obj, h5py.Group):
             if obj == group or obj in parents:
                 raise UnsupportedOperationError(
                     f"{group.name.rstrip('/')}/{name} links back to a group that contains it; the file cannot load as a tree",
                     hint="Pass key= for a member below the loop.",
                 )
-            out[name] = _load_group(obj, path, limits, (*parents, group))
+            out[name] = _load_group(s, obj, where, limits, (*parents, group))
         elif isinstance(obj, h5py.Dataset):
-            out[name] = _read_dataset(obj, path, limits)
+            out[name] = _read_dataset(obj, where, limits)
     return out
 
 
-def _lookup(f: h5py.File, key: str, path: Path) -> Any:
-    """Soft links are followed inside the file; external links never (PATH_OUTSIDE_ROOT when they lead out)."""
-    key = "/" + key.strip("/")
+def _target(s: walk.Session, path: Path, key: str | None) -> tuple[Any, Path]:
+    """The object at ``key`` (the root without one) and the file it lives in."""
+    key = "/" + (key or "").strip("/")
     if key == "/":
-        return f
-    return walk.lookup_for_read(f, path, key, active_sandbox())
+        return s.files[path]["/"], path
+    return walk.lookup(s, path, key)
 
 
 def _compression(ds: h5py.Dataset) -> str | None:
@@ -92,12 +100,12 @@ def _compression(ds: h5py.Dataset) -> str | None:
     return "+".join(parts) or None
 
 
-def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
+def _child(s: walk.Session, group: h5py.Group, file: Path, name: str) -> ChildInfo:
     link = group.get(name, getlink=True)  # reads the link only; HDF5 does not follow it
     if isinstance(link, h5py.ExternalLink):
         return ChildInfo(name=name, kind="value", link=f"external:{link.filename}:{link.path}")
     try:
-        obj = walk.child_for_read(group, path, name, active_sandbox())
+        obj, where = walk.child(s, group, file, name)
     except PathOutsideRootError:
         return ChildInfo(name=name, kind="value", link=f"soft:{link.path} (through a link out of the roots; not followed)")
     except UnsupportedOperationError:
@@ -111,7 +119,7 @@ def _child(group: h5py.Group, name: str, path: Path) -> ChildInfo:
     if isinstance(obj, h5py.Group):
         return ChildInfo(name=name, kind="group", n_children=len(obj), link=soft)
     if isinstance(obj, h5py.Dataset):
-        if not walk.extent_safe(obj, path, active_sandbox()):  # HDF5 would open its sources for the shape
+        if not walk.extent_safe(obj, where, s.sandbox):  # HDF5 would open its sources for the shape
             return ChildInfo(name=name, kind="array", dtype=obj.dtype.str, link=soft)
         return ChildInfo(name=name, kind="array", shape=list(obj.shape or ()), dtype=obj.dtype.str, link=soft)
     return ChildInfo(name=name, kind="value", dtype=type(obj).__name__, link=soft)
@@ -127,51 +135,62 @@ def _attrs(obj: Any, opts: ReadOptions) -> dict[str, Any]:
     return out
 
 
+def _dataset_summary(ds: h5py.Dataset, file: Path, opts: ReadOptions) -> ArraySummary:
+    """Shape, dtype, preview and stats; values kept in other files are read when they may be (else a note)."""
+    sandbox = active_sandbox()
+    note = None
+    if walk.stores_elsewhere(ds.id):
+        outside = walk.outside_data_file(ds, file, sandbox)
+        if outside is not None:
+            raise outside_error(f"dataset {ds.name!r} stores its values in a file that", outside)
+        if not walk.extent_safe(ds, file, sandbox):
+            raise UnsupportedOperationError(f"dataset {ds.name!r} is virtual with sources that grow; its extent is "
+                                            "not read", hint="explore_h5 shows where its sources are.")
+        try:
+            walk.check_data_elsewhere(ds, file, sandbox)
+            note = "virtual: values read from source files inside the roots"
+        except IOCoreError as exc:  # external raw storage, a source behind a link out, no sandbox: not read
+            note = f"data stored in other files (virtual or external); values not read ({exc.code})"
+    summary = bounded_summary(Bounded(ds, opts.limits), opts, compression=_compression(ds), note=note,
+                              read_values=note is None or note.startswith("virtual:"))
+    return summary.model_copy(update={"dtype": ds.dtype.str}) if ds.dtype.names is None else summary
+
+
 class Hdf5Format(Format):
     def load(self, path: Path, opts: ReadOptions) -> Any:
-        with open_read(path) as f:
-            obj = _lookup(f, opts.key, path) if opts.key else f
+        with walk.reading(path, active_sandbox()) as s:
+            obj, file = _target(s, path, opts.key)
             if isinstance(obj, h5py.Group):
-                return _load_group(obj, path, opts.limits)
-            return _read_dataset(obj, path, opts.limits)
+                return _load_group(s, obj, file, opts.limits)
+            return _read_dataset(obj, file, opts.limits)
 
     def summarize(self, path: Path, opts: ReadOptions) -> TreeSummary | ArraySummary:
-        with open_read(path) as f:
-            obj = _lookup(f, opts.key, path) if opts.key else f
+        with walk.reading(path, active_sandbox()) as s:
+            obj, file = _target(s, path, opts.key)
             if isinstance(obj, h5py.Dataset):
-                outside = walk.outside_data_file(obj, path, active_sandbox())
-                if outside is not None:
-                    raise outside_error(f"dataset {obj.name!r} stores its values in a file that", outside)
-                elsewhere = walk.stores_elsewhere(obj.id)
-                if elsewhere and not walk.extent_safe(obj, path, active_sandbox()):
-                    raise UnsupportedOperationError(
-                        f"dataset {obj.name!r} is virtual with sources that grow; its extent is not read",
-                        hint="explore_h5 shows where its sources are.")
-                note = "data stored in other files (virtual or external); values not read" if elsewhere else None
-                summary = bounded_summary(Bounded(obj, opts.limits), opts, compression=_compression(obj), note=note,
-                                          read_values=note is None)
-                return summary.model_copy(update={"dtype": obj.dtype.str}) if obj.dtype.names is None else summary
+                return _dataset_summary(obj, file, opts)
             names = list(itertools.islice(obj, opts.preview_items))
             return TreeSummary(
                 path=obj.name,
                 n_children=len(obj),
-                children=[_child(obj, n, path) for n in names],
+                children=[_child(s, obj, file, n) for n in names],
                 truncated=len(obj) > len(names),
                 attrs=_attrs(obj, opts),
             )
 
     @contextmanager
     def open_array(self, path: Path, opts: ReadOptions) -> Iterator[h5py.Dataset]:
-        """The dataset at ``key``, read lazily by whatever selection the caller makes."""
-        with open_read(path) as f:
+        """The dataset at ``key``, read lazily by whatever selection the caller makes (files it is reached
+        through stay open until the caller is done)."""
+        with walk.reading(path, active_sandbox()) as s:
             if not opts.key:
                 raise KeyNotFoundError(
-                    "pass key= with a dataset path", hint=f"Top-level members: {list(itertools.islice(f, 50))}."
+                    "pass key= with a dataset path", hint=f"Top-level members: {list(itertools.islice(s.files[path], 50))}."
                 )
-            obj = _lookup(f, opts.key, path)
+            obj, file = _target(s, path, opts.key)
             if not isinstance(obj, h5py.Dataset):
                 raise KeyNotFoundError(f"{opts.key!r} is a group, not a dataset", hint="Use load_summary to list it.")
-            walk.refuse_data_elsewhere(obj, path, active_sandbox(), opts.key)
+            walk.check_data_elsewhere(obj, file, active_sandbox(), opts.key)
             _check_filters(obj)
             yield Bounded(obj, opts.limits, name=repr(opts.key))
 

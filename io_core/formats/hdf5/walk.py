@@ -14,6 +14,10 @@
   libhdf5 would look (``references.locate``: external raw files relative to the current
   directory, as HDF5 does); an unlimited virtual dataset is not asked its extent unless
   all its sources are inside the roots (HDF5 opens them for that).
+* Reads (``reading``, ``lookup``, ``child``: the hdf5 format) walk the same way, following
+  external links into files inside the roots, and keep those files open until the values
+  are read; ``check_data_elsewhere`` lets libhdf5 read virtual sources only once every place
+  it may look is checked (external raw storage never).
 
 h5py is imported at module level: this module is only imported on first use.
 """
@@ -21,6 +25,7 @@ h5py is imported at module level: this module is only imported on first use.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -190,19 +195,33 @@ def refusal(hop: Hop, key: str) -> IOCoreError:
 
 # -- reading (the hdf5 format) --------------------------------------------------------------------
 
-def lookup_for_read(f: h5py.File, file: Path, key: str, sandbox: Sandbox | None) -> Any:
-    """The object at ``key`` for loading: soft links followed inside the file, external links never."""
-    return child_for_read(f["/"], file, key.strip("/"), sandbox)
+@contextlib.contextmanager
+def reading(path: Path, sandbox: Sandbox | None) -> Iterator[Session]:
+    """A read call's session: ``path`` opened, external links followed into files inside the roots.
+
+    Files reached through links stay open until the block ends (values are read inside it).
+    Without a sandbox (a handler used directly) no external link is followed.
+    """
+    f, _ = open_h5(path)
+    s = Session(sandbox, follow_external=True)
+    s.add(path, f)
+    try:
+        yield s
+    finally:
+        s.close()
 
 
-def child_for_read(group: h5py.Group, file: Path, name: str, sandbox: Sandbox | None) -> Any:
-    """One member of a group for loading, under the rules of ``lookup_for_read``."""
-    s = Session(sandbox, follow_external=False)
-    s.add(file, group.file)
+def lookup(s: Session, file: Path, key: str) -> tuple[Any, Path]:
+    """The object at ``key`` and the file it lives in (soft links followed, external links into the roots)."""
+    return child(s, s.files[file]["/"], file, key.strip("/"))
+
+
+def child(s: Session, group: h5py.Group, file: Path, name: str) -> tuple[Any, Path]:
+    """One member of ``group`` (in ``file``) and the file it lives in; the error says why it cannot be reached."""
     hop = resolve(s, file, group, name)
     if hop.obj is None:
         raise refusal(hop, f"{group.name.rstrip('/')}/{name}")
-    return hop.obj
+    return hop.obj, hop.file
 
 
 def data_files(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> list[tuple[LinkTarget, DataSourceInfo]]:
@@ -246,15 +265,22 @@ def extent_safe(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> bool:
     return sandbox is not None and all(t.inside for t in _all_data_files(ds, file, sandbox))
 
 
-def refuse_data_elsewhere(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None, key: str | None = None) -> None:
-    """Virtual and external-storage datasets are never read: PATH_OUTSIDE_ROOT or UNSUPPORTED_OPERATION."""
+def check_data_elsewhere(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None, key: str | None = None) -> None:
+    """Before values kept in other files are read: virtual sources inside the roots pass, pinned next to the
+    view where relative (``guard.check_object``: every place libhdf5 may look is checked, the source files
+    scanned for links of their own); a source outside is PATH_OUTSIDE_ROOT; external raw storage (which
+    libhdf5 opens by name from the current directory) and anything without a sandbox stay unread
+    (UNSUPPORTED_OPERATION)."""
     if not stores_elsewhere(ds.id):
         return
     name = key or ds.name
     outside = outside_data_file(ds, file, sandbox)
     if outside is not None:
         raise outside_error(f"dataset {name!r} stores its values in a file that", outside)
-    raise UnsupportedOperationError(
-        f"dataset {name!r} stores its data in other files; it was not read",
-        hint="Summaries and explore_h5 show where it points; copy the data into this file to load it.",
-    )
+    if ds.id.get_create_plist().get_external_count() or sandbox is None:
+        raise UnsupportedOperationError(
+            f"dataset {name!r} stores its data in other files"
+            + (" (external raw storage)" if sandbox is not None else "") + "; it was not read",
+            hint="Summaries and explore_h5 show where it points; copy the data into this file to load it.",
+        )
+    guard.check_object(ds, file, sandbox)
