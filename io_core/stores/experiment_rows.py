@@ -11,6 +11,7 @@ and readers parse only those. ``TrialsFile.repair`` (a writer) cuts a torn tail 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -120,6 +121,8 @@ class TrialsFile:
 
     def __init__(self, dirfd: int) -> None:
         self.fd = open_in(dirfd, TRIALS, os.O_RDWR | os.O_CREAT)
+        with contextlib.suppress(OSError):  # the task folder's names (a new trials.csv) made durable once
+            os.fsync(dirfd)
         size = os.fstat(self.fd).st_size
         self.data = os.pread(self.fd, size, 0) if size else b""
         self.text = scan(self.data)
@@ -147,7 +150,7 @@ class TrialsFile:
             written = os.pwrite(self.fd, line, self.text.end)
             if written != len(line):
                 raise OSError(28, "short write")
-            os.fsync(self.fd)
+            os.fdatasync(self.fd)
         except OSError as exc:
             try:  # leave no torn record behind when the process survives
                 os.ftruncate(self.fd, self.text.end)
