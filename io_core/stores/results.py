@@ -126,12 +126,12 @@ class _Backing:
         self.close()
         if now is None:
             return None
-        from io_core.formats.hdf5 import guard
+        from io_core.formats.hdf5 import guard as h5guard
 
         for attempt in range(REOPEN_ATTEMPTS):
             pinned = self.sandbox.pin(self.real)
             try:
-                f, _ = guard.open_walked(pinned.path)  # links are walked by layout.Reader, one at a time
+                f, _ = h5guard.open_walked(pinned.path)  # links are walked by layout.Reader, one at a time
                 break
             except CorruptFileError:
                 pinned.close()

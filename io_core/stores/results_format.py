@@ -49,9 +49,9 @@ def _hdf5() -> Any:
 
 @contextmanager
 def opened(path: Path, opts: ReadOptions) -> Iterator[layout.Reader]:
-    from io_core.formats.hdf5 import guard
+    from io_core.formats.hdf5 import guard as h5guard
 
-    f, _ = guard.open_walked(path)  # links are walked by layout.Reader, one at a time
+    f, _ = h5guard.open_walked(path)  # links are walked by layout.Reader, one at a time
     try:
         yield layout.Reader(f, path, active_sandbox(), opts.limits)
     finally:

@@ -26,6 +26,7 @@ chunk bounds (``Bounded``).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from h5py import h5, h5d, h5g, h5l, h5o, h5z
 from io_core.errors import InvalidDataError, IOCoreError, KeyNotFoundError, UnsupportedOperationError
 from io_core.formats.hdf5.bounds import Bounded
 from io_core.limits import Limits, current
+from io_core.links import outside_error, resolve_target
 from io_core.stores.results_errors import CorruptEntryError
 from io_core.stores.results_keys import is_key
 
@@ -66,6 +68,15 @@ def stores_elsewhere(ds: h5py.Dataset) -> bool:
     return dcpl.get_layout() == h5d.VIRTUAL or dcpl.get_external_count() > 0
 
 
+def source_files(ds: h5py.Dataset) -> list[str]:
+    """The file names a virtual or external-storage dataset reads its values from (as stored)."""
+    dcpl = ds.id.get_create_plist()
+    names = [dcpl.get_virtual_filename(i) for i in range(dcpl.get_virtual_count())] \
+        if dcpl.get_layout() == h5d.VIRTUAL else []
+    names += [dcpl.get_external(i)[0] for i in range(dcpl.get_external_count())]
+    return [n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else n for n in names if n not in (".", b".")]
+
+
 @dataclass
 class Reader:
     """One open store file, walked one link at a time: hard and soft links inside the file are
@@ -93,10 +104,14 @@ class Reader:
                 target = obj.id.links.get_val(b).decode("utf-8", "surrogateescape")
                 found = self.get(self.f["/"] if target.startswith("/") else obj, target, hops + 1)
             else:
+                where = f"{obj.name.rstrip('/')}/{part}"
+                if kind == h5l.TYPE_EXTERNAL:
+                    target = resolve_target(self.path, obj.id.links.get_val(b)[0], self.sandbox)
+                    if target.inside is False:
+                        raise outside_error(f"{where!r} is an external link that", target)
                 raise UnsupportedOperationError(
-                    f"{obj.name.rstrip('/')}/{part} is an external, user-defined or looping link; "
-                    "a result store is read inside its own file only",
-                    hint="Copy the linked data into the store file.")
+                    f"{where} is an external, user-defined or looping link; a result store is read inside "
+                    "its own file only", hint="Copy the linked data into the store file.")
             if found is None:
                 raise KeyNotFoundError(f"{part!r} in {obj.name!r} is neither a group nor a dataset")
             obj = found
@@ -118,6 +133,11 @@ class Reader:
 
     def _readable(self, ds: h5py.Dataset) -> None:
         if stores_elsewhere(ds):
+            for name in source_files(ds):  # where libhdf5 would look: next to the file, or the current folder
+                for base in (self.path, Path(os.getcwd()) / "-"):
+                    target = resolve_target(base, name, self.sandbox)
+                    if target.inside is False:
+                        raise outside_error(f"dataset {ds.name!r} keeps its values in a file that", target)
             raise UnsupportedOperationError(
                 f"dataset {ds.name!r} keeps its values in other files (virtual or external storage); not read",
                 hint="A result store's values are read from the store file only.")

@@ -351,10 +351,20 @@ def test_links_out_of_the_store_are_never_followed(ws, root, tmp_path):
         f[k2].create_dataset("data", shape=(8,), dtype="u1", external=[(str(outside / "raw.bin"), 0, 8)])
         f[k3 + "_link"] = h5py.ExternalLink(str(outside / "secret.h5"), "/")
     with ResultStore("hostile.h5", workspace=ws) as store:
-        assert code(store.read, x, {"k": 1}) == "UNSUPPORTED_OPERATION"
-        assert code(store.read, x, {"k": 2}) == "UNSUPPORTED_OPERATION"
-        listed = [e.as_dict() for e in store]
+        assert code(store.read, x, {"k": 1}) == "PATH_OUTSIDE_ROOT"
+        assert code(store.read, x, {"k": 2}) == "PATH_OUTSIDE_ROOT"
+        listed = {e.key: e.as_dict() for e in store}
+    assert listed[k1]["problem"].startswith("PATH_OUTSIDE_ROOT") and len(listed) == 3
     assert MARKER.decode() not in repr(listed)
+    summary = ws.summarize("hostile.h5", format="result_store")
+    assert MARKER.decode() not in summary.model_dump_json()
+    with h5py.File(root / "inside.h5", "w") as f:  # a link to another file inside the roots: not followed either
+        f["data"] = np.arange(3)
+    with h5py.File(root / "hostile.h5", "a") as f:
+        del f[k3]["data"]
+        f[k3]["data"] = h5py.ExternalLink("inside.h5", "/data")
+    with ResultStore("hostile.h5", workspace=ws) as store:
+        assert code(store.read, x, {"k": 3}) == "UNSUPPORTED_OPERATION"
 
 
 # -- atomicity ------------------------------------------------------------------------------------
