@@ -15,8 +15,10 @@ coded errors; the server applies it as its last resort.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 #: Longest echo of one argument (a quoted text or an unbroken run) inside a message.
@@ -142,8 +144,81 @@ class InvalidArgumentError(IOCoreError):
 
 
 class KeyNotFoundError(IOCoreError):
+    """A key (HDF5/Zarr path, column, channel, member, document path) that the file does not hold.
+
+    ``with_candidates`` / ``with_paths`` name up to 3 existing keys nearest to it in the hint
+    (``raise KeyNotFoundError(...).with_candidates(key, names)``); ``candidates`` keeps them.
+    """
+
     code = "KEY_NOT_FOUND"
     default_hint = "Call load_summary without a key to list the keys the file holds."
+    candidates: tuple[str, ...] = ()
+
+    def with_candidates(self, key: object, names: Iterable[object], *, prefix: str | None = None) -> KeyNotFoundError:
+        """Name the existing ``names`` nearest to ``key`` (each as ``prefix/name`` when a prefix is given)."""
+        near = nearest_keys(key, names)
+        if prefix is not None:
+            near = [f"{prefix.rstrip('/')}/{name}" for name in near]
+        return self.suggest(near)
+
+    def with_paths(self, key: str, members: Callable[[str], Iterable[str] | None]) -> KeyNotFoundError:
+        """Name the existing paths nearest to the ``/``-separated ``key`` (see ``nearest_paths``)."""
+        return self.suggest(nearest_paths(key, members))
+
+    def suggest(self, near: Iterable[str]) -> KeyNotFoundError:
+        """Put ``near`` (existing keys, closest first) at the front of the hint."""
+        self.candidates = tuple(near)[:NEAR_KEYS]
+        if self.candidates:
+            names = ", ".join(echo(name, NEAR_KEY_CHARS) for name in self.candidates)
+            self.hint = f"Did you mean {names}? {self.hint}".strip()
+        return self
+
+
+#: Keys named by a KEY_NOT_FOUND, the characters each may echo, and how many existing keys are compared.
+NEAR_KEYS = 3
+NEAR_KEY_CHARS = 60
+MAX_CANDIDATES = 20_000
+
+
+def nearest_keys(key: object, names: Iterable[object], n: int = NEAR_KEYS) -> list[str]:
+    """Up to ``n`` of ``names`` closest to ``key`` (difflib ratio >= 0.6, case-insensitive), closest first.
+
+    At most ``MAX_CANDIDATES`` names are compared, so a group of a million members costs a bounded time.
+    """
+    import difflib
+
+    wanted = str(key).lower()[: 4 * ECHO_CHARS]
+    by_lower: dict[str, str] = {}
+    for name in itertools.islice(names, MAX_CANDIDATES):
+        text = str(name)
+        by_lower.setdefault(text.lower(), text)
+    if not wanted or not by_lower:
+        return []
+    return [by_lower[m] for m in difflib.get_close_matches(wanted, list(by_lower), n=n, cutoff=0.6)]
+
+
+def nearest_paths(key: str, members: Callable[[str], Iterable[str] | None], n: int = NEAR_KEYS) -> list[str]:
+    """Existing paths nearest to the ``/``-separated ``key``: its leading parts are followed while they
+    exist, and the members nearest to the first part that does not are named (as full paths).
+
+    ``members(path)`` lists the names inside the group at ``path`` ('' is the root), or None when
+    there is none (not a group, or not to be entered: a link).
+    """
+    parts = [p for p in str(key).split("/") if p not in ("", ".")]
+    absolute = str(key).startswith("/")
+    prefix = ""
+    for i, part in enumerate(parts):
+        names = members(prefix)
+        if names is None:
+            return []
+        names = [str(name) for name in itertools.islice(names, MAX_CANDIDATES)]
+        if part in names and i < len(parts) - 1:
+            prefix = f"{prefix}/{part}" if prefix else part
+            continue
+        near = nearest_keys(part, names, n)
+        here = f"{prefix}/" if prefix else ""
+        return [("/" if absolute else "") + here + name for name in near]
+    return []
 
 
 class TooLargeError(IOCoreError):

@@ -57,7 +57,8 @@ def _select(records: list[dict[str, Any]], key: str | None) -> list[dict[str, An
         return records
     hits = [r for r in records if r["ID"] == key]
     if not hits:
-        raise KeyNotFoundError(f"no entry {key!r}; first keys: {[r['ID'] for r in records[:20]]}")
+        raise KeyNotFoundError(f"no entry {key!r}; first keys: {[r['ID'] for r in records[:20]]}").with_candidates(
+            key, (r["ID"] for r in records))
     return hits
 
 

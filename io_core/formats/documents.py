@@ -49,13 +49,15 @@ def _pick(value: Any, key: str | None, what: str = "document") -> Any:
     if key is None:
         return value
     node = value
-    for part in key.strip("/").split("/"):
+    parts = key.strip("/").split("/")
+    for i, part in enumerate(parts):
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, (list, tuple)) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
             node = node[int(part)]
         else:
-            raise KeyNotFoundError(f"no {key!r} in the {what} (stopped at {part!r})")
+            raise KeyNotFoundError(f"no {key!r} in the {what} (stopped at {part!r})").with_candidates(
+                part, node if isinstance(node, Mapping) else (), prefix="/".join(parts[:i]) or None)
     return node
 
 

@@ -259,7 +259,7 @@ def resolve_picks(raw: Any, key: str | None) -> list[int]:
                 f"no channel or channel type {part!r}",
                 hint=f"Channels: {names[:40]}{' ...' if len(names) > 40 else ''}; types: {sorted(set(types))}. "
                      "Separate several with commas.",
-            )
+            ).with_candidates(part, [*names, *sorted(set(types))])
     if not picks:
         raise KeyNotFoundError(f"key {key!r} names no channel")
     return list(dict.fromkeys(picks))

@@ -89,7 +89,8 @@ def _select(hdul: Any, key: str | None) -> tuple[int, Any]:
                     not ver or str(hdu.header.get("EXTVER", 1)) == ver.strip()):
                 return index, hdu
     names = [_name(i, h) for i, h in _hdus(hdul, 50)]
-    raise KeyNotFoundError(f"no HDU {key[:120]!r} in this FITS file", hint=f"HDUs: {names[:20]}")
+    raise KeyNotFoundError(f"no HDU {key[:120]!r} in this FITS file", hint=f"HDUs: {names[:20]}").with_candidates(
+        key, names)
 
 
 def _is_table(hdu: Any) -> bool:
@@ -193,7 +194,8 @@ def _check_columns(hdu: Any, columns: list[str] | None) -> list[str] | None:
     names = [c.name for c in hdu.columns]
     missing = [c for c in columns if c not in names]
     if missing:
-        raise KeyNotFoundError(f"no column {missing[0][:120]!r} in this table", hint=f"Columns: {names[:30]}")
+        raise KeyNotFoundError(f"no column {missing[0][:120]!r} in this table", hint=f"Columns: {names[:30]}"
+                               ).with_candidates(missing[0], names)
     return list(columns)
 
 

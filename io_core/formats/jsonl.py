@@ -121,7 +121,8 @@ class JsonLinesFormat(Format):
         got = self._frame(self._values(path))
         if opts.key is not None:
             if not isinstance(got, pd.DataFrame) or opts.key not in got.columns:
-                raise KeyNotFoundError(f"no column {opts.key!r}")
+                raise KeyNotFoundError(f"no column {opts.key!r}").with_candidates(
+                    opts.key, got.columns if isinstance(got, pd.DataFrame) else ())
             return got[[opts.key]]
         return got
 

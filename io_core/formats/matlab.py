@@ -126,13 +126,15 @@ def _loadmat(path: Path, names: list[str] | None = None) -> dict[str, Any]:
 
 def _pick(tree: dict[str, Any], key: str) -> Any:
     node: Any = tree
-    for part in key.strip("/").split("/"):
+    parts = key.strip("/").split("/")
+    for i, part in enumerate(parts):
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            raise KeyNotFoundError(f"no variable or field {key!r} (stopped at {part!r})")
+            raise KeyNotFoundError(f"no variable or field {key!r} (stopped at {part!r})").with_candidates(
+                part, node if isinstance(node, dict) else (), prefix="/".join(parts[:i]) or None)
     return node
 
 
@@ -213,7 +215,8 @@ def _h5_value(r: _V73, obj: Any) -> Any:
 def _h5_lookup(f: Any, key: str) -> Any:
     key = key.strip("/")
     if key not in f or key.startswith("#"):
-        raise KeyNotFoundError(f"no variable {key!r}; variables: {[n for n in f if not n.startswith('#')][:50]}")
+        names = [n for n in f if not n.startswith("#")]
+        raise KeyNotFoundError(f"no variable {key!r}; variables: {names[:50]}").with_candidates(key, names)
     return f[key]
 
 

@@ -128,7 +128,8 @@ def _lookup4(f: Any, key: str) -> Any:
         elif part in getattr(node, "variables", {}) and i == len(parts) - 1:
             return node.variables[part]
         else:
-            raise KeyNotFoundError(f"no variable or group {key!r} (stopped at {part!r})")
+            raise KeyNotFoundError(f"no variable or group {key!r} (stopped at {part!r})").with_candidates(
+                part, [*getattr(node, "groups", {}), *getattr(node, "variables", {})], prefix="/".join(parts[:i]) or None)
     return node
 
 
@@ -153,7 +154,8 @@ class NetcdfFormat(Format):
             with _open3(path) as f:
                 if opts.key:
                     if opts.key not in f.variables:
-                        raise KeyNotFoundError(f"no variable {opts.key!r}; variables: {list(f.variables)[:50]}")
+                        raise KeyNotFoundError(f"no variable {opts.key!r}; variables: {list(f.variables)[:50]}"
+                                               ).with_candidates(opts.key, f.variables)
                     return _values(f.variables[opts.key])
                 return {name: _values(var) for name, var in f.variables.items()}
         with _open4(path) as f:
@@ -184,7 +186,8 @@ class NetcdfFormat(Format):
         sizes = {name: int(n if n is not None else f._recs) for name, n in f.dimensions.items()}
         if opts.key:
             if opts.key not in f.variables:
-                raise KeyNotFoundError(f"no variable {opts.key!r}; variables: {list(f.variables)[:50]}")
+                raise KeyNotFoundError(f"no variable {opts.key!r}; variables: {list(f.variables)[:50]}"
+                                       ).with_candidates(opts.key, f.variables)
             var = f.variables[opts.key]
             note = _dims_note(var, sizes, _attrs(var._attributes, opts.preview_items, opts.preview_chars // 10))
             return array_summary(var.data, opts, note=note)

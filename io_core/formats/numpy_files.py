@@ -166,7 +166,7 @@ class NpzFormat(Format):
     @staticmethod
     def _check_key(key: str, names: list[str]) -> str:
         if key not in names:
-            raise KeyNotFoundError(f"no member {key!r}; members: {names[:50]}")
+            raise KeyNotFoundError(f"no member {key!r}; members: {names[:50]}").with_candidates(key, names)
         return key
 
     @contextmanager

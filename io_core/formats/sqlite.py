@@ -110,7 +110,7 @@ def _table(con: sqlite3.Connection, key: str | None) -> str:
             return names[0]
         raise KeyNotFoundError(f"the database has {len(names)} tables; pass key= with one of {names[:50]}")
     if key not in names:
-        raise KeyNotFoundError(f"no table {key!r}; tables: {names[:50]}")
+        raise KeyNotFoundError(f"no table {key!r}; tables: {names[:50]}").with_candidates(key, names)
     return key
 
 
@@ -191,7 +191,8 @@ class SqliteFormat(Format):
             if columns is not None:
                 missing = [c for c in columns if c not in names]
                 if missing:
-                    raise KeyNotFoundError(f"no column(s) {missing} in {table!r}; columns: {names[:50]}")
+                    raise KeyNotFoundError(f"no column(s) {missing} in {table!r}; columns: {names[:50]}").with_candidates(
+                        missing[0], names)
             page = read_table(con, table, columns, offset, limit)
             page.index = pd.RangeIndex(offset, offset + len(page))
             return page, count_rows(con, table), True

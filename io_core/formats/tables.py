@@ -44,7 +44,8 @@ def _select(df: pd.DataFrame, key: str | None) -> pd.DataFrame:
     if key is None:
         return df
     if key not in df.columns:
-        raise KeyNotFoundError(f"no column {key!r}; columns: {[str(c) for c in df.columns[:50]]}")
+        raise KeyNotFoundError(f"no column {key!r}; columns: {[str(c) for c in df.columns[:50]]}").with_candidates(
+            key, df.columns)
     return df[[key]]
 
 
@@ -280,7 +281,8 @@ def check_columns(names: list[str], wanted: list[str] | None) -> list[str] | Non
         return None
     missing = [c for c in wanted if c not in names]
     if missing:
-        raise KeyNotFoundError(f"no column(s) {missing}; columns: {[str(n) for n in names[:50]]}")
+        raise KeyNotFoundError(f"no column(s) {missing}; columns: {[str(n) for n in names[:50]]}").with_candidates(
+            missing[0], names)
     return list(wanted)
 
 
@@ -341,7 +343,7 @@ class ParquetFormat(Format):
     def check_column(names: list[str], key: str) -> str:
         """``key`` when the file has that column, else KEY_NOT_FOUND listing the columns."""
         if key not in names:
-            raise KeyNotFoundError(f"no column {key!r}; columns: {names[:50]}")
+            raise KeyNotFoundError(f"no column {key!r}; columns: {names[:50]}").with_candidates(key, names)
         return key
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:

@@ -216,7 +216,7 @@ class XlsxFormat(Format):
         if key is None:
             return names[0]
         if key not in names:
-            raise KeyNotFoundError(f"no sheet {key!r}; sheets: {names[:50]}")
+            raise KeyNotFoundError(f"no sheet {key!r}; sheets: {names[:50]}").with_candidates(key, names)
         return key
 
     def sheet_names(self, path: Path, limits: Limits | None = None) -> list[str]:

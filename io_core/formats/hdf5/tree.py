@@ -38,6 +38,7 @@ from io_core.formats.hdf5.walk import (
     extent_safe,
     kind_of,
     link_of,
+    members_of,
     open_h5,
     open_hard,
     refusal,
@@ -230,14 +231,16 @@ def explore(
         parent_path, _, leaf = key.rpartition("/")
         hop = resolve(s, path, f["/"], parent_path or "/")
         if hop.obj is None:
-            raise refusal(hop, key)
+            error = refusal(hop, key)
+            raise error.with_paths(key, members_of(f["/"])) if hop.stop == "missing" else error
         if not isinstance(hop.obj, h5py.Group):
             raise KeyNotFoundError(f"no object {key!r}: {parent_path!r} is not a group")
         parent, parent_file = hop.obj, hop.file
         kind, _ = link_of(parent, leaf)
         if kind is None:
             raise KeyNotFoundError(f"no object {key!r} in {path.name!r}",
-                                   hint="Explore its parent group to list what is there.")
+                                   hint="Explore its parent group to list what is there.").with_candidates(
+                                       leaf, iter(parent), prefix=parent_path)
         obj = open_hard(parent, leaf) if kind == "hard" else None
         if obj is not None:
             return ex.object_node(obj, parent_file, leaf, key, depth, offset), swmr, ex.budget_cut

@@ -220,8 +220,23 @@ def child(s: Session, group: h5py.Group, file: Path, name: str) -> tuple[Any, Pa
     """One member of ``group`` (in ``file``) and the file it lives in; the error says why it cannot be reached."""
     hop = resolve(s, file, group, name)
     if hop.obj is None:
-        raise refusal(hop, f"{group.name.rstrip('/')}/{name}")
+        error, key = refusal(hop, f"{group.name.rstrip('/')}/{name}"), f"{group.name.rstrip('/')}/{name}"
+        if hop.stop == "missing" and isinstance(error, KeyNotFoundError):
+            error.with_paths(key, members_of(group.file["/"]))  # "did you mean": existing paths nearest to key
+        raise error
     return hop.obj, hop.file
+
+
+def members_of(root: h5py.Group) -> Any:
+    """``members(path)``: the names in the group reached from ``root`` through hard links only (else None)."""
+    def members(path: str) -> Any:
+        cur: Any = root
+        for part in (p for p in path.split("/") if p):
+            if link_of(cur, part)[0] != "hard" or not isinstance(cur := open_hard(cur, part), h5py.Group):
+                return None
+        return iter(cur)
+
+    return members
 
 
 def data_files(ds: h5py.Dataset, file: Path, sandbox: Sandbox | None) -> list[tuple[LinkTarget, DataSourceInfo]]:

@@ -49,7 +49,10 @@ def open_node(path: Path, key: str | None = None, limits: Limits | None = None) 
             try:
                 node = node[key.strip("/")]
             except (KeyError, ValueError):
-                raise KeyNotFoundError(f"no array or group {key!r} in the store") from None
+                from io_core.formats.zarr.tree import members_of
+
+                raise KeyNotFoundError(f"no array or group {key!r} in the store").with_paths(
+                    key, members_of(node)) from None
         if isinstance(node, zarr.Array):
             _check_chunk_size(node, limits)
         yield node

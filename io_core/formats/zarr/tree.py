@@ -347,7 +347,20 @@ def _member(root: Any, key: str) -> Any:
         return root[key]
     except (KeyError, ValueError):
         raise KeyNotFoundError(f"no array or group {key!r} in the store",
-                               hint="Explore its parent group to list what is there.") from None
+                               hint="Explore its parent group to list what is there.").with_paths(
+                                   key, members_of(root)) from None
+
+
+def members_of(root: Any) -> Any:
+    """``members(path)``: the names in the group at ``path`` of ``root`` (None if none), for nearest keys."""
+    def members(path: str) -> Any:
+        try:
+            node = root[path] if path else root
+        except (KeyError, ValueError):
+            return None
+        return node.keys() if isinstance(node, zarr.Group) else None
+
+    return members
 
 
 def explore(
