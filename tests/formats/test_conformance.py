@@ -329,7 +329,7 @@ def _valid_file(ws: Workspace, tmp_path: Path, case: Case, name: str = "valid") 
 # load-only stores made by their own library are tested in their own module
 REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "test_eeg.py", "cnt": "test_eeg.py",
                     "pdf": "../core/test_metadata.py", "experiment": "../stores/test_experiment.py",
-                    "experiment_zip": "../stores/test_experiment.py"}
+                    "experiment_zip": "../stores/test_experiment.py", "result_store": "../stores/test_results.py"}
 
 
 # formats whose files the tests make with the format's own library (astropy, nibabel): their own module, which
