@@ -11,8 +11,10 @@ means anyway (null, false, 0, empty); ``X | None`` is written ``type: [X, "null"
 Results of ``schemas`` models leave out fields equal to their default (schemas.compact),
 so a field whose default is null is never null there (its type loses ``null``) and the
 defaults that remain (``exact: true``, ...) are what an absent field means. The schema
-types a result and its parts; models nested deeper (a link inside a node inside a tree)
-are advertised as plain objects. Input schemas stay inlined (some clients cannot follow
+types a result's own fields; the models inside it (a tree's node, provenance records,
+list entries) are advertised as plain objects, as list_formats' entries and a node's
+children always were: they are documented in schemas.models and the README, and typing
+them cost every listing 4 KB. Input schemas stay inlined (some clients cannot follow
 ``$ref`` in arguments); ``compact_input`` writes ``X | None = None`` as plain ``X``.
 """
 
@@ -30,7 +32,7 @@ def _empty(value: Any) -> bool:
 
 
 def compact(schema: Any, never_null: bool = False) -> Any:
-    """A smaller copy of a JSON schema: the same results validate (see module docstring).
+    """A smaller copy of an output schema: the same results validate (see module docstring).
 
     ``never_null``: the results leave out every field whose value is its default null (schemas.compact).
     """
@@ -68,9 +70,10 @@ def _plain_objects(node: Any, keep: set[str]) -> Any:
 
 
 def _fold_deep_refs(schema: dict[str, Any]) -> None:
-    """Type the result's parts (models it names directly); deeper models become plain objects."""
-    parts = _refs({k: v for k, v in schema.items() if k != "$defs"})
-    schema["$defs"] = {name: _plain_objects(sub, parts) for name, sub in schema["$defs"].items() if name in parts}
+    """The result's own fields stay typed; the models inside it (nodes, records, entries) become plain objects."""
+    for key, value in list(schema.items()):
+        if key != "$defs":
+            schema[key] = _plain_objects(value, set())
 
 
 def _tagged_union(schema: dict[str, Any]) -> dict[str, Any] | None:
