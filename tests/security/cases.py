@@ -562,6 +562,7 @@ RO_READS = [
     ("ro_h5_explore", "explore_h5", {"path": "t.h5", "attrs": True}),
     ("ro_h5_preview", "preview_image", {"path": "t.h5", "key": "x"}),
     ("ro_h5_key_exists", "key_exists", {"path": "t.h5", "key": "x"}),
+    ("ro_lookup_result", "lookup_result", {"store": "t.h5", "input": "a.npy", "meta": {"name": "P"}}),
     ("ro_png_preview", "preview_image", {"path": "p.png"}),
     ("ro_png_metadata", "read_metadata", {"path": "p.png"}),
     ("ro_zarr_explore", "explore_zarr", {"path": "z.zarr"}),
