@@ -225,8 +225,11 @@ class BundleResult:
     """One result: ``array`` (numpy), ``dims``, ``coords`` and ``metadata`` (scikit-neuromsi's NDResult fields).
 
     ``values`` / ``to_xarray()`` give the ``xarray.DataArray`` scikit-neuromsi keeps as ``nddata``;
-    ``to_skneuromsi()`` its ``NDResult``.
+    ``to_skneuromsi()`` its ``NDResult``. No weak references (``__slots__``): it holds no file, so a
+    workspace does not keep the bundle pinned open for it.
     """
+
+    __slots__ = ("array", "coords", "dims", "flavour", "key", "metadata", "variable")
 
     def __init__(self, key: str, array: np.ndarray, dims: Sequence[str], coords: dict[str, np.ndarray],
                  metadata: dict[str, Any], flavour: str = "nc4", variable: str = "values") -> None:
@@ -258,8 +261,12 @@ class ResultBundle(Sequence):
 
     ``metadata`` is the root ``metadata.json``; ``name`` and ``extra`` come from it. Items are
     ``BundleResult``; index by position or by ``"ndr_<i>"``. ``to_skneuromsi()`` builds
-    scikit-neuromsi's ``NDResultCollection`` (which compresses every result in memory).
+    scikit-neuromsi's ``NDResultCollection`` (which compresses every result in memory). The reader
+    holds its own descriptor of the archive, so no pin has to outlive ``load`` (``__slots__``: no
+    weak references, which is how a workspace knows).
     """
+
+    __slots__ = ("_reader", "keys", "metadata")
 
     def __init__(self, reader: BundleReader) -> None:
         self._reader = reader

@@ -99,6 +99,21 @@ def test_single_result_ndr(ws, tmp_path):
     assert not (tmp_path / "two.ndr").exists()
 
 
+def test_loaded_bundles_hold_one_descriptor_and_no_pin(ws):
+    import gc
+    import os
+
+    write(ws, "s.ndc", 3)
+    gc.collect()  # bundles of earlier tests close their descriptors now, not during the count
+    before = len(os.listdir("/proc/self/fd"))
+    bundle, single = ws.load("s.ndc"), ws.load("s.ndc", key="ndr_1")
+    assert len(os.listdir("/proc/self/fd")) == before + 1  # the bundle's own descriptor; no pinned views kept
+    assert bundle[2].metadata["run_parameters"]["visual_position"] == -3 and single.key == "ndr_1"
+    del bundle
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_summary_describes_the_sweep(ws):
     write(ws, "s.ndc", 12)
     s = ws.summarize("s.ndc").summary
