@@ -234,6 +234,8 @@ class TaskWriter:
                     f"trials.csv already has columns {header[:20]}; declared {missing[:10]} are not among them")
         except BaseException:
             self._close_fds()
+            if replaces is not None:  # the hidden folder made for the new task goes again
+                self._remove_hidden()
             raise
 
     # -- recording -------------------------------------------------------------------------------
@@ -361,13 +363,16 @@ class TaskWriter:
                 if self._committed:
                     self._swap()
                 else:  # nothing recorded: the old task stays, the hidden new one goes
-                    fd, _ = self.sandbox.open_folder(self.real.parent, create=False)
-                    try:
-                        shutil.rmtree(self.real.name, dir_fd=fd, ignore_errors=True)
-                    finally:
-                        os.close(fd)
+                    self._remove_hidden()
         finally:
             self._close_fds()
+
+    def _remove_hidden(self) -> None:
+        fd, _ = self.sandbox.open_folder(self.real.parent, create=False)
+        try:
+            shutil.rmtree(self.real.name, dir_fd=fd, ignore_errors=True)
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> Self:
         return self

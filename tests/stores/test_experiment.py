@@ -320,6 +320,9 @@ def test_overwrite_builds_beside_and_swaps_at_the_first_trial(tmp_path):
     writer.close()
     assert storage.require_task("t").trials["v"].tolist() == ["new", "new2"]
     assert sorted(os.listdir(tmp_path / "d/s")) == ["t"]  # no hidden folder left
+    with storage.open_task("t"):  # someone is recording: no overwrite, and no hidden folder left behind
+        assert code(storage.create_task, "t") == "TASK_BUSY"
+    assert sorted(os.listdir(tmp_path / "d/s")) == ["t"]
     idle = storage.create_task("t")
     idle.close()  # nothing recorded: the task stays as it was
     assert storage.require_task("t").trials["v"].tolist() == ["new", "new2"]
@@ -524,7 +527,12 @@ async def test_record_trial_through_the_server_is_committed_browsable_and_in_the
         arr = SliceResult.model_validate((await c.call_tool(
             "read_slice", {"path": "lab", "key": "p1/reach/emg/2"})).structured_content).slice
         assert arr.values == [[2.0, 3.0], [4.0, 5.0]] and arr.dtype == "<f4"
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
     async with Client(create_app(Settings(roots=[root], read_only=True))) as c:
         assert "record_trial" not in {t.name for t in await c.list_tools()}
-        summary = await c.call_tool("load_summary", {"path": "lab"})  # browsing stays
+        summary = await c.call_tool("load_summary", {"path": "lab"})  # browsing stays, and writes nothing
         assert summary.structured_content["summary"]["attrs"]["subjects"]["p1"]["reach"]["trials"] == 3
+        for key in ("p1/reach", "p1/reach/trials", "p1/reach/emg", "p1/reach/emg/0"):
+            assert not (await c.call_tool("load_summary", {"path": "lab", "key": key})).is_error, key
+        assert not (await c.call_tool("explore_h5", {"path": "lab/p1/reach/emg.hdf5"})).is_error
+    assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")} == before
