@@ -78,7 +78,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                capabilities="load save summarize open_array write_array explore key_exists"),
     # issue 15: a result store file (corelay's HashedHDF5 layout) browsed entry by entry; any .h5 with format=
     FormatSpec("result_store", (".results.h5",), "io_core.stores.results_format:RESULT_STORE", "arrays",
-               ("h5py", "numpy"), "pip install h5py",
+               ("h5py", "numpy"), "pip install h5py", container="hdf5",
                capabilities="load summarize open_array read_rows explore key_exists"),
     # -- issue 5 part A: more tables, arrays, markup, bibliography, databases, pickles --------
     FormatSpec("feather", (".feather", ".arrow"), _F + "tabular_extra:FEATHER", "frame", ("pandas", "pyarrow"),

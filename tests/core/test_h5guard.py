@@ -28,7 +28,7 @@ from io_core.registry import BUILTIN_FORMATS
 
 REPO = Path(__file__).resolve().parents[2]
 MARKER = b"OUTSIDE-MARKER-7f3a"
-SUFFIX = {"hdf5": ".h5", "netcdf": ".nc", "mat": ".mat"}
+SUFFIX = {"hdf5": ".h5", "netcdf": ".nc", "mat": ".mat", "result_store": ".results.h5"}
 CONTAINERS = [spec for spec in BUILTIN_FORMATS if spec.container == "hdf5"]
 KINDS = ("external_storage", "virtual", "virtual_relative", "external_link", "external_link_relative")
 MAT_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
