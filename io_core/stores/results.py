@@ -191,6 +191,7 @@ class ResultStore:
         self._batch: list[_Op] | None = None
         self._batch_overwrite = False
         self._batch_inputs: list[tuple[str, str]] = []
+        self.last_receipt: WriteReceipt | None = None  # what the last batch() wrote
 
     # -- the scheme ----------------------------------------------------------------------------
     @property

@@ -229,6 +229,22 @@ def test_read_only_workspace_refuses_writes(root):
     assert not (root / "ro.h5").exists()
 
 
+def test_a_results_h5_file_is_browsed_as_a_store(ws, root):
+    with ResultStore("run.results.h5", "pre", workspace=ws) as store, store.batch():
+        for i in range(3):
+            store.write((np.full(2, i), np.arange(i + 1)), np.arange(4) + i, {"i": i})
+    summary = ws.summarize("run.results.h5")  # chosen by the name: the result_store format
+    assert summary.format == "result_store" and summary.summary.preview["stores"][0]["entries"] == 3
+    key = store.key(np.arange(4) + 2, {"i": 2})
+    assert same(ws.load("run.results.h5", key=f"pre/{key}"), (np.full(2, 2), np.arange(3)))
+    assert ws.read_slice("run.results.h5", key=f"pre/{key}/data/001").slice.values == [0, 1, 2]
+    tree = ws.explore("run.results.h5", "pre", format="result_store")
+    attrs = {child.name: child.attrs for child in tree.node.children}
+    assert attrs[key]["meta"] == {"i": 2} and attrs[key]["input"] == Sha256Scheme().hashes(np.arange(4) + 2)
+    assert ws.key_exists("run.results.h5", f"pre/{key}/meta").exists
+    assert ws.summarize("run.results.h5", key=f"pre/{key}/data/000").summary.kind == "array"
+
+
 # -- honest failures -----------------------------------------------------------------------------
 
 def test_an_entry_written_twice_is_refused_unless_overwritten(ws, root):
