@@ -15,21 +15,20 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def lookup_result(
         store: PathArg,
-        input: Annotated[str, Field(description="The input file (inside the roots) the result was computed from.")],
+        input: Annotated[str, Field(description="Input file the result was computed from.")],
         input_key: Annotated[str | None, Field(
-            description="Object inside the input file (HDF5 dataset/group, npz member); a group of '000', '001', "
-                        "... is a tuple.")] = None,
+            description="Object in the input (HDF5 dataset/group, npz member); a group of '000', '001', ... is a "
+                        "tuple.")] = None,
         meta: Annotated[Any, Field(
-            description="The parameters the result was computed with, as JSON (e.g. {\"name\": \"Affinity\", "
-                        "\"n_neighbors\": 10}); for the corelay scheme, keys in the processor's order and floats "
-                        "written as floats (1.0).")] = None,
+            description="Parameters it was computed with, as JSON (e.g. {\"name\": \"Affinity\", \"n_neighbors\": "
+                        "10}); corelay scheme: keys in the processor's order, floats as floats (1.0).")] = None,
         scheme: Annotated[Literal["sha256", "corelay"] | None, Field(
-            description="Key scheme; default: the one the store records (corelay for stores corelay wrote).")] = None,
-        group: Annotated[str, Field(description="The store's group inside the file.")] = "/",
+            description="Key scheme; default: the store's (corelay for stores corelay wrote).")] = None,
+        group: Annotated[str, Field(description="Store group in the file.")] = "/",
     ) -> ResultLookup:
-        """Whether a result store (corelay's HashedHDF5 layout) holds the result for this input and meta — so a
-        computation can be skipped — with its key, stored meta/hashes and the read_slice keys of its arrays.
-        An entry stored for another input under the same key is HASH_COLLISION, never reported as found."""
+        """Whether a result store (corelay HashedHDF5) holds the result for this input and meta, so a computation
+        can be skipped: its key, stored meta/hashes, read_slice keys of its arrays. Another input's entry under
+        the same key is HASH_COLLISION, never found."""
         return _lookup(ws, store, input, input_key=input_key, meta=meta, scheme=scheme, group=group,
                        max_bytes=settings.max_response_bytes)
 
