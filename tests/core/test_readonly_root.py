@@ -48,6 +48,7 @@ def _fallback_samples():
     yield {"a": [1, 2, 3], "b": [0.5, 1.5, 2.5]}
     yield {"name": "x", "n": 1}
     yield "text\n"
+    yield {"results": [{"values": np.zeros((2, 1, 3, 1)), "modes": ["a", "b"]}]}  # a result bundle (.ndr/.ndc)
 
 
 def _stage_every_savable_format(stage: Path) -> list[str]:

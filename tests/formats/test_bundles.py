@@ -187,6 +187,19 @@ def test_slice_preview_summary_and_explore_of_one_result(ws):
     assert ws.key_exists("s.ndc", "ndr_2/positions").exists and not ws.key_exists("s.ndc", "ndr_3").exists
 
 
+def test_convert_one_result_and_a_whole_bundle(ws, tmp_path):
+    write(ws, "s.ndc", 4)
+    out = ws.convert("s.ndc", "r2.npy", key="ndr_2")  # open_array -> write_array, streamed
+    np.testing.assert_array_equal(np.load(tmp_path / "r2.npy"), result(2)["values"])
+    assert ws.file_provenance("r2.npy").records[0].operation == "convert" and out.format == "npy"
+    ws.convert("s.ndc", "copy.ndc")  # bundle to bundle: results streamed one at a time
+    copy = ws.load("copy.ndc")
+    assert len(copy) == 4 and copy.name == "Sweep"
+    np.testing.assert_array_equal(copy[3].array, result(3)["values"])
+    ws.convert("s.ndc", "one.ndr", key="ndr_1")
+    assert ws.load("one.ndr").metadata["run_parameters"]["visual_position"] == -4
+
+
 def test_sniffed_without_its_extension(ws, tmp_path):
     write(ws, "s.ndc", 2)
     (tmp_path / "s.ndc").rename(tmp_path / "sweep.bin")
@@ -374,10 +387,20 @@ def test_a_member_that_lies_about_its_size_is_caught(ws, tmp_path):
         ws.summarize("l.ndc", key="ndr_0")
 
 
+@pytest.mark.parametrize("ext", [".ndc", ".ndr"])
+def test_empty_truncated_and_garbage_files(ws, tmp_path, ext):
+    whole = write(ws, "s" + ext, 1).read_bytes()
+    rng = np.random.default_rng(7)
+    for name, raw in (("empty", b""), ("cut", whole[: len(whole) // 2]), ("text", b"just text, no zip"),
+                      ("noise", rng.integers(0, 256, 8192, dtype=np.uint8).tobytes())):
+        (tmp_path / (name + ext)).write_bytes(raw)
+        for op in (ws.load, ws.summarize, lambda p: ws.read_slice(p, key="ndr_0")):
+            with pytest.raises(CorruptFileError, match="not a readable zip") as err:
+                timed(lambda op=op, name=name: op(name + ext))
+            assert err.value.hint
+
+
 def test_not_a_bundle(ws, tmp_path):
-    (tmp_path / "x.ndc").write_bytes(b"just text, no zip")
-    with pytest.raises(CorruptFileError, match="not a readable zip"):
-        ws.summarize("x.ndc")
     with zipfile.ZipFile(tmp_path / "e.ndc", "w") as zf:
         zf.writestr("metadata.json", json.dumps({"object_type": "ndresult"}))
     s = ws.summarize("e.ndc").summary

@@ -334,7 +334,8 @@ REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "
 
 # formats whose files the tests make with the format's own library (astropy, nibabel): their own module, which
 # covers summary, slices, previews, conversion, saving and corrupt input against that library
-OWN_LIBRARY_SUITES = {"fits": "test_fits.py", "nifti": "test_nifti.py", "nifti_pair": "test_nifti.py"}
+OWN_LIBRARY_SUITES = {"fits": "test_fits.py", "nifti": "test_nifti.py", "nifti_pair": "test_nifti.py",
+                      "ndr": "test_bundles.py", "ndc": "test_bundles.py"}
 
 
 def test_every_builtin_extension_is_in_the_suite():
