@@ -165,6 +165,21 @@ def output_schema(tool: Any) -> dict[str, Any] | None:
     return compact(tool.output_schema)
 
 
+def _plain_types(schema: Any) -> Any:
+    """``anyOf`` of bare types as one ``type`` list, ``additionalProperties: true`` left out (the default)."""
+    if isinstance(schema, list):
+        return [_plain_types(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _plain_types(v) for k, v in schema.items() if not (k == "additionalProperties" and v is True)}
+    options = out.get("anyOf")
+    if isinstance(options, list) and options and all(
+            isinstance(o, dict) and set(o) == {"type"} and isinstance(o["type"], str) for o in options):
+        del out["anyOf"]
+        out["type"] = [o["type"] for o in options]
+    return out
+
+
 def compact_input(schema: dict[str, Any] | None) -> dict[str, Any] | None:
     """Tool arguments without what carries no fact: titles, ``additionalProperties: false``, and
     ``X | None = None`` written as plain ``X``.
@@ -187,7 +202,7 @@ def compact_input(schema: dict[str, Any] | None) -> dict[str, Any] | None:
                 sub = {**kept[0], **sub}
         if "default" in sub and sub["default"] is None:
             del sub["default"]
-        properties[name] = sub
+        properties[name] = _plain_types(sub)
     out = {**schema, "properties": properties}
     if out.get("additionalProperties") is False:  # unknown arguments are refused (INVALID_ARGUMENT) anyway
         del out["additionalProperties"]

@@ -14,7 +14,7 @@ from server.settings import Settings
 from server.tools.files import READ, WRITE, FormatArg, PathArg
 
 DepthArg = Annotated[int, Field(ge=0, le=64, description="Levels below group (0: group alone, in detail).")]
-OffsetArg = Annotated[int, Field(ge=0, description="First child (see next_offset).")]
+OffsetArg = Annotated[int, Field(ge=0)]
 LimitArg = Annotated[int, Field(ge=0, le=1000, description="Children per group.")]
 AttrsArg = Annotated[bool, Field(description="Attribute values (bounded) of detailed nodes.")]
 DetailArg = Annotated[bool, Field(description="Children in full detail, not rows.")]
@@ -34,8 +34,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         detail: DetailArg = False,
     ) -> ExploreResult:
         """An HDF5 file as a tree, a page of children per group as rows (name, kind, shape, dtype, chunks,
-        compression, link target); detail=true adds attributes, fill values, filters, sizes, virtual/external
-        sources. Read-only (SWMR if a writer has it); links out of the roots are shown, not followed."""
+        compression, link); detail=true adds attributes, fill values, filters, sizes, data sources. Read-only
+        (SWMR if a writer has it); links out of the roots are shown, not followed."""
         return ws.explore_h5(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
                              detail=detail)
 
@@ -43,21 +43,21 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     def explore_zarr(
         path: PathArg,
         group: Annotated[str, Field(description="e.g. 'a/b' ('': root)")] = "",
-        depth: DepthArg = 1,
+        depth: Annotated[int, Field(ge=0, le=64)] = 1,
         offset: OffsetArg = 0,
-        limit: LimitArg = 100,
-        attrs: AttrsArg = True,
-        detail: DetailArg = False,
+        limit: Annotated[int, Field(ge=0, le=1000)] = 100,
+        attrs: bool = True,
+        detail: bool = False,
     ) -> ExploreResult:
-        """A Zarr v2/v3 store (folder or .zip) as a tree like explore_h5 (rows add shards; detail: codecs, fill
-        values, attributes); consolidated metadata is used."""
+        """A Zarr v2/v3 store (folder or .zip) as a tree, as explore_h5 (rows with shards, detail with codecs);
+        consolidated metadata is used."""
         return ws.explore_zarr(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
                                detail=detail)
 
     @mcp.tool(annotations=READ)
     def key_exists(
         path: PathArg,
-        key: Annotated[str, Field(description="Object path in the file or store.")],
+        key: str,
         format: FormatArg = None,
     ) -> KeyExistsResult:
         """Whether an HDF5 file or Zarr store holds key: exists=false if not (no error), null if behind a link out
@@ -82,6 +82,5 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         overwrite: bool = False,
     ) -> EmbedResult:
         """Embed JSON metadata in a PNG (iTXt), JPEG (EXIF UserComment), TIFF (private tag), SVG (<metadata>) or
-        PDF (document info), rewriting it atomically (overwrite=true replaces earlier sciio metadata); pixels and
-        pages stay identical."""
+        PDF (document info); atomic (overwrite=true replaces earlier sciio metadata), pixels and pages unchanged."""
         return ws.embed_metadata(path, metadata, overwrite=overwrite)

@@ -18,12 +18,12 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=WRITE)
     def convert(
         src: PathArg,
-        dst: Annotated[str, Field(description="Destination; its extension (or dst_format) picks the format.")],
+        dst: Annotated[str, Field(description="Its extension (or dst_format) picks the format.")],
         key: KeyArg = None,
         overwrite: bool = False,
         src_format: FormatArg = None,
-        dst_format: Annotated[str | None, Field(description="Destination format if its extension is not enough.")] = None,
+        dst_format: str | None = None,
     ) -> SaveResult:
-        """Convert a file to another format (csv→parquet, HDF5 dataset→npy, mat→h5, ...): streamed where both
-        formats allow, atomic (overwrite=true replaces dst), recorded in the ledger with its source."""
+        """Convert a file to another format (csv to parquet, HDF5 dataset to npy, mat to h5, ...), streamed where
+        both formats allow; atomic (overwrite=true replaces dst); recorded in the ledger with its source."""
         return ws.convert(src, dst, key=key, overwrite=overwrite, src_format=src_format, dst_format=dst_format)

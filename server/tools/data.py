@@ -16,7 +16,7 @@ from server.tools.files import READ, FormatArg, KeyArg, PathArg
 
 SelectionArg = Annotated[
     str | None,
-    Field(description="NumPy-style, e.g. '0:10, :, 3', '-1', '..., 0'; tables: rows '100:200'. Default: all."),
+    Field(description="NumPy-style, e.g. '0:10, :, 3', '-1', '..., 0'; tables: rows '100:200'."),
 ]
 
 
@@ -36,11 +36,11 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         path: PathArg,
         key: KeyArg = None,
         selection: SelectionArg = None,
-        columns: Annotated[list[str] | None, Field(description="Table columns (default: all).")] = None,
-        offset: Annotated[int, Field(ge=0, description="First row or line (0-based).")] = 0,
+        columns: list[str] | None = None,
+        offset: Annotated[int, Field(ge=0)] = 0,
         limit: Annotated[int | None, Field(ge=0, description="Rows or lines (default 100 / 200).")] = None,
         format: FormatArg = None,
-        digits: Annotated[int | None, Field(ge=1, le=17, description="Significant digits of floats (default: all).")] = None,
+        digits: Annotated[int | None, Field(ge=1, le=17, description="Significant digits of floats.")] = None,
     ) -> SliceResult:
         """Array values, a page of table rows (next_offset) or text lines, within the response budget; too large:
         TOO_LARGE with a request that fits."""

@@ -19,8 +19,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             str,
             Field(
                 description=(
-                    "Glob under the first root (or absolute inside one): *, ?, **, {a,b}; {name} captures "
-                    "one path part, e.g. 'data/subj_{id}/run_{run}.csv'. Brackets are literal."
+                    "Glob: *, ?, **, {a,b}; {name} captures a path part, e.g. 'data/subj_{id}/run_{run}.csv'; "
+                    "brackets are literal."
                 )
             ),
         ],
@@ -35,7 +35,7 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
 
     @mcp.tool(annotations=READ)
     def load_configs(
-        config_dir: Annotated[str, Field(description="Folder of .yaml/.yml files under the first root.")] = "config",
+        config_dir: Annotated[str, Field(description="Folder of .yaml/.yml files.")] = "config",
         debug: Annotated[
             bool | None,
             Field(description="DEBUG_<KEY> overrides <KEY>; default: on if IS_DEBUG.yaml says so or CI=true."),

@@ -17,12 +17,11 @@ from server.settings import Settings
 READ = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
 WRITE = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": False}
 
-# Descriptions are short on purpose: every client sends all of them to the model on every turn.
-PathArg = Annotated[str, Field(description="Path under the first root, or absolute in a root.")]
-KeyArg = Annotated[
-    str | None, Field(description="Object in the file: HDF5/Zarr path, npz member, table column, ...")
-]
-FormatArg = Annotated[str | None, Field(description="Format name (list_formats) if the extension misleads.")]
+# Descriptions are short on purpose: every client sends all of them to the model on every turn. The arguments
+# every tool shares are described once: a path in list_roots, a format in list_formats, a key in load_summary.
+PathArg = str
+KeyArg = str | None
+FormatArg = str | None
 
 
 def _save_kind(ws: Workspace, path: str, fmt: str | None) -> str | None:
@@ -65,12 +64,14 @@ def data_from_text(ws: Workspace, path: str, fmt: str | None, data: Any) -> Any:
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def list_roots() -> RootsInfo:
-        """Folders this server may read and write; whether writing and pickle are allowed."""
+        """Folders this server may read and write (a path is relative to the first, or absolute inside one);
+        whether writing and pickle are allowed."""
         return ws.roots_info()
 
     @mcp.tool(annotations=READ)
     def list_formats() -> FormatList:
-        """Formats: extensions, operations, what to install for unavailable ones."""
+        """Formats: extensions, operations, what to install for unavailable ones. format= (any tool) names one if
+        an extension misleads."""
         formats = ws.registry.list_formats()
         return FormatList(formats=formats, n_available=sum(f.available for f in formats))
 
@@ -85,7 +86,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         ctx: Context | None = None,
     ) -> SummaryResult:
         """What a file holds (shape, dtype, columns, stats, head) without loading it whole; floats to 7 digits,
-        fields at their default left out."""
+        fields at their default left out. key (any tool): an object in the file, e.g. HDF5/Zarr path, npz member,
+        column, channel."""
         progress = None
         if exact_stats:
 

@@ -17,13 +17,12 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         store: PathArg,
         input: Annotated[str, Field(description="Input file the result was computed from.")],
         input_key: Annotated[str | None, Field(
-            description="Object in the input (HDF5 dataset/group, npz member); a group of '000', '001', ... is a "
-                        "tuple.")] = None,
+            description="Object in the input; a group of '000', '001', ... is a tuple.")] = None,
         meta: Annotated[Any, Field(
             description="Parameters it was computed with, as JSON (e.g. {\"name\": \"Affinity\", \"n_neighbors\": "
                         "10}); corelay scheme: keys in the processor's order, floats as floats (1.0).")] = None,
         scheme: Annotated[Literal["sha256", "corelay"] | None, Field(
-            description="Key scheme; default: the store's (corelay for stores corelay wrote).")] = None,
+            description="Default: the store's (corelay for stores corelay wrote).")] = None,
         group: Annotated[str, Field(description="Store group in the file.")] = "/",
     ) -> ResultLookup:
         """Whether a result store (corelay HashedHDF5) holds the result for this input and meta, so a computation

@@ -44,23 +44,21 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
 
     @mcp.tool(annotations=WRITE)
     def record_trial(
-        store: Annotated[str, Field(description="Experiment store root folder (axopy layout); made if missing.")],
-        subject: Annotated[str, Field(description="Subject id (a folder of the store; made if missing).")],
-        task: Annotated[str, Field(description="Task id (a folder of the subject; made if missing).")],
+        store: Annotated[str, Field(description="Store folder (axopy layout); made if missing.")],
+        subject: Annotated[str, Field(description="Subject folder; made if missing.")],
+        task: Annotated[str, Field(description="Task folder; made if missing.")],
         attrs: Annotated[dict[str, Scalar], Field(
-            description="Trial attributes {column: value}. 'block' and 'trial' are filled in when left out. "
-                        "The first trial fixes the columns; a later unknown attribute is UNDECLARED_ATTRIBUTE.")],
+            description="{column: value}; 'block' and 'trial' filled in if left out. The first trial fixes the "
+                        "columns (unknown later: UNDECLARED_ATTRIBUTE).")],
         arrays: Annotated[dict[str, Any] | None, Field(
-            description="Trial arrays {name: nested numeric list}; each goes to <name>.hdf5 as dataset '<row>'.")] = None,
-        dtype: Annotated[str | None, Field(description="NumPy dtype for every array, e.g. 'float32'.")] = None,
+            description="{name: nested numbers}; each to <name>.hdf5, dataset '<row>'.")] = None,
+        dtype: Annotated[str | None, Field(description="NumPy dtype of every array.")] = None,
         columns: Annotated[list[str] | None, Field(
-            description="For a new task: every column it will ever have (later trials may leave some empty).")] = None,
+            description="New task: all its columns (later trials may leave some empty).")] = None,
     ) -> TrialRecorded:
-        """Append one trial to an experiment store task: its arrays, then one trials.csv line (fsynced).
-
-        Crash-safe and O(1) per trial; recorded in the provenance ledger. Browse the store with
-        load_summary / read_slice (key='<subject>/<task>/trials' or '<subject>/<task>/<array>/<row>').
-        """
+        """Append one trial to an experiment store task, crash-safe and O(1): its arrays, then one fsynced
+        trials.csv line; recorded in the ledger. Read with load_summary/read_slice, key '<subject>/<task>/trials'
+        or '.../<array>/<row>'."""
         from io_core.stores.experiment_record import record_trial as record
 
         return TrialRecorded.model_validate(
