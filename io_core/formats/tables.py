@@ -24,7 +24,7 @@ from io_core.formats.row_index import QUOTE, RowIndex, index_for, scan_rows
 from io_core.formats.text_sample import StreamSampler, StreamTooLong, block_plan, spread
 from io_core.limits import check_member, check_page
 from io_core.options import ReadOptions, WriteOptions
-from io_core.summary import encode_value, frame_summary, frame_summary_streamed
+from io_core.summary import encode_value, frame_summary, frame_summary_streamed, head_rows
 from schemas import ColumnInfo, FrameSummary, Stats
 
 SMALL_TEXT_TABLE = 8 * 1024 * 1024  # read whole (exact counts) at or below this size
@@ -375,7 +375,7 @@ class ParquetFormat(Format):
             batch = next(pf.iter_batches(batch_size=opts.preview_items, columns=shown), None)
             if batch is not None:
                 cell_chars = max(20, opts.preview_chars // 20)
-                for row in batch.to_pylist()[: opts.preview_items]:
+                for row in batch.to_pylist()[: head_rows(len(shown), opts)]:
                     head.append({k: encode_value(v, cell_chars) for k, v in row.items()})
         return FrameSummary(
             n_rows=meta.num_rows,
