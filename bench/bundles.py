@@ -6,8 +6,8 @@ positions, 1 coordinate; ``visual_position`` swept over 100 values, 100 repeats)
 ``.ndc`` through ``Workspace.save`` from a generator, with the default deflate level 9 and
 NetCDF-4 members, in a child process that reports the write time and its peak RSS growth
 (after a warm-up write, so imports and first-use allocations are not counted). Then each read
-runs in fresh child processes (libraries imported before the clock), timing a first and a
-second call:
+runs in fresh child processes (libraries imported and format plugins listed before the clock),
+timing a first and a second call:
 
 - summary: ``Workspace.summarize`` (32 KiB budget) of the whole collection
 - one result: ``Workspace.load(key="ndr_<middle>")`` (numpy values + metadata) and
@@ -90,7 +90,9 @@ def _child_read(task: str, folder: str, n: int) -> None:
 
     from io_core import Workspace
     from io_core.formats import bundles  # noqa: F401
+    from io_core.registry import REGISTRY
 
+    REGISTRY.specs  # noqa: B018 - entry-point plugins are read once per process (~10 ms), like an import
     path = str(Path(folder) / "sweep.ndc")
     ws = Workspace([folder], provenance=False)
     middle = n // 2

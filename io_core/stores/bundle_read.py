@@ -137,7 +137,7 @@ class BundleReader:
                                         "results are still readable by key.") from None
 
     def json_member(self, name: str) -> Any:
-        entry = self.index.entries.get(name)
+        entry = self.index.lookup(name)
         if entry is not None and entry[4] > self.limits.max_text_bytes:
             raise TooLargeError(f"{self.name!r}: member {name!r} is {human(entry[4])} of JSON; at most "
                                 f"{human(self.limits.max_text_bytes)} is parsed", hint="The metadata is damaged.")
@@ -186,10 +186,10 @@ class BundleReader:
 
     # -- results -----------------------------------------------------------------------------
     def require(self, i: int) -> None:
-        """KEY_NOT_FOUND for a result the bundle neither holds nor declares."""
-        lay = self.layout
-        if i in lay.data or i in lay.meta:
+        """KEY_NOT_FOUND for a result the bundle neither holds nor declares (one name lookup, no listing)."""
+        if DATA.format(i) in self.index or META.format(i) in self.index:
             return
+        lay = self.layout
         try:
             declared = self.declared_size()
         except (CorruptFileError, TooLargeError):

@@ -409,6 +409,28 @@ def test_not_a_bundle(ws, tmp_path):
 
 # -- the zip directory reader ---------------------------------------------------------------------
 
+def test_one_member_is_found_without_listing_the_directory(tmp_path):
+    import os
+
+    path = tmp_path / "names.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("xndr_1/nddata.nc", b"decoy")  # contains the name asked for
+        zf.writestr("ndr_1/nddata.nc", b"first")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zf.writestr("ndr_1/nddata.nc", b"second")  # a repeated name: the last wins, as in zipfile
+        zf.writestr("ndr_1/nddata.ncx", b"longer")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        index = bundle_zip._parse(fd, os.fstat(fd).st_size, "names.zip")
+        assert bundle_zip.read_member(fd, index, "ndr_1/nddata.nc", current()) == b"second"
+        assert "ndr_2/nddata.nc" not in index and "dr_1/nddata.nc" not in index
+        assert index._walked is None  # found by searching the directory's bytes
+        assert index.names == ("xndr_1/nddata.nc", "ndr_1/nddata.nc", "ndr_1/nddata.nc", "ndr_1/nddata.ncx")
+        assert index.entry("ndr_1/nddata.nc") == index.entry("ndr_1/nddata.nc")
+    finally:
+        os.close(fd)
+
+
 def test_zip64_directory_and_member_reads(tmp_path):
     path = tmp_path / "many.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
