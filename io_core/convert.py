@@ -32,6 +32,7 @@ import numpy as np
 from io_core.errors import InvalidDataError, KeyNotFoundError, UnsupportedOperationError
 from io_core.formats.base import CannotStream, supports
 from io_core.formats.common import guarded
+from io_core.limits import check_write
 from io_core.options import ReadOptions, WriteOptions
 
 CHUNK_ROWS = 100_000
@@ -67,6 +68,8 @@ def stream_plan(registry: Any, src: Path, src_spec: Any, dst_spec: Any, opts: Re
 
         def write_array(_data: Any, path: Path) -> None:
             with _source_array(source, src, opts) as array:
+                nbytes = math.prod(int(n) for n in array.shape) * np.dtype(array.dtype).itemsize
+                check_write(nbytes, opts.limits, what=f"the converted array ({name})")  # before the file exists
                 sink.write_array(array, path, WriteOptions(limits=opts.limits), name)
 
         return StreamPlan("array", write_array, f"{src_spec.name} -> {dst_spec.name} slab by slab")
