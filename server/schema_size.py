@@ -160,7 +160,8 @@ def output_schema(tool: Any) -> dict[str, Any] | None:
         returned = None
     if isinstance(returned, type) and issubclass(returned, BaseModel):
         derived = returned.model_json_schema(mode="serialization")
-        if derived.get("type") == tool.output_schema.get("type") == "object":
+        same_fields = set(derived.get("properties", {})) == set(tool.output_schema.get("properties", {}))
+        if same_fields and derived.get("type") == tool.output_schema.get("type") == "object":  # not a ToolResult
             return compact(derived, never_null=issubclass(returned, CompactModel))
     return compact(tool.output_schema)
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastmcp import Context, FastMCP
+from fastmcp.tools import ToolResult
 from pydantic import Field
 
 from io_core.errors import InvalidDataError
@@ -68,12 +69,21 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         whether writing and pickle are allowed."""
         return ws.roots_info()
 
-    @mcp.tool(annotations=READ)
-    def list_formats() -> FormatList:
+    listed: dict[tuple, ToolResult] = {}  # the answer only changes when the formats do (plugins, new availability)
+
+    @mcp.tool(annotations=READ, output_schema=FormatList.model_json_schema(mode="serialization"))
+    def list_formats() -> ToolResult:
         """Formats: extensions, operations, what to install for unavailable ones. format= (any tool) names one if
         an extension misleads."""
         formats = ws.registry.list_formats()
-        return FormatList(formats=formats, n_available=sum(f.available for f in formats))
+        key = tuple((f.name, f.available, tuple(f.extensions), tuple(f.operations)) for f in formats)
+        cached = listed.get(key)
+        if cached is None:  # serialized once, not per call: the list is the largest fixed answer a client asks for
+            result = FormatList(formats=formats, n_available=sum(f.available for f in formats)).model_dump(mode="json")
+            cached = ToolResult(content=json.dumps(result, separators=(",", ":")), structured_content=result)
+            listed.clear()
+            listed[key] = cached
+        return cached
 
     @mcp.tool(annotations=READ)
     async def load_summary(
