@@ -229,8 +229,10 @@ class Workspace(Browsing):
         inputs: list[str | os.PathLike[str]] | None = None,
         operation: str = "save",
         arguments: dict[str, Any] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SaveResult:
-        """Write atomically: the old file stays byte-identical if anything fails.
+        """Write atomically: the old file stays byte-identical if anything fails (``progress(done, total)``:
+        savers that write in parts, e.g. result bundles member by member, report through it).
 
         The SHA-256 of the bytes written is computed while writing (stream-capable
         formats) or from the finished temp file, and recorded with ``operation``, the
@@ -241,7 +243,7 @@ class Workspace(Browsing):
         real = self._resolve(path, existing=False)
         choice = self._choose(real, format, "save")
         return self._write(data, real, choice, overwrite=overwrite, dtype=dtype, inputs=inputs,
-                           operation=operation, arguments=arguments)
+                           operation=operation, arguments=arguments, progress=progress)
 
     def _write(
         self,
@@ -254,12 +256,13 @@ class Workspace(Browsing):
         inputs: list[str | os.PathLike[str]] | None,
         operation: str,
         arguments: dict[str, Any] | None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SaveResult:
         """``save`` after the path and the format are chosen (``convert`` comes in here too)."""
         sources = [self._resolve(p, existing=True) for p in inputs or ()]
         lineage = self.provenance.input_refs(sources)
         existed = real.exists()
-        opts = WriteOptions(allow_pickle=self.allow_pickle, dtype=dtype, limits=self.limits)
+        opts = WriteOptions(allow_pickle=self.allow_pickle, dtype=dtype, limits=self.limits, progress=progress)
         try:
             with atomic_write(real, overwrite=overwrite, sandbox=self.sandbox) as job:
                 if choice.func is not None:

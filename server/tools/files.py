@@ -117,7 +117,7 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         return  # writing tools are not offered at all
 
     @mcp.tool(annotations=WRITE)
-    def save(
+    async def save(
         path: PathArg,
         data: Annotated[
             Any,
@@ -131,6 +131,14 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         format: FormatArg = None,
         overwrite: bool = False,
         dtype: Annotated[str | None, Field(description="NumPy dtype for arrays, e.g. 'float32'.")] = None,
+        ctx: Context | None = None,
     ) -> SaveResult:
         """Write data to a file atomically; an existing file is kept unless overwrite=true."""
-        return ws.save(data_from_text(ws, path, format, data), path, format, overwrite=overwrite, dtype=dtype)
+
+        def report(done: int, total: int) -> None:  # savers writing in parts (bundles) report as they go
+            if ctx is not None:
+                anyio.from_thread.run(ctx.report_progress, done, total or None)
+
+        progress = guards.cancel_aware_progress(report)
+        return await anyio.to_thread.run_sync(lambda: ws.save(
+            data_from_text(ws, path, format, data), path, format, overwrite=overwrite, dtype=dtype, progress=progress))

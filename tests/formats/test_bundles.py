@@ -577,3 +577,22 @@ async def test_server_saves_summarizes_slices_and_previews_bundles(tmp_path):
         invalid = await c.call_tool("save", {"path": "x.ndc", "data": {"results": [{"values": [1, 2]}]}},
                                     raise_on_error=False)
         assert invalid.is_error and invalid.content[0].text.startswith("INVALID_DATA:")
+
+
+async def test_save_through_the_server_reports_progress_member_by_member(tmp_path):
+    """The save tool relays a saver's progress as MCP progress notifications (JSON data, as an agent sends it)."""
+    from fastmcp import Client
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, total))
+
+    data = {"results": [{**result(i), "values": result(i)["values"].tolist()} for i in range(4)], "name": "Sweep"}
+    async with Client(create_app(Settings(roots=[tmp_path], hdf5_workers=0))) as client:
+        saved = await client.call_tool("save", {"path": "p.ndc", "data": data}, progress_handler=on_progress)
+    assert saved.structured_content["format"] == "ndc"
+    assert seen and seen[-1] == (4, 4)
