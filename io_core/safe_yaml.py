@@ -86,8 +86,11 @@ def check(source: bytes | str, name: str, limits: Limits | None = None, *, max_v
                 anchors.clear()
             if total > max_values:
                 raise too_large(f"expands to more than {max_values} values once its aliases are written out")
-    except yaml.YAMLError:
-        return
+    except yaml.YAMLError as exc:
+        if "flow level" in str(exc):  # PyYAML >= 6.0.4 stops deep nesting itself: the same refusal as ours
+            raise too_large(f"is nested more than {limits.max_depth} levels deep (the parser stopped it)", flatten) \
+                from None
+        return  # a syntax error: the real load reports it with its own message
     finally:
         parser.dispose()
 

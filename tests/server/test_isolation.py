@@ -318,8 +318,11 @@ def worker_pids(server: int) -> list[int]:
     return [w for f in _children(server) if "forkserver" in _cmdline(f) for w in _children(f)]
 
 
-def our_server() -> int:
-    (pid,) = [p for p in _children(os.getpid()) if "sciio-mcp" in _cmdline(p) or " -m server" in _cmdline(p)]
+def our_server(root: str = "") -> int:
+    """The server this test started: a child of ours running sciio-mcp with ``root`` (other tests' servers,
+    e.g. the security corpus's session servers, are children too)."""
+    (pid,) = [p for p in _children(os.getpid())
+              if ("sciio-mcp" in _cmdline(p) or " -m server" in _cmdline(p)) and root in _cmdline(p)]
     return pid
 
 
@@ -328,7 +331,7 @@ async def test_over_stdio_a_slow_hdf5_call_does_not_stall_the_server_and_workers
     transport = StdioTransport(command=cmd[0], args=[*cmd[1:], "--root", str(data), "--hdf5-workers", "2"],
                                env=child_env(), keep_alive=False)
     async with Client(transport) as c:
-        server = our_server()
+        server = our_server(str(data))
         await until(lambda: len(worker_pids(server)) == 2, timeout=60)  # started after initialize
         await c.call_tool("explore_h5", {"path": "small.h5"})
         slow = asyncio.create_task(c.call_tool("read_slice", SLOW_READ, raise_on_error=False))
