@@ -248,7 +248,7 @@ class Servers:
                 s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped after each module: later test folders run with no leftover servers
 def servers(world):
     s = Servers(world)
     yield s
