@@ -215,29 +215,3 @@ def text_page(lines: list[str], offset: int, has_more: bool, max_bytes: int | No
     cut = len(result.lines) < len(lines)
     more = has_more or cut
     return result.model_copy(update={"next_offset": offset + len(result.lines) if more else None})
-
-
-def rows_wanted(selection: str | None, offset: int, limit: int | None,
-                total: Callable[[], tuple[int, bool]] | None = None) -> tuple[int, int]:
-    """The (offset, limit) of a table page from ``selection`` (a row range) or offset/limit.
-
-    ``total()`` gives (rows, exact) and is called only for rows counted from the end.
-    ``table_page`` does this and sizes the page against the budget; this stays for callers
-    that read the page themselves.
-    """
-    if selection is None or not selection.strip():
-        return offset, limit if limit is not None else DEFAULT_ROWS
-    rng = parse_row_range(selection)
-    if offset:
-        raise InvalidSelectionError("give a row selection or an offset, not both",
-                                    hint=f"Use selection='{rng}' alone, or offset= with limit=.")
-    rows = None
-    if rng.from_end:
-        rows, exact = total() if total is not None else (0, False)
-        if not exact:
-            raise InvalidSelectionError(
-                f"rows counted from the end need the exact row count; this table's is only estimated (~{rows})",
-                hint="Select from the start ('0:100') and page on with offset=.")
-    start, count = rng.resolve(rows)
-    wanted = limit if limit is not None else (count if count is not None else DEFAULT_ROWS)
-    return start, wanted if count is None else min(wanted, count)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from io_core.errors import IOCoreError, NameTooLongError, PermissionDeniedError, TooLargeError, WriteFailedError
+from io_core.errors import IOCoreError, TooLargeError, WriteFailedError, coded
 
 _HINTS = {
     "array": "Give a rectangular nested list of numbers (optionally with dtype).",
@@ -24,17 +24,14 @@ def save_hint(kind: str) -> str:
 
 
 def write_error(exc: OSError, name: str) -> IOCoreError:
-    """A writer's OSError, coded: a full disk or quota, a denied permission, a name too long, else WRITE_FAILED."""
+    """A writer's OSError, coded by ``io_core.errors.coded`` (full disk, denied, name too long, ...), said of
+    the file being written. A file past the largest size allowed is TOO_LARGE (ask for less), and what
+    ``coded`` cannot name is WRITE_FAILED: the old file is unchanged either way."""
     if exc.errno == errno.EFBIG:
         return TooLargeError(f"writing {name!r} would pass the largest file size allowed here",
                              hint="Write less (one key, a selection); the old file is unchanged.")
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return WriteFailedError(f"writing {name!r} failed: {exc.strerror or 'no space left'}",
-                                hint="Free space on the server's storage (or write less); the old file is unchanged "
-                                     "and no temp file is left.")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(f"writing {name!r} is not permitted: {exc.strerror or exc}",
-                                     hint="The server's user may not write this folder; choose another one.")
-    if exc.errno == errno.ENAMETOOLONG:
-        return NameTooLongError(f"a name is too long for the file system while writing {name!r}")
-    return WriteFailedError(f"writing {name!r} failed: {exc.strerror or exc}")
+    known = coded(exc)
+    if known is None or type(known) is IOCoreError:
+        return WriteFailedError(f"writing {name!r} failed: {exc.strerror or exc}")
+    known.message = f"writing {name!r} failed: {known.message}"
+    return known
