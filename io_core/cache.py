@@ -225,11 +225,16 @@ def _freeze(value: Any) -> Any:
             arr.setflags(write=False)
         return value
     if isinstance(value, dict):
-        for k, v in value.items():
-            value[k] = _freeze(v)
+        for k, v in list(value.items()):
+            frozen = _freeze(v)
+            if frozen is not v:  # a copy took the place of a borrowed buffer
+                # dict subclasses (mne.Info) guard their own __setitem__; the key is theirs already
+                dict.__setitem__(value, k, frozen)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            value[i] = _freeze(v)
+            frozen = _freeze(v)
+            if frozen is not v:
+                value[i] = frozen
     elif isinstance(value, tuple):
         return tuple(_freeze(v) for v in value)
     return value

@@ -218,8 +218,6 @@ def _handler_load(made, name: str):
     return FIF.load(made["folder"] / name, ReadOptions())
 
 
-@pytest.mark.xfail(strict=True, reason="io_core/cache.py _freeze assigns every item back into dict subclasses; "
-                                       "mne.Info refuses that (mri_file cannot be set directly)")
 def test_forward_and_inverse_load_through_the_workspace(ws):
     assert isinstance(ws.load("x-fwd.fif"), mne.Forward)
     assert isinstance(ws.load("x-inv.fif"), mne.minimum_norm.InverseOperator)
