@@ -1,10 +1,7 @@
 """The FastMCP instance: one workspace, the tools registered on it."""
 
-import functools
-
 from fastmcp import FastMCP
 
-from io_core.workspace import Workspace
 from server import __version__, errors, guards, isolation, validation, web
 from server.auth import build_auth
 from server.settings import Settings
@@ -18,9 +15,7 @@ INSTRUCTIONS = (
 
 def create_app(settings: Settings | None = None) -> FastMCP:
     settings = settings or Settings()
-    make_ws = functools.partial(Workspace, settings.roots, read_only=settings.read_only,
-                                allow_pickle=settings.allow_pickle, cache_bytes=settings.cache_bytes,
-                                limits=settings.limits())
+    make_ws = settings.workspace_factory()  # the sciio command builds its Workspace the same way
     ws = isolation.workspace(make_ws, settings)  # HDF5-family reads in --hdf5-workers processes (same make_ws)
     mcp = FastMCP("sciio-mcp", instructions=INSTRUCTIONS, version=__version__, mask_error_details=True,
                   auth=build_auth(settings),  # bearer tokens on /mcp (HTTP only); None: no auth configured

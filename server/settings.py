@@ -49,6 +49,16 @@ class Settings(BaseSettings):
 
         return parse_bytes(value) if isinstance(value, str) else value
 
+    def workspace_factory(self):  # -> functools.partial building an io_core Workspace
+        """A picklable maker of the Workspace these settings describe: the server's (and its HDF5 workers') and
+        the ``sciio`` command's, so both work on the same sandbox with the same permissions and limits."""
+        import functools
+
+        from io_core.workspace import Workspace
+
+        return functools.partial(Workspace, self.roots, read_only=self.read_only, allow_pickle=self.allow_pickle,
+                                 cache_bytes=self.cache_bytes, limits=self.limits())
+
     def limits(self):  # -> io_core.limits.Limits
         """The io_core resource limits these settings ask for (the rest stay at their defaults)."""
         from io_core.limits import current
