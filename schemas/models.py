@@ -287,6 +287,11 @@ class FormatList(_Model):
     ]
     n_available: int
 
+    @classmethod
+    def of(cls, formats: list[FormatInfo]) -> FormatList:
+        """The list_formats answer for these formats (the tool's and the sciio command's)."""
+        return cls(formats=formats, n_available=sum(f.available for f in formats))
+
 
 class RootInfo(_Model):
     path: str

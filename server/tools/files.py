@@ -79,7 +79,7 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         key = tuple((f.name, f.available, tuple(f.extensions), tuple(f.operations)) for f in formats)
         cached = listed.get(key)
         if cached is None:  # serialized once, not per call: the list is the largest fixed answer a client asks for
-            result = FormatList(formats=formats, n_available=sum(f.available for f in formats)).model_dump(mode="json")
+            result = FormatList.of(formats).model_dump(mode="json")
             cached = ToolResult(content=json.dumps(result, separators=(",", ":")), structured_content=result)
             listed.clear()
             listed[key] = cached
