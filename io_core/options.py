@@ -19,6 +19,7 @@ class ReadOptions:
     exact_stats: bool = False  # stream everything for exact stats (constant memory)
     progress: Callable[[int, int], None] | None = None  # (done, total) while streaming
     max_bytes: int | None = None  # the response budget the result will be cut to (trees stop early)
+    selection: str | None = None  # what preview_image asked to draw (a video's frame: '120' or 't=12.5s')
     limits: Limits = field(default_factory=current)  # sizes checked before work (io_core.limits)
 
 

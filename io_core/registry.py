@@ -151,6 +151,13 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
     FormatSpec("ogg", (".ogg", ".oga"), _F + "audio:OGG", "audio", ("soundfile", "numpy"), "pip install soundfile",
                magic=(b"OggS",),
                capabilities="load save summarize open_array"),
+    # video through PyAV (FFmpeg): one row per container family FFmpeg demuxes (MP4 and QuickTime are one)
+    FormatSpec("mp4", (".mp4", ".m4v", ".mov"), _F + "video:MP4", "video", ("av", "numpy"), "pip install av",
+               magic=((4, b"ftyp"), (4, b"moov")), capabilities="load summarize open_array open_picture"),
+    FormatSpec("avi", (".avi",), _F + "video:AVI", "video", ("av", "numpy"), "pip install av",
+               magic=((8, b"AVI "),), capabilities="load summarize open_array open_picture"),
+    FormatSpec("matroska", (".mkv", ".webm"), _F + "video:MATROSKA", "video", ("av", "numpy"), "pip install av",
+               magic=(b"\x1a\x45\xdf\xa3",), capabilities="load summarize open_array open_picture"),
     FormatSpec("fif", (".fif", ".fif.gz"), _F + "eeg:FIF", "recording", ("mne",), "pip install mne",
                multi_file=True, magic=(b"\x00\x00\x00\x64\x00\x00\x00\x1f\x00\x00\x00\x14",),
                capabilities="load save summarize open_array references summarize_object claims"),

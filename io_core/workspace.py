@@ -362,7 +362,7 @@ class Workspace(Browsing):
         with self._pin(path) as pinned:
             view = pinned.path
             choice = self._choose(view, format, "load")
-            opts = self._read_options(key)
+            opts = self._read_options(key, selection=selection)
             with self._reading(view, choice):
                 if choice.spec is not None and supports(self._handler(choice), "open_picture"):
                     with self._handler(choice).open_picture(view, opts) as picture:

@@ -243,9 +243,30 @@ class RecordingSummary(_Model):
     note: str | None = None
 
 
+class VideoSummary(_Model):
+    """A video file (through PyAV / FFmpeg), from its container header: no frame is decoded."""
+
+    round_digits = SUMMARY_DIGITS
+    kind: Literal["video"] = "video"
+    container: str = Field(description="FFmpeg's demuxer: 'mov,mp4,m4a,3gp,3g2,mj2', 'avi', 'matroska,webm'")
+    width: int
+    height: int
+    frames: int = Field(description="frames of the first video stream: read_slice's first axis")
+    frames_estimated: bool = Field(default=False, description="the header has no count: duration x frame rate")
+    frame_rate: float | None = None
+    duration_s: float | None = None
+    codec: str
+    pix_fmt: str | None = None
+    bit_rate: int | None = Field(default=None, description="bits per second of the whole file")
+    streams: list[dict[str, Any]] = Field(default_factory=list, description="every stream: video, audio, subtitles")
+    streams_truncated: bool = False
+    tags: dict[str, Any] = Field(default_factory=dict)
+    note: str | None = None
+
+
 Summary = Annotated[
     ArraySummary | FrameSummary | TreeSummary | TextSummary | ValueSummary | ImageSummary
-    | AudioSummary | RecordingSummary,
+    | AudioSummary | RecordingSummary | VideoSummary,
     Field(discriminator="kind"),
 ]
 

@@ -1,0 +1,465 @@
+"""Video through PyAV (FFmpeg): MP4 / QuickTime, AVI, Matroska / WebM.
+
+What ``load`` returns and ``read_slice`` / ``preview_image`` address: the first video
+stream as frames ``(frames, height, width, 3)`` uint8 RGB. Frame ``i`` is the frame shown
+at ``start + i / frame_rate`` (exact for constant frame rate; a variable-rate video holds
+a frame until the next one's time), so ``selection="10:20"`` is frames 10..19 and
+``"0:600:24"`` one frame a second of a 24 fps video.
+
+- ``summarize`` reads the container header only (no decoding): size, frame rate, frame
+  count (the stream's own count when the header has it, else duration x rate, labelled
+  ``frames_estimated``), codec, pixel format, bit rate and every stream (audio too).
+- ``open_array`` is a lazy array: indexing seeks to the keyframe at or before the first
+  frame asked for and decodes forward from there, never from the start of the file; the
+  bytes of the decoded answer are checked against the limits before anything is decoded.
+- ``open_picture`` (``preview_image``) decodes one frame: ``selection="t=12.5s"`` (a time;
+  ``"12.5s"`` too) or ``"120"`` (a frame index); the first frame without a selection.
+- ``load`` decodes the whole video when it fits ``max_member_bytes`` (TOO_LARGE otherwise,
+  with a ``read_slice`` to ask for instead).
+
+Files that cannot be a whole video are refused fast (CORRUPT_FILE): probing is bounded
+(``probesize`` / ``analyzeduration``), a file cut short is recognised from its structure
+(an MP4 box, the RIFF size of an AVI, the Matroska segment size reaching past the end),
+and every read demuxes a bounded number of packets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from io_core.errors import CorruptFileError, InvalidSelectionError, KeyNotFoundError, TooLargeError
+from io_core.formats.base import Format
+from io_core.formats.windowed import normalize_key
+from io_core.limits import check_pixels, human
+from io_core.options import ReadOptions
+from io_core.summary import encode_value
+from schemas.models import VideoSummary
+
+#: FFmpeg probing: bytes read and microseconds of media analysed before the streams are known
+PROBE = {"probesize": "2000000", "analyzeduration": "2000000"}
+#: frames decoded on the way to the first frame asked for (from its keyframe) before a read is refused
+MAX_LEAD_FRAMES = 1500
+#: a later wanted frame at most this far ahead is reached by decoding on; farther ones seek again
+SEEK_AHEAD = 48
+#: packets one read may demux beyond (frames wanted + lead): junk, other streams' packets
+PACKET_SLACK = 2000
+MAX_STREAMS_LISTED = 32
+_TIME = re.compile(r"^\s*(?:t\s*=\s*)?([0-9]*\.?[0-9]+)\s*s\s*$", re.IGNORECASE)
+_INDEX = re.compile(r"^\s*([+-]?\d+)\s*$")
+
+
+def _open(path: Path) -> Any:
+    """The container, probed within ``PROBE``; FFmpeg's refusals are CORRUPT_FILE."""
+    size = path.stat().st_size
+    if size == 0:
+        raise CorruptFileError(f"{path.name!r} is empty", hint="The file is empty.")
+    _check_complete(path, size)
+    try:
+        container = av.open(str(path), "r", options=dict(PROBE), metadata_errors="replace")
+    except av.error.FFmpegError as exc:
+        raise CorruptFileError(f"FFmpeg cannot read {path.name!r} as a video: {exc}",
+                               hint="The file is not a video FFmpeg can demux, or it is damaged.") from None
+    if not container.streams.video:
+        container.close()
+        raise CorruptFileError(f"{path.name!r} holds no video stream",
+                               hint="An audio-only file: read it as audio (e.g. convert it to .wav).")
+    return container
+
+
+# -- structure checks: a file cut short, recognised without decoding -------------------------------
+
+def _check_complete(path: Path, size: int) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+            _check_boxes(fh, size, path.name)
+        elif head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+            riff = int.from_bytes(head[4:8], "little") + 8
+            if riff > size and int.from_bytes(head[4:8], "little") not in (0, 0xFFFFFFFF):
+                raise _cut(path.name, riff, size, "its RIFF header")
+        elif head[:4] == b"\x1a\x45\xdf\xa3":
+            _check_matroska(head, fh, size, path.name)
+
+
+def _cut(name: str, promised: int, size: int, where: str) -> CorruptFileError:
+    return CorruptFileError(f"{name!r} is cut short: {where} promises {promised} bytes, the file has {size}",
+                            hint="The file was truncated (an interrupted copy or recording); re-copy it.")
+
+
+def _check_boxes(fh: Any, size: int, name: str) -> None:
+    """MP4 / QuickTime: the top-level boxes must tile the file (a bounded walk over their headers)."""
+    at, boxes, seen = 0, 0, set()
+    while at + 8 <= size and boxes < 10_000:
+        fh.seek(at)
+        header = fh.read(16)
+        length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        if length == 1 and len(header) >= 16:
+            length = int.from_bytes(header[8:16], "big")
+        elif length == 0:  # the last box runs to the end of the file
+            length = size - at
+        if length < 8:
+            raise CorruptFileError(f"{name!r} has a broken MP4 box at byte {at}",
+                                   hint="The file is damaged.")
+        if at + length > size:
+            raise _cut(name, at + length, size, f"its {kind.decode('latin-1')!r} box")
+        seen.add(kind)
+        at += length
+        boxes += 1
+    if at + 8 <= size:
+        return  # more boxes than we walk: FFmpeg decides
+    if b"moov" not in seen:
+        raise CorruptFileError(f"{name!r} has no 'moov' box (the index of its samples)",
+                               hint="The recording was not finished, or the file was truncated.")
+
+
+def _vint(data: bytes, at: int) -> tuple[int, int, bool]:
+    """An EBML variable-size integer at ``at``: (value, length, all ones = unknown size)."""
+    first = data[at]
+    length = 9 - first.bit_length() if first else 9
+    if length > 8 or at + length > len(data):
+        raise ValueError("bad EBML size")
+    value = first & (0xFF >> length)
+    for byte in data[at + 1 : at + length]:
+        value = (value << 8) | byte
+    return value, length, value == (1 << (7 * length)) - 1
+
+
+def _check_matroska(head: bytes, fh: Any, size: int, name: str) -> None:
+    """Matroska / WebM: the Segment's declared size must fit the file (a live stream's unknown size passes)."""
+    fh.seek(0)
+    data = fh.read(4096)
+    try:
+        ebml_size, n, _ = _vint(data, 4)
+        at = 4 + n + ebml_size
+        if data[at : at + 4] != b"\x18\x53\x80\x67":
+            return
+        seg_size, n, unknown = _vint(data, at + 4)
+    except (ValueError, IndexError):
+        raise CorruptFileError(f"{name!r} has a broken Matroska header", hint="The file is damaged.") from None
+    end = at + 4 + n + seg_size
+    if not unknown and end > size:
+        raise _cut(name, end, size, "its Matroska segment")
+
+
+# -- the header: what the first video stream is ----------------------------------------------------
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """The first video stream as ``read_slice`` sees it (from the header)."""
+
+    width: int
+    height: int
+    frames: int
+    estimated: bool
+    rate: Fraction | None
+    time_base: Fraction
+    start: int  # pts of the first frame, in time_base
+
+    def index_of(self, pts: int) -> int:
+        assert self.rate is not None
+        return round((pts - self.start) * self.time_base * self.rate)
+
+    def pts_of(self, index: int) -> int:
+        assert self.rate is not None
+        return self.start + math.floor(Fraction(index) / self.rate / self.time_base)
+
+
+def facts(container: Any) -> VideoFacts:
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    rate = Fraction(rate) if rate else None
+    time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1_000_000)
+    frames, estimated = int(stream.frames or 0), False
+    if frames <= 0:
+        estimated = True
+        seconds = _duration(container, stream)
+        frames = round(seconds * rate) if seconds is not None and rate else 0
+    start = stream.start_time if stream.start_time is not None else 0
+    return VideoFacts(width=int(ctx.width), height=int(ctx.height), frames=max(0, frames), estimated=estimated,
+                      rate=rate, time_base=time_base, start=int(start))
+
+
+def _duration(container: Any, stream: Any) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def parse_frame(selection: str | None, facts_: VideoFacts) -> int:
+    """The frame a preview draws: ``"t=12.5s"`` / ``"12.5s"`` (a time) or ``"120"`` (an index); 0 when None."""
+    if selection is None or not selection.strip():
+        index = 0
+    elif (m := _TIME.match(selection)) is not None:
+        if facts_.rate is None:
+            raise InvalidSelectionError("the video has no frame rate to turn a time into a frame",
+                                        hint="Give a frame index, e.g. selection='0'.")
+        index = math.floor(float(m.group(1)) * facts_.rate + 1e-6)
+    elif (m := _INDEX.match(selection)) is not None:
+        index = int(m.group(1))
+        index = index + facts_.frames if index < 0 else index
+    else:
+        raise InvalidSelectionError(
+            f"a video preview selects one frame, not {selection!r}",
+            hint="Give a time, selection='t=12.5s', or a frame index, selection='120'.",
+        )
+    if not 0 <= index < facts_.frames:
+        seconds = facts_.frames / facts_.rate if facts_.rate else None
+        raise InvalidSelectionError(
+            f"frame {index} is outside the video's {facts_.frames} frames"
+            + (f" ({float(seconds):.3f} s)" if seconds is not None else ""),
+            hint=f"Frames are 0..{facts_.frames - 1}" + (f"; times 0..{float(seconds):.3f} s." if seconds else "."),
+        )
+    return index
+
+
+# -- decoding: seek to a keyframe, decode forward ---------------------------------------------------
+
+class VideoFrames:
+    """``(frames, height, width, 3)`` uint8 over an open container: indexing decodes only what it needs."""
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, container: Any, facts_: VideoFacts, max_bytes: int, name: str) -> None:
+        self._container = container
+        self._stream = container.streams.video[0]
+        self.facts = facts_
+        self.shape = (facts_.frames, facts_.height, facts_.width, 3)
+        self._max_bytes = max_bytes
+        self._name = name
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = self[()]
+        return values if dtype is None else values.astype(dtype)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        items = normalize_key(key, self.shape)
+        first = items[0]
+        wanted = [first] if isinstance(first, int) else list(first)
+        rest = tuple(_as_index(item) for item in items[1:])
+        if wanted:
+            self.check(len(set(wanted)))
+        frames = self.decode(sorted(set(wanted)), lambda frame: frame.to_ndarray(format="rgb24")[rest])
+        if isinstance(first, int):
+            return frames[first]
+        if not wanted:
+            shape = np.empty(self.shape[1:], dtype=np.uint8)[rest].shape
+            return np.empty((0, *shape), dtype=np.uint8)
+        return np.stack([frames[i] for i in wanted])
+
+    def check(self, n_frames: int) -> None:
+        """TOO_LARGE before decoding when ``n_frames`` decoded frames exceed the byte limit."""
+        frame_bytes = self.facts.width * self.facts.height * 3
+        if n_frames * frame_bytes > self._max_bytes:
+            fits = max(1, self._max_bytes // max(1, frame_bytes))
+            raise TooLargeError(
+                f"{n_frames} frames of {self.facts.width}x{self.facts.height} decode to "
+                f"{human(n_frames * frame_bytes)}; at most {human(self._max_bytes)} are decoded at once",
+                hint=f"Ask for at most {fits} frames at a time, e.g. selection='0:{fits}', or step through them "
+                     f"(selection='0:{self.shape[0]}:{max(2, -(-self.shape[0] // fits))}').",
+            )
+
+    def decode(self, wanted: list[int], convert: Callable[[Any], Any]) -> dict[int, Any]:
+        """``convert(frame)`` for each frame index in ``wanted`` (sorted, unique), seeking as needed."""
+        if self.facts.rate is None:
+            raise CorruptFileError(f"{self._name!r} has no frame rate: its frames cannot be addressed by index")
+        got: dict[int, Any] = {}
+        pos, budget = 0, len(wanted) + MAX_LEAD_FRAMES + PACKET_SLACK
+        while pos < len(wanted):
+            held: tuple[int, Any] | None = None
+            lead = 0
+            reseek = False
+            for index, frame in self._frames_from(wanted[pos], budget):
+                while pos < len(wanted) and wanted[pos] < index and held is not None:
+                    got[wanted[pos]] = convert(held[1])  # the held frame is still shown at these times
+                    pos += 1
+                if pos == len(wanted):
+                    break
+                if index == wanted[pos]:
+                    got[index] = convert(frame)
+                    pos += 1
+                    lead = 0
+                    if pos == len(wanted):
+                        break
+                else:
+                    lead += 1
+                    if lead > MAX_LEAD_FRAMES:
+                        raise TooLargeError(
+                            f"frame {wanted[pos]} lies more than {MAX_LEAD_FRAMES} frames after the keyframe "
+                            f"before it; {self._name!r} has too few keyframes to seek to it quickly",
+                            hint="Re-encode with a shorter keyframe interval (e.g. ffmpeg -g 250), or read "
+                                 "frames near a keyframe.",
+                        )
+                held = (index, frame)
+                if wanted[pos] - index > SEEK_AHEAD:
+                    reseek = True
+                    break
+            else:
+                break  # end of the stream
+            if not reseek:
+                break
+        if pos < len(wanted):
+            raise self._ended(wanted[pos:], got)
+        return got
+
+    def _ended(self, missing: list[int], got: dict[int, Any]) -> Exception:
+        if self.facts.estimated:
+            return InvalidSelectionError(
+                f"the video ends before frame {missing[0]}: its frame count ({self.shape[0]}) was estimated "
+                f"from duration x frame rate",
+                hint="Ask for earlier frames (the last few of an estimated count may not exist).",
+            )
+        return CorruptFileError(
+            f"{self._name!r} ends before frame {missing[0]} of the {self.shape[0]} its header promises",
+            hint="The file is truncated or damaged after that point.",
+        )
+
+    def _frames_from(self, target: int, budget: int) -> Iterator[tuple[int, Any]]:
+        """(index, frame) from the keyframe at or before ``target`` on; seeks further back if FFmpeg overshoots."""
+        back = 0.0
+        facts_ = self.facts
+        for attempt in range(4):
+            pts = facts_.pts_of(target)
+            if back:
+                pts -= math.ceil(Fraction(back) / facts_.time_base)
+            at_start = pts <= facts_.start or attempt == 3
+            self._container.seek(max(pts, facts_.start) if not at_start else facts_.start,
+                                 stream=self._stream, backward=True, any_frame=False)
+            frames = self._decoded(budget)
+            first = next(frames, None)
+            if first is None:
+                if at_start:
+                    return
+            elif first[0] <= target or at_start:
+                yield first
+                yield from frames
+                return
+            back = 1.0 if not back else back * 8
+
+    def _decoded(self, budget: int) -> Iterator[tuple[int, Any]]:
+        packets = 0
+        for packet in self._container.demux(self._stream):
+            packets += 1
+            if packets > budget:
+                raise TooLargeError(
+                    f"{self._name!r}: more than {budget} packets demuxed for one read",
+                    hint="Ask for fewer frames, or frames closer together.",
+                )
+            for frame in packet.decode():
+                if frame.pts is None:
+                    continue
+                yield self.facts.index_of(frame.pts), frame
+
+
+def _as_index(item: int | range | list[int]) -> Any:
+    if isinstance(item, range):
+        stop = item.stop if item.stop >= 0 else None
+        return slice(item.start, stop, item.step)
+    return item
+
+
+# -- the format ---------------------------------------------------------------------------------------
+
+class VideoFormat(Format):
+    """One container family FFmpeg demuxes (the handler is the same; the rows differ by extension and magic)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @contextmanager
+    def _opened(self, path: Path, opts: ReadOptions) -> Iterator[Any]:
+        if opts.key not in (None, ""):
+            raise KeyNotFoundError(
+                f"a video has no members (key={opts.key!r}); its first video stream is read",
+                hint="Omit key; choose frames with selection='10:20' (read_slice) or 't=12.5s' (preview_image).",
+            )
+        container = _open(path)
+        try:
+            yield container
+        finally:
+            container.close()
+
+    def summarize(self, path: Path, opts: ReadOptions) -> VideoSummary:
+        with self._opened(path, opts) as container:
+            f = facts(container)
+            stream = container.streams.video[0]
+            streams = [_stream_info(s) for s in list(container.streams)[:MAX_STREAMS_LISTED]]
+            seconds = _duration(container, stream)
+            tags = {str(k): encode_value(v, opts.preview_chars) for k, v in list(container.metadata.items())[:50]}
+            last = max(0, f.frames - 1)
+            return VideoSummary(
+                container=container.format.name, width=f.width, height=f.height, frames=f.frames,
+                frames_estimated=f.estimated, frame_rate=float(f.rate) if f.rate else None, duration_s=seconds,
+                codec=stream.codec_context.name, pix_fmt=stream.codec_context.pix_fmt,
+                bit_rate=container.bit_rate or None, streams=streams,
+                streams_truncated=len(container.streams) > MAX_STREAMS_LISTED, tags=tags,
+                note=f"read_slice: frames as (frames, height, width, 3) uint8, e.g. selection='{last // 2}:"
+                     f"{last // 2 + 2}'; preview_image: selection='t=1.5s' or a frame index",
+            )
+
+    @contextmanager
+    def open_array(self, path: Path, opts: ReadOptions) -> Iterator[VideoFrames]:
+        with self._opened(path, opts) as container:
+            f = facts(container)
+            check_pixels(f.width, f.height, opts.limits, path.name)
+            yield VideoFrames(container, f, opts.limits.max_member_bytes, path.name)
+
+    @contextmanager
+    def open_picture(self, path: Path, opts: ReadOptions) -> Iterator[Any]:
+        with self.open_array(path, opts) as frames:
+            index = parse_frame(opts.selection, frames.facts)
+            image = frames.decode([index], lambda frame: frame.to_image())[index]
+            image.info["frame"] = index
+            yield image
+
+    def load(self, path: Path, opts: ReadOptions) -> np.ndarray:
+        with self.open_array(path, opts) as frames:
+            frames.check(frames.shape[0])
+            if frames.shape[0] == 0:
+                return np.empty(frames.shape, dtype=np.uint8)
+            return frames[:]
+
+
+def _stream_info(stream: Any) -> dict[str, Any]:
+    ctx = stream.codec_context
+    info: dict[str, Any] = {"index": stream.index, "type": stream.type, "codec": ctx.name if ctx else None}
+    if stream.duration and stream.time_base:
+        info["duration_s"] = round(float(stream.duration * stream.time_base), 6)
+    if stream.type == "video":
+        rate = stream.average_rate or stream.guessed_rate
+        info.update(width=ctx.width, height=ctx.height, pix_fmt=ctx.pix_fmt,
+                    frame_rate=round(float(rate), 6) if rate else None, frames=stream.frames or None)
+    elif stream.type == "audio":
+        info.update(sample_rate=ctx.sample_rate, channels=ctx.channels,
+                    layout=getattr(ctx.layout, "name", None), frames=stream.frames or None)
+    if ctx is not None and ctx.bit_rate:
+        info["bit_rate"] = ctx.bit_rate
+    language = stream.metadata.get("language")
+    if language:
+        info["language"] = language
+    return {k: v for k, v in info.items() if v is not None}
+
+
+MP4 = VideoFormat("mp4")
+AVI = VideoFormat("avi")
+MATROSKA = VideoFormat("matroska")
