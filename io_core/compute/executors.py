@@ -1,0 +1,202 @@
+"""Where the blocks run: this process, one block after another, or a Dask cluster.
+
+Both take the same kernel and the same list of blocks and return the partials in block order
+(the caller merges them in that order: results are identical either way). ``progress(done,
+total, bytes)`` is called as blocks finish; ``cancelled()`` is polled and stops the run
+(Dask: the pending futures are cancelled, the graph stops) with CANCELLED.
+
+The Dask cluster is an existing scheduler (``ClusterConfig.address``) or a ``LocalCluster``
+started on first need, sized to the machine unless told (one single-threaded worker process
+per core, memory split between them up to ``MAX_WORKER_MEMORY``). ``dask`` is imported only here,
+on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from io_core.compute.errors import CancelledError, ClusterError, ComputeFailedError
+from io_core.errors import IOCoreError
+
+log = logging.getLogger("sciio_mcp.compute")
+
+Progress = Callable[[int, int, int], None]  # blocks done, blocks total, bytes read
+MAX_WORKER_MEMORY = 4 * 1024**3
+RETRIES = 2  # a block whose worker died is run again this many times (Dask's retries)
+POLL_S = 0.2
+
+
+def _never() -> bool:
+    return False
+
+
+class InProcess:
+    """Blocks in this thread, in order."""
+
+    name = "in-process"
+
+    def size(self) -> dict[str, int]:
+        return {"workers": 1, "threads": 1}
+
+    def map(self, fn: Callable, args: Sequence[tuple], *, progress: Progress | None = None,
+            cancelled: Callable[[], bool] = _never) -> list[Any]:
+        out, done_bytes = [], 0
+        for i, a in enumerate(args):
+            if cancelled():
+                raise CancelledError("the computation was cancelled")
+            value, nbytes = fn(*a)
+            out.append(value)
+            done_bytes += nbytes
+            if progress is not None:
+                progress(i + 1, len(args), done_bytes)
+        return out
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """``address``: an existing scheduler (tcp://host:port); else a LocalCluster of ``workers`` processes."""
+
+    address: str | None = None
+    workers: int | None = None
+    threads: int | None = None  # per worker
+    memory_limit: int | None = None  # bytes per worker
+    min_bytes: int = 256 * 1024**2  # "auto": smaller inputs stay in-process (starting a cluster costs ~2 s)
+
+    def local_size(self) -> tuple[int, int, int]:
+        cores = os.cpu_count() or 1
+        workers = self.workers or cores
+        threads = self.threads or 1
+        if self.memory_limit:
+            memory = self.memory_limit
+        else:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            memory = min(MAX_WORKER_MEMORY, int(total * 0.5 / workers))
+        return workers, threads, memory
+
+
+class Dask:
+    """Blocks as Dask futures on ``client``'s cluster."""
+
+    name = "dask"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def size(self) -> dict[str, int]:
+        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
+        workers = info.get("workers", {})
+        return {"workers": len(workers), "threads": sum(int(w.get("nthreads", 1)) for w in workers.values())}
+
+    def map(self, fn: Callable, args: Sequence[tuple], *, progress: Progress | None = None,
+            cancelled: Callable[[], bool] = _never) -> list[Any]:
+        from distributed import wait
+
+        if not args:
+            return []
+        futures = self.client.map(fn, *zip(*args, strict=True), pure=False, retries=RETRIES)
+        position = {f.key: i for i, f in enumerate(futures)}
+        out: list[Any] = [None] * len(futures)
+        pending, done_blocks, done_bytes = set(futures), 0, 0
+        try:
+            while pending:
+                if cancelled():
+                    raise CancelledError("the computation was cancelled")
+                with self.client.as_current():
+                    finished, pending = wait(pending, timeout=POLL_S, return_when="FIRST_COMPLETED")
+                for f in finished:
+                    value, nbytes = _result(f)
+                    out[position[f.key]] = value
+                    done_blocks += 1
+                    done_bytes += nbytes
+                if finished and progress is not None:
+                    progress(done_blocks, len(futures), done_bytes)
+        except BaseException:
+            self.client.cancel(list(pending), force=True)  # stop the rest of the graph
+            raise
+        finally:
+            for f in futures:
+                f.release()
+        return out
+
+
+def _takes_n_workers(client: Any) -> bool:
+    import inspect
+
+    try:
+        return "n_workers" in inspect.signature(client.scheduler_info).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _result(future: Any) -> Any:
+    """The future's value; a task's own coded error as it was raised, a lost worker as COMPUTE_FAILED."""
+    if future.status == "error":
+        exc = future.exception()
+        if isinstance(exc, IOCoreError):
+            raise exc
+        name = type(exc).__name__
+        if name == "KilledWorker":
+            raise ComputeFailedError(f"a block failed {RETRIES + 1} times as its workers died: {str(exc)[:200]}")
+        raise ComputeFailedError(f"a block failed on a worker: {name}: {str(exc)[:300]}")
+    if future.status == "cancelled":
+        raise CancelledError("the computation was cancelled on the cluster")
+    return future.result()
+
+
+class Cluster:
+    """One Dask client per process, connected (or a LocalCluster started) on first use."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is not None and self._client.status in ("running", "connecting"):
+                return self._client
+            try:
+                self._client = self._connect()
+            except IOCoreError:
+                raise
+            except ImportError as exc:
+                from io_core.errors import MissingDependencyError
+
+                raise MissingDependencyError(f"Dask is not installed: {exc}",
+                                             hint="pip install 'sciio-mcp[dask]'") from None
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"cannot reach the Dask scheduler: {type(exc).__name__}: {str(exc)[:200]}") from None
+            return self._client
+
+    def _connect(self) -> Any:
+        from distributed import Client
+
+        started = time.perf_counter()
+        if self.config.address:
+            client = Client(self.config.address, timeout=10, set_as_default=False)
+        else:
+            from distributed import LocalCluster
+
+            workers, threads, memory = self.config.local_size()
+            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory,
+                                         processes=True, host="127.0.0.1", dashboard_address=None,
+                                         silence_logs=logging.WARNING)
+            client = Client(self._cluster, set_as_default=False)
+        log.info("dask cluster ready in %.1f s: %s", time.perf_counter() - started, client)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
