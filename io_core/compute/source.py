@@ -16,6 +16,7 @@ Open arrays are kept per process (a few, LRU): a worker reads many blocks of one
 from __future__ import annotations
 
 import atexit
+import functools
 import math
 import os
 import threading
@@ -90,12 +91,13 @@ def describe(ws: Any, path: str | os.PathLike[str], key: str | None, format: str
                            chunks, ws.limits)
 
 
-_OPEN: OrderedDict[ArraySource, tuple[ExitStack, Any]] = OrderedDict()
+_OPEN: OrderedDict[ArraySource, tuple[ExitStack, tuple[Any, Any]]] = OrderedDict()
 _LOCK = threading.RLock()
 
 
-def open_array(src: ArraySource) -> Any:
-    """The source's array in this process: pinned inside the roots, identity checked, opened through its handler."""
+def open_array(src: ArraySource) -> tuple[Any, Any]:
+    """The source's array in this process (pinned inside the roots, identity checked, opened through its
+    handler), and the context manager that confines links and codes library errors for a read."""
     with _LOCK:
         hit = _OPEN.get(src)
         if hit is not None:
@@ -117,6 +119,8 @@ def open_array(src: ArraySource) -> Any:
 
 
 def _open(src: ArraySource, stack: ExitStack) -> Any:
+    """Pinned, checked and opened; the link confinement is entered around the open and around each read
+    (it is a context variable: a worker's tasks run in contexts of their own)."""
     from io_core.dispatch import Chooser
     from io_core.options import ReadOptions
     from io_core.paths import Sandbox
@@ -129,9 +133,11 @@ def _open(src: ArraySource, stack: ExitStack) -> Any:
     chooser = Chooser(REGISTRY)
     choice = chooser.named(src.format, "load")
     handler = REGISTRY.handler(choice.spec)
-    stack.enter_context(chooser.reading(pinned.path, choice.name, sandbox))
     opts = ReadOptions(key=src.key, limits=src.limits) if src.limits is not None else ReadOptions(key=src.key)
-    return stack.enter_context(handler.open_array(pinned.path, opts))
+    reading = functools.partial(chooser.reading, pinned.path, choice.name, sandbox)
+    with reading():
+        array = stack.enter_context(handler.open_array(pinned.path, opts))
+    return array, reading
 
 
 def close_all() -> None:
@@ -146,7 +152,7 @@ def read_block(src: ArraySource, index: tuple) -> Any:
     """The values of ``index`` (a tuple of slices) as a NumPy array, read where this runs."""
     import numpy as np
 
-    array = open_array(src)
-    with _LOCK:  # h5py serialises anyway; one reader per open handle keeps libraries without locks safe
+    array, reading = open_array(src)
+    with _LOCK, reading():  # h5py serialises anyway; one reader per open handle keeps libraries without locks safe
         block = array[index] if index else array[()]
     return np.asarray(block)
