@@ -1,0 +1,5 @@
+"""``python -m sciio``: the ``sciio`` command."""
+
+from sciio.main import main
+
+raise SystemExit(main())
