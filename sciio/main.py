@@ -10,6 +10,7 @@ family's status (sciio.exit_codes); only ``--debug`` shows a traceback. FastMCP 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -40,8 +41,22 @@ def _serve_args(args: list[str]) -> list[str] | None:
     return None
 
 
+# Hints name the MCP tools (the same errors reach agents); on the command line they name the subcommands.
+_TOOL_WORDS = {"load_summary": "sciio summary", "list_formats": "sciio formats", "read_slice": "sciio slice",
+               "explore_h5": "sciio tree", "explore_zarr": "sciio tree", "find_files": "sciio find",
+               "load_configs": "sciio configs", "file_provenance": "sciio history", "verify_file": "sciio verify",
+               "preview_image": "sciio preview", "list_roots": "--root", "key=": "--key ", "format=": "--format ",
+               "overwrite=true": "--overwrite"}
+_TOOL_PATTERN = re.compile("|".join(rf"\b{re.escape(w)}" for w in sorted(_TOOL_WORDS, key=len, reverse=True)))
+
+
+def for_shell(hint: str) -> str:
+    """A hint with the MCP tools it names replaced by their subcommands and options."""
+    return _TOOL_PATTERN.sub(lambda m: _TOOL_WORDS[m.group()], hint)
+
+
 def fail(code: str, message: str, hint: str = "") -> None:
-    sys.stderr.write(f"{code}: {message}\n" + (f"Hint: {hint}\n" if hint else ""))
+    sys.stderr.write(f"{code}: {message}\n" + (f"Hint: {for_shell(hint)}\n" if hint else ""))
 
 
 def _settings(args: Any) -> Any:
