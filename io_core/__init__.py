@@ -42,9 +42,15 @@ def load(path: str | os.PathLike[str], format: str | None = None, *, key: str | 
 
 
 def save(data: Any, path: str | os.PathLike[str], format: str | None = None, *, overwrite: bool = False,
-         dtype: str | None = None):
-    """Save atomically by extension (or ``format``); refuses to replace unless ``overwrite``."""
-    return _default.save(data, path, format, overwrite=overwrite, dtype=dtype)
+         dtype: str | None = None, no_csv: bool = False, dry_run: bool = False,
+         symlink_to: str | os.PathLike[str] | None = None):
+    """Save atomically by extension (or ``format``); refuses to replace unless ``overwrite``.
+
+    A matplotlib Figure also writes its data (CSV) and a YAML recipe beside the picture unless ``no_csv``;
+    ``dry_run`` writes nothing and says what would be written; ``symlink_to`` also links that path to the file.
+    """
+    return _default.save(data, path, format, overwrite=overwrite, dtype=dtype, no_csv=no_csv, dry_run=dry_run,
+                         symlink_to=symlink_to)
 
 
 def summarize(path: str | os.PathLike[str], format: str | None = None, *, key: str | None = None,

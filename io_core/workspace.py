@@ -38,6 +38,7 @@ from io_core.parts import open_part
 from io_core.paths import Pinned, Sandbox, short
 from io_core.provenance import HISTORY_LIMIT, LEDGER_DIR, Provenance, default_ledger_path
 from io_core.registry import REGISTRY, Registry
+from io_core.save_options import save_with_options
 from io_core.writing import save_hint, write_error
 from schemas import (
     CacheCleared,
@@ -231,6 +232,7 @@ class Workspace(Browsing):
         arguments: dict[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> SaveResult:
+        no_csv: bool = False, dry_run: bool = False, symlink_to: str | os.PathLike[str] | None = None,
         """Write atomically: the old file stays byte-identical if anything fails (``progress(done, total)``:
         savers that write in parts, e.g. result bundles member by member, report through it).
 
@@ -241,9 +243,9 @@ class Workspace(Browsing):
         if self.read_only:
             raise ReadOnlyError(f"cannot write {os.fspath(path)!r}")
         real = self._resolve(path, existing=False)
-        choice = self._choose(real, format, "save")
-        return self._write(data, real, choice, overwrite=overwrite, dtype=dtype, inputs=inputs,
-                           operation=operation, arguments=arguments, progress=progress)
+        write = {"overwrite": overwrite, "dtype": dtype, "inputs": inputs, "operation": operation,
+                 "arguments": arguments, "progress": progress}
+        return save_with_options(self, data, real, format, write, no_csv=no_csv, dry_run=dry_run, symlink_to=symlink_to)
 
     def _write(
         self,

@@ -333,6 +333,9 @@ class SaveResult(_Model):
     overwritten: bool
     sha256: str = Field(description="SHA-256 of the bytes written, as sha256sum prints it")
     recorded: bool = Field(default=False, description="a provenance ledger row was written (see file_provenance)")
+    sidecars: list[str] = Field(default_factory=list, description="files written beside it (a figure's data, recipe)")
+    symlink: str | None = None
+    dry_run: bool = Field(default=False, description="nothing written; size_bytes estimated")
 
 
 class FoundFile(_Model):
