@@ -107,8 +107,11 @@ class Dask:
             while pending:
                 if cancelled():
                     raise CancelledError("the computation was cancelled")
-                with self.client.as_current():
-                    finished, pending = wait(pending, timeout=POLL_S, return_when="FIRST_COMPLETED")
+                try:
+                    with self.client.as_current():
+                        finished, pending = wait(pending, timeout=POLL_S, return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished in POLL_S: look at the cancel flag again
+                    continue
                 for f in finished:
                     value, nbytes = _result(f)
                     out[position[f.key]] = value

@@ -6,11 +6,12 @@ of the same blocks give bit-identical results (floating-point sums included).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
-from io_core.compute.source import ArraySource, read_block
+from io_core.compute.source import ArraySource, TableSource, iter_table, read_block
 from io_core.stats import RunningStats
 
 
@@ -66,19 +67,60 @@ def collect(src: ArraySource, index: tuple, windows: list[tuple[float, float]]) 
     return out, int(block.nbytes)
 
 
-def copy_region(src: ArraySource, index: tuple, dst: str, name: str, roots: Any, out_index: tuple) -> tuple[int, int]:
-    """Read ``index`` of ``src`` and write it into Zarr array ``name`` of the store at ``dst``, at ``out_index``.
-
-    ``dst`` is the real path of the atomic write's temp folder, re-resolved inside ``roots`` here.
-    Regions are whole output chunks, so no two tasks write the same chunk.
-    """
+def copy_region(pieces: list[tuple], region: tuple, dst: str, name: str, roots: Any) -> tuple[int, int]:
+    """Assemble output ``region`` from its ``pieces`` (source, index there, index in the region) and write it
+    into Zarr array ``name`` of the store at ``dst`` (the atomic write's temp folder, by its real path: it is
+    re-resolved inside ``roots`` here). Regions are whole output chunks: no two tasks write the same chunk."""
     import zarr
 
     from io_core.paths import Sandbox
 
-    block = read_block(src, index)
     real = Sandbox(roots).resolve(dst)
     out = zarr.open_array(str(real), path=name, mode="r+")
-    shape = tuple(s.stop - s.start for s in out_index)
-    out[out_index] = block.reshape(shape)
-    return 1, int(block.nbytes)
+    shape = tuple(s.stop - s.start for s in region)
+    buffer = np.empty(shape, dtype=out.dtype)
+    nbytes = 0
+    for src, index, local in pieces:
+        block = read_block(src, index)
+        buffer[local] = block.reshape(buffer[local].shape)
+        nbytes += block.nbytes
+    out[region] = buffer
+    return 1, nbytes
+
+
+def table_part(src: TableSource, part: str, roots: Any) -> tuple[int, int]:
+    """One table file as a parquet part at ``part`` (a scratch file inside ``roots``), read in chunks."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from io_core.paths import Sandbox
+
+    real = Sandbox(roots).resolve(part)
+    writer = None
+    try:
+        for frame in iter_table(src):
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(str(real), table.schema)
+            elif table.schema != writer.schema:
+                table = table.cast(pa.unify_schemas([writer.schema, table.schema], promote_options="permissive"))
+                if table.schema != writer.schema:  # a later chunk widened a type: rewrite this file's part whole
+                    raise _Widen
+            writer.write_table(table)
+    except _Widen:
+        writer.close()
+        writer = None
+        import pandas as pd
+
+        whole = pa.Table.from_pandas(pd.concat(list(iter_table(src)), ignore_index=True), preserve_index=False)
+        pq.write_table(whole, str(real))
+    finally:
+        if writer is not None:
+            writer.close()
+    if not os.path.exists(real):
+        pq.write_table(pa.table({}), str(real))
+    return 1, src.identity[2]
+
+
+class _Widen(Exception):
+    pass

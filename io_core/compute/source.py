@@ -156,3 +156,48 @@ def read_block(src: ArraySource, index: tuple) -> Any:
     with _LOCK, reading():  # h5py serialises anyway; one reader per open handle keeps libraries without locks safe
         block = array[index] if index else array[()]
     return np.asarray(block)
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """One table file (``key``: a column or sheet, as the format means it), described like ``ArraySource``."""
+
+    roots: tuple[str, ...] | None
+    real: str
+    format: str
+    key: str | None
+    identity: tuple[int, int, int, int]
+    limits: Any = field(default=None, compare=False, hash=False)
+
+
+def describe_table(ws: Any, path: str | os.PathLike[str], key: str | None, format: str | None = None) -> TableSource:
+    """The ``TableSource`` of ``path`` in ``ws`` (its format must stream rows: ``iter_frames``)."""
+    from io_core.errors import UnsupportedOperationError
+    from io_core.formats.base import supports
+
+    with ws._pin(path) as pinned:
+        choice = ws._choose(pinned.path, format, "load")
+        handler = ws._handler(choice) if choice.spec is not None else None
+        if handler is None or not supports(handler, "iter_frames"):
+            raise UnsupportedOperationError(f"{choice.name} files are not read as tables in chunks",
+                                            hint="Tables: csv, tsv, jsonl, parquet, feather, ...")
+        roots = tuple(str(r) for r in ws.sandbox.roots) if ws.sandbox.roots is not None else None
+        return TableSource(roots, str(pinned.real), choice.name, key, identity_of(pinned.stat), ws.limits)
+
+
+def iter_table(src: TableSource, chunk_rows: int = 100_000) -> Any:
+    """The table's rows as DataFrames of ``chunk_rows``, read where this runs under the same confinement."""
+    from io_core.dispatch import Chooser
+    from io_core.options import ReadOptions
+    from io_core.paths import Sandbox
+    from io_core.registry import REGISTRY
+
+    sandbox = Sandbox(src.roots)
+    with sandbox.pin(src.real) as pinned:
+        if identity_of(pinned.stat) != src.identity or str(pinned.real) != src.real:
+            raise FileChangedError(f"{Path(src.real).name!r} changed after it was checked")
+        chooser = Chooser(REGISTRY)
+        choice = chooser.named(src.format, "load")
+        opts = ReadOptions(key=src.key, limits=src.limits) if src.limits is not None else ReadOptions(key=src.key)
+        with chooser.reading(pinned.path, choice.name, sandbox):
+            yield from REGISTRY.handler(choice.spec).iter_frames(pinned.path, opts, chunk_rows)
