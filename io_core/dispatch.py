@@ -29,6 +29,7 @@ from io_core.errors import (
 )
 from io_core.links import links_confined_to
 from io_core.registry import FormatSpec, Registry, candidate_extensions
+from io_core.remote import is_remote
 
 SNIFF_BYTES = 1024
 
@@ -55,9 +56,12 @@ def can(spec: FormatSpec, op: str) -> bool:
 def head_of(path: Path) -> bytes:
     """The first KiB of a file, gunzipped when it is gzip (so magic inside ``.nii.gz`` is seen)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES)
-    except OSError:
+        if is_remote(path):  # a remote object: its first block, through the range cache
+            head = path.head(SNIFF_BYTES)  # type: ignore[attr-defined]
+        else:
+            with open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+    except (OSError, IOCoreError):
         return b""
     if head[:2] == b"\x1f\x8b":
         try:
@@ -89,6 +93,14 @@ class Chooser:
         return None
 
     def choose(self, path: Path, fmt: str | None, op: str) -> Choice:
+        choice = self._choose(path, fmt, op)
+        if is_remote(path):  # formats that read remote objects through file objects (io_core.remote.formats)
+            from io_core.remote.formats import check_remote
+
+            check_remote(choice, op, path)
+        return choice
+
+    def _choose(self, path: Path, fmt: str | None, op: str) -> Choice:
         if fmt:
             return self.named(fmt, op)
         unavailable: list[FormatSpec] = []

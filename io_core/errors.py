@@ -288,6 +288,16 @@ class NameTooLongError(IOCoreError):
     default_hint = "Each name in a path may be at most 255 bytes, and a whole path about 4096 bytes; use a shorter one."
 
 
+class RemoteError(IOCoreError):
+    code = "REMOTE_ERROR"
+    default_hint = "The object store failed or refused the request (its message is above); retry later, or check the root's URL and credentials."
+
+
+class RemoteTimeoutError(IOCoreError):
+    code = "TIMEOUT"
+    default_hint = "The object store did not answer within the configured time (--remote-timeout); retry, or ask for less."
+
+
 # -- the last resort: failures from libraries that still carry a meaning ------------------------
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from io_core.errors import IOCoreError, PathOutsideRootError
 from io_core.paths import Sandbox, real_path
+from io_core.remote import is_remote
 from io_core.sandbox_context import active_sandbox, links_confined_to
 
 __all__ = ["LinkTarget", "active_sandbox", "links_confined_to", "outside_error", "resolve_target"]
@@ -42,6 +43,10 @@ def resolve_target(container: Path, raw: str | bytes, sandbox: Sandbox | None) -
     """Resolve ``raw`` as a reader would: absolute as is, relative against ``container``'s folder."""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "surrogateescape")
+    if is_remote(container):  # a key next to the remote object, confined to its remote root
+        from io_core.remote.hdf5 import remote_target
+
+        return remote_target(container, raw, sandbox, LinkTarget)
     if raw in ("", "."):
         real: Path | None = real_path(container)
     elif "\x00" in raw:

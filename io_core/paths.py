@@ -23,6 +23,7 @@ import os
 import stat as st_
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from io_core.errors import (
     FileNotFoundIOError,
@@ -218,13 +219,17 @@ class _Walk:
 class Sandbox:
     """Resolves paths against an ordered list of roots; ``roots=None`` confines nothing."""
 
-    def __init__(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> None:
+    def __init__(self, roots: Iterable[str | os.PathLike[str]] | None = None, *, remote: Any = None) -> None:
+        self.remote: Any = None  # io_core.remote.RemoteRoots: s3:// and https:// roots (remote: a RemoteConfig)
         if roots is None:
             self._roots: tuple[Path, ...] | None = None
             self._root_strs: tuple[str, ...] | None = None
         else:
-            resolved = tuple(Path(os.path.realpath(os.fspath(r))) for r in roots)
-            if not resolved:
+            from io_core.remote.roots import split_roots
+
+            local, self.remote = split_roots(list(roots), remote)
+            resolved = tuple(Path(os.path.realpath(os.fspath(r))) for r in local)
+            if not resolved and self.remote is None:
                 raise ValueError("a Sandbox needs at least one root (or roots=None)")
             self._roots = resolved
             self._root_strs = tuple(str(r) for r in resolved)
@@ -232,6 +237,10 @@ class Sandbox:
     @property
     def roots(self) -> Sequence[Path] | None:
         return self._roots
+
+    def remote_roots(self) -> list[tuple[Any, bool]]:
+        """(io_core.remote.RemoteRoot, writable) for each remote root, in order."""
+        return [(r, self.remote.writable(r)) for r in self.remote.roots] if self.remote is not None else []
 
     @property
     def confined(self) -> bool:
@@ -287,12 +296,40 @@ class Sandbox:
             raise PathOutsideRootError(f"{short(raw)} resolves outside the allowed roots", path=raw)
         return fd, real, info
 
+    def _remote(self, user_path: Any) -> Any:
+        """The ``io_core.remote.path.RemotePath`` a path names in a remote root; None for a local path.
+
+        A URL is never a local name: one outside every remote root is PATH_OUTSIDE_ROOT.
+        """
+        raw = user_path if isinstance(user_path, str) else None
+        if raw is None:
+            if type(user_path).__name__ == "RemotePath":
+                raw = str(user_path)
+            else:
+                return None
+        from io_core.remote.roots import looks_remote
+
+        if self.remote is None:
+            if looks_remote(raw) and self._roots is not None:
+                raise PathOutsideRootError(f"{short(raw)} is a URL; no remote root is configured", path=raw)
+            return None
+        hit = self.remote.locate(raw)
+        if hit is None:
+            return None
+        from io_core.remote.path import RemotePath
+
+        return RemotePath(hit[0], hit[1], self.remote)
+
     def resolve(self, user_path: str | os.PathLike[str]) -> Path:
         """The real, absolute path for ``user_path``, or ``PATH_OUTSIDE_ROOT``.
 
         A path that does not exist yet is checked through its walked parent; the missing
         rest is taken lexically. The answer is a *name*: open it with ``pin``, not by name.
+        (A path in a remote root: its ``RemotePath``, checked as text.)
         """
+        remote = self._remote(user_path)
+        if remote is not None:
+            return remote
         fd, real, _ = self._walk(user_path, missing_ok=True)
         close_fd(fd)
         return Path(real)
@@ -301,7 +338,13 @@ class Sandbox:
         """The existing regular file (or, with ``folders``, folder) at ``user_path``, pinned open.
 
         FIFOs, devices and sockets are ``NOT_A_FILE`` (nothing is opened that could block).
+        A remote object is pinned by its size, ETag and version (``io_core.remote.path.RemotePin``).
         """
+        remote = self._remote(user_path)
+        if remote is not None:
+            from io_core.remote.path import RemotePin
+
+            return RemotePin(remote, folders=folders)  # type: ignore[return-value]
         fd, real, info = self._walk(user_path, missing_ok=True)
         raw = os.fspath(user_path)
         if fd is None or info is None:
@@ -333,6 +376,9 @@ class Sandbox:
         Writes go through this fd (``dir_fd=``), so the folder cannot be swapped under them.
         The fd is readable when the folder is (for fsync); the caller closes it.
         """
+        if self._remote(user_path) is not None:
+            raise NotAFileError(f"{short(os.fspath(user_path))} is in a remote root: it has no folders to open",
+                                path=os.fspath(user_path))
         fd, real, info = self._walk(user_path, missing_ok=not create, create=create)
         raw = os.fspath(user_path)
         if fd is None or info is None:
@@ -354,6 +400,8 @@ class Sandbox:
 
     def display(self, real: Path) -> str:
         """The path as a client should see it: relative to its root when confined."""
+        if type(real).__name__ == "RemotePath" and self.remote is not None:
+            return self.remote.display(real.root, real.key)  # type: ignore[attr-defined]
         real = real_path(real)
         if self._roots is None:
             return str(real)
@@ -379,6 +427,10 @@ def pin_companion(p: str | os.PathLike[str], ref: str | bytes) -> Path:
     sandbox = active_sandbox() or _UNCONFINED
     if isinstance(ref, bytes):
         ref = ref.decode("utf-8", "surrogateescape")
+    if type(p).__name__ == "RemotePath":  # a key next to a remote object: checked as text, opened by range
+        from io_core.remote.hdf5 import remote_companion
+
+        return remote_companion(p, ref, sandbox)  # type: ignore[return-value]
     text = os.fspath(p)
     if not ref or "\x00" in ref:
         raise FileNotFoundIOError(f"{Path(text).name!r} names an unusable file {short(ref)}")

@@ -77,8 +77,9 @@ class Workspace(Browsing):
         record_loads: bool = False,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         limits: Limits | None = None,
+        remote: Any = None,  # io_core.remote.RemoteConfig: how s3:// and https:// roots are reached
     ) -> None:
-        self.sandbox = Sandbox(roots)
+        self.sandbox = Sandbox(roots, remote=remote)
         self._limits = limits
         self.read_only = read_only
         self.allow_pickle = allow_pickle
@@ -488,9 +489,10 @@ class Workspace(Browsing):
                            sha256=job.sha256, replaced=replaced, recorded=recorded)
 
     def roots_info(self) -> RootsInfo:
-        roots = self.sandbox.roots or [Path.cwd()]
+        roots = self.sandbox.roots or ([] if self.sandbox.remote else [Path.cwd()])
         return RootsInfo(
-            roots=[RootInfo(path=str(r), exists=r.is_dir(), writable=os.access(r, os.W_OK)) for r in roots],
+            roots=[RootInfo(path=str(r), exists=r.is_dir(), writable=os.access(r, os.W_OK)) for r in roots]
+            + [RootInfo(path=r.url, exists=True, writable=w) for r, w in self.sandbox.remote_roots()],
             read_only=self.read_only,
             allow_pickle=self.allow_pickle,
         )

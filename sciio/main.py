@@ -73,7 +73,7 @@ def _settings(args: Any) -> Any:
         from io_core.errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"invalid settings: {problems}", hint="Check the options and SCIIO_* variables.")
-    missing = [str(r) for r in settings.roots if not r.is_dir()]
+    missing = [str(r) for r in settings.local_roots() if not r.is_dir()]
     if missing:
         from io_core.errors import InvalidArgumentError
 

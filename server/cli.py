@@ -21,10 +21,23 @@ def _byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a byte size: {text!r} (e.g. 536870912, 512MiB, 2GB)") from None
 
 
+def _root(text: str) -> str | Path:
+    """A URL root stays text (s3://, https://); anything else is a folder."""
+    from io_core.remote.roots import looks_remote
+
+    return text if looks_remote(text) else Path(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="sciio-mcp", description="Scientific file I/O as MCP tools (stdio; --http for a lab server).")
-    p.add_argument("--root", action="append", type=Path, metavar="DIR",
-                   help="allowed folder (repeatable); the first is the base of relative paths [default: .]")
+    p.add_argument("--root", action="append", type=_root, metavar="DIR",
+                   help="allowed folder, s3://bucket/prefix or https://host/prefix (repeatable); the first is the base "
+                        "of relative paths [default: .]")
+    p.add_argument("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, SeaweedFS) [default: AWS]")
+    p.add_argument("--allow-remote-writes", action="store_true", default=None,
+                   help="allow writing to s3:// roots (read-only otherwise)")
+    p.add_argument("--remote-timeout", type=float, metavar="SECONDS",
+                   help="time limit of one object-store request (retried with back-off) [default: 20]")
     p.add_argument("--read-only", action="store_true", default=None, help="offer no writing tools")
     p.add_argument("--allow-pickle", action="store_true", default=None,
                    help="allow loading pickled objects (runs code from the file: trusted files only)")
@@ -74,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
 
     overrides = {
         "roots": args.root,
+        "s3_endpoint_url": args.s3_endpoint_url,
+        "allow_remote_writes": args.allow_remote_writes,
+        "remote_timeout": args.remote_timeout,
         "read_only": args.read_only,
         "allow_pickle": args.allow_pickle,
         "max_response_bytes": args.max_response_bytes,
@@ -110,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     from io_core.limits import set_current
 
     set_current(settings.limits())  # resource limits every call is checked against (io_core.limits)
-    missing = [str(r) for r in settings.roots if not r.is_dir()]
+    missing = [str(r) for r in settings.local_roots() if not r.is_dir()]
     if missing:
         sys.stderr.write(f"sciio-mcp: root folder(s) do not exist: {', '.join(missing)}\n")
         raise SystemExit(2)
@@ -142,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
             "serving MCP over HTTP at http://%s:%d/mcp (auth: %s, read-only: %s)", settings.http_host,
             settings.http_port, "bearer" if has_auth else "none", settings.read_only)
         app = create_app(settings)
-        warmup.start(settings.roots)  # imports the roots' libraries once the server is idle
+        warmup.start(settings.local_roots())  # imports the roots' libraries once the server is idle
         lifecycle.serve_until_stopped(lambda: serve(app, settings))
         return
     if sys.stdin.isatty():
@@ -155,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     from server.app import create_app
 
     app = create_app(settings)
-    warmup.start(settings.roots)  # imports the roots' libraries once the server is idle
+    warmup.start(settings.local_roots())  # imports the roots' libraries once the server is idle
     from server import stdio_guard
 
     stdio_guard.install()  # a request too deep for the SDK's JSON reader still gets a coded answer

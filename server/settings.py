@@ -12,7 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCIIO_", extra="ignore")
 
-    roots: list[Path] = Field(default_factory=lambda: [Path.cwd()], description="allowed roots; the first is the base of relative paths")
+    roots: list[str | Path] = Field(default_factory=lambda: [Path.cwd()], description="allowed roots (folders, s3://bucket/prefix, https://host/prefix); the first is the base of relative paths")
+    s3_endpoint_url: str | None = None  # S3-compatible services (SeaweedFS, MinIO); credentials: the AWS chain
+    allow_remote_writes: bool = False  # remote roots are read-only unless this is set
+    remote_timeout: float = Field(default=20.0, gt=0, description="seconds one object-store request may take")
+    remote_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed object-store request (back-off)")
+    remote_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0, description="range-cache bound for remote objects")
     read_only: bool = False
     allow_pickle: bool = False
     max_response_bytes: int = Field(default=32768, ge=1024)
@@ -42,6 +47,26 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=20.0, ge=0, description="tool calls per second per client; 0 turns it off")
     rate_burst: int | None = Field(default=None, ge=1, description="bucket size; default twice the rate")
 
+    @field_validator("roots", mode="after")
+    @classmethod
+    def _roots(cls, value: list) -> list:
+        from io_core.remote.roots import parse_root
+
+        return [r if isinstance(r, str) and parse_root(r) else Path(r) for r in value]  # a bad URL: ValueError
+
+    def local_roots(self) -> list[Path]:
+        return [r for r in self.roots if isinstance(r, Path)]
+
+    def remote_config(self):  # -> io_core.remote.RemoteConfig | None
+        """How remote roots are reached (None without remote roots)."""
+        if len(self.local_roots()) == len(self.roots):
+            return None
+        from io_core.remote.roots import RemoteConfig
+
+        return RemoteConfig(endpoint_url=self.s3_endpoint_url, allow_writes=self.allow_remote_writes,
+                            timeout=self.remote_timeout, retries=self.remote_retries,
+                            cache_bytes=self.remote_cache_bytes)
+
     @field_validator("max_write_bytes", mode="before")
     @classmethod
     def _byte_size(cls, value: object) -> object:
@@ -57,7 +82,7 @@ class Settings(BaseSettings):
         from io_core.workspace import Workspace
 
         return functools.partial(Workspace, self.roots, read_only=self.read_only, allow_pickle=self.allow_pickle,
-                                 cache_bytes=self.cache_bytes, limits=self.limits())
+                                 cache_bytes=self.cache_bytes, limits=self.limits(), remote=self.remote_config())
 
     def limits(self):  # -> io_core.limits.Limits
         """The io_core resource limits these settings ask for (the rest stay at their defaults)."""

@@ -178,7 +178,7 @@ def register_routes(mcp: Any, settings: Any) -> None:
 
     @mcp.custom_route("/ready", methods=["GET"], include_in_schema=False)
     async def ready(request: Request) -> Response:
-        problems = root_problems(list(settings.roots))
+        problems = root_problems(settings.local_roots())
         if problems:
             return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready", "roots": len(settings.roots), "read_only": settings.read_only})

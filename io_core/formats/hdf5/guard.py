@@ -61,6 +61,7 @@ from io_core.formats.hdf5.references import (
 )
 from io_core.links import active_sandbox
 from io_core.paths import Sandbox, real_path
+from io_core.remote import is_remote
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 SUPER_WRITE_ACCESS = 0x01
@@ -143,7 +144,14 @@ def _open_error(path: Path, exc: BaseException) -> CorruptFileError:
 
 
 def open_raw(path: Path) -> tuple[h5py.File, bool]:
-    """Read-only without locking; SWMR read mode when a SWMR writer has the file. (file, swmr). Nothing checked."""
+    """Read-only without locking; SWMR read mode when a SWMR writer has the file. (file, swmr). Nothing checked.
+
+    A remote object (``io_core.remote``) is opened through a ranged file object; links and sources
+    in it are checked against its remote root (``references.check_reference``)."""
+    if is_remote(path):
+        from io_core.remote.hdf5 import open_remote
+
+        return open_remote(path, _open_error), False
     try:
         sb = read_superblock(path)
     except OSError as exc:

@@ -31,8 +31,9 @@ from typing import Any
 from h5py import h5d
 
 from io_core.errors import IOCoreError, NotAFileError, PathOutsideRootError, UnsupportedOperationError
-from io_core.links import LinkTarget, outside_error
+from io_core.links import LinkTarget, outside_error, resolve_target
 from io_core.paths import Sandbox, pin_companion, real_path
+from io_core.remote import is_remote
 
 ELINK, VDS, EFILE = "external link", "virtual dataset source", "external raw storage"
 PREFIX_ENV = {ELINK: "HDF5_EXT_PREFIX", VDS: "HDF5_VDS_PREFIX", EFILE: "HDF5_EXTFILE_PREFIX"}
@@ -68,6 +69,8 @@ def locate(kind: str, raw: str, opened: Path, sandbox: Sandbox | None) -> LinkTa
     companions appear). ``inside`` is False when a place HDF5 may try is outside the roots
     (or not a regular file) or the search cannot be confined; None without a sandbox.
     """
+    if is_remote(opened):
+        return resolve_target(opened, raw if kind != VDS or raw != "." else "", sandbox)
     real_file = real_path(opened)
     tried = places(kind, raw, real_file)
     if kind == VDS and raw == ".":
@@ -102,6 +105,10 @@ def check_reference(kind: str, raw: str | bytes, opened: Path, sandbox: Sandbox 
     """
     raw = text(raw)
     what = what or f"{kind} {raw!r}"
+    if is_remote(opened):  # libhdf5 on a remote object's file object would look on the local disk
+        from io_core.remote.hdf5 import check_remote_reference
+
+        return check_remote_reference(kind, raw, opened, sandbox, what)
     if sandbox is None:
         raise UnsupportedOperationError(
             f"{what} names {raw!r}; files named inside HDF5 files are followed only under a sandbox",

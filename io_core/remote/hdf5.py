@@ -1,0 +1,104 @@
+"""HDF5 on remote objects: h5py on a ranged file object, and the files named inside it kept in the remote root.
+
+libhdf5 reading a file object still resolves external links, virtual-dataset sources and
+external raw storage on the *local* disk (next to the current directory, or absolute). So
+for a remote file (``io_core.formats.hdf5.references.check_reference``) a name leaving the
+remote root is PATH_OUTSIDE_ROOT exactly as for a local file, and a name inside it is
+refused too (UNSUPPORTED_OPERATION: libhdf5 would look for it locally) — except where the
+hdf5 format's own walker follows an external link itself (``remote_companion``: the target
+is another remote object, opened by range the same way). h5py is imported by the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from io_core.errors import PathOutsideRootError, UnsupportedOperationError
+from io_core.remote.roots import looks_remote
+
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def open_remote(path: Any, open_error: Any) -> Any:
+    """``h5py.File`` on a ranged file object of the remote object (read-only); CORRUPT_FILE when it is not HDF5."""
+    import h5py
+
+    from io_core.errors import CorruptFileError
+
+    fh = path.open("rb", buffering=0)
+    try:
+        offset, found = 0, False
+        while offset + 16 <= fh.size:
+            if fh.read_range(offset, offset + 8) == SIGNATURE:
+                found = True
+                break
+            offset = 512 if offset == 0 else offset * 2
+        if not found:
+            raise CorruptFileError(f"{path.name!r} is not an HDF5 file (no HDF5 signature)")
+        try:
+            return h5py.File(fh, "r")
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError/RuntimeError/ValueError for bad files
+            raise open_error(path, exc) from None
+    except BaseException:
+        fh.close()
+        raise
+
+
+def _resolve(container: Any, raw: str, sandbox: Any) -> Any:
+    """The remote object ``raw`` names, next to ``container`` (or a URL inside a remote root); else PATH_OUTSIDE_ROOT."""
+    if raw in ("", "."):
+        return container
+    if looks_remote(raw):
+        if sandbox is None or getattr(sandbox, "remote", None) is None:
+            raise PathOutsideRootError(f"{raw!r} is not inside a remote root", path=raw)
+        target = sandbox.resolve(raw)
+        if type(target).__name__ != "RemotePath":
+            raise PathOutsideRootError(f"{raw!r} is not inside a remote root", path=raw)
+        return target
+    if raw.startswith("/"):
+        raise PathOutsideRootError(f"{raw!r} is an absolute local name; a remote file may name only objects "
+                                   "next to it in its remote root", path=raw)
+    return container.parent.joinpath(raw)
+
+
+def remote_target(container: Any, raw: str, sandbox: Any, link_target: Any) -> Any:
+    """``io_core.links.resolve_target`` for a remote container: a ``LinkTarget`` whose ``real`` is a RemotePath."""
+    if "\x00" in raw:
+        return link_target(raw, None, False if sandbox is not None else None, None)
+    try:
+        target = _resolve(container, raw, sandbox)
+    except PathOutsideRootError:
+        return link_target(raw, None, False if sandbox is not None else None, None)
+    if sandbox is None:
+        return link_target(raw, target, None, None)
+    return link_target(raw, target, True, sandbox.display(target))
+
+
+def remote_companion(p: Any, ref: str, sandbox: Any) -> Any:
+    """``io_core.paths.pin_companion`` for a remote file: the checked RemotePath to open (by range)."""
+    try:
+        return _resolve(p, ref, sandbox).with_counter(p.counter)
+    except PathOutsideRootError:
+        raise PathOutsideRootError(
+            f"{p.name!r} names {ref!r}, outside its remote root; it is never read",
+            hint="Keep the files a recording is made of together inside the root.", path=ref,
+        ) from None
+
+
+def check_remote_reference(kind: str, raw: str, opened: Any, sandbox: Any, what: str) -> list[str]:
+    """``check_reference`` for a remote file: nothing libhdf5 itself may open (see the module docstring)."""
+    from io_core.links import LinkTarget, outside_error
+
+    if kind == "virtual dataset source" and raw == ".":
+        return []  # sources in the same file
+    if not raw or "\x00" in raw:
+        return []
+    try:
+        _resolve(opened, raw, sandbox)
+    except PathOutsideRootError:
+        raise outside_error(what, LinkTarget(raw, None, False, None)) from None
+    raise UnsupportedOperationError(
+        f"{what} names another object ({raw!r}); libhdf5 reading a remote file would look for it on the local "
+        "disk, so it is not followed",
+        hint="Read the target object directly; explore_h5 follows external links between remote objects itself.",
+    )

@@ -1,0 +1,158 @@
+"""Reading a remote object by byte ranges: a block cache shared by the process, bounded by bytes.
+
+Blocks of ``block_bytes`` are keyed on (URL, ETag or version id, block number), so browsing
+a file issues each range once, a replaced object is never mixed with its old bytes, and
+every file object opened on the same object version shares what was fetched. A read that
+misses several consecutive blocks fetches them in one range request. ``RemoteFile`` is the
+seekable binary file object formats read through (h5py, pyarrow, numpy, PIL, pandas).
+
+Each request is counted on the ``Counter`` of the call that opened the file (the access log
+reports it) and on the process totals (``io_core.remote.stats``).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from io_core.remote.stats import Counter
+
+
+class RangeCache:
+    """LRU of fetched blocks, at most ``max_bytes`` in total (0: nothing is kept)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._blocks: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            block = self._blocks.get(key)
+            if block is not None:
+                self._blocks.move_to_end(key)
+            return block
+
+    def put(self, key: tuple, block: bytes) -> None:
+        if len(block) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._blocks.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._blocks[key] = block
+            self.size += len(block)
+            while self.size > self.max_bytes:
+                _, dropped = self._blocks.popitem(last=False)
+                self.size -= len(dropped)
+
+    def clear(self) -> int:
+        with self._lock:
+            n = self.size
+            self._blocks.clear()
+            self.size = 0
+            return n
+
+
+_CACHES: dict[int, RangeCache] = {}
+
+
+def cache_of(max_bytes: int) -> RangeCache:
+    """The process's range cache (one per configured size)."""
+    cache = _CACHES.get(max_bytes)
+    if cache is None:
+        cache = _CACHES.setdefault(max_bytes, RangeCache(max_bytes))
+    return cache
+
+
+class RemoteFile(io.RawIOBase):
+    """A read-only, seekable file object on one remote object version (see the module docstring)."""
+
+    def __init__(self, obj: Any, counter: Counter | None = None) -> None:
+        super().__init__()
+        self.obj = obj  # io_core.remote.path.RemoteObject
+        self.size = obj.size
+        self.block = obj.config.block_bytes
+        self.cache = cache_of(obj.config.cache_bytes)
+        self.counter = counter
+        self.name = obj.url
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self.pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if pos < 0:
+            raise OSError(22, "negative seek position")
+        self.pos = pos
+        return pos
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self.read_range(self.pos, min(self.pos + len(view), self.size))
+        view[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        data = self.read_range(self.pos, self.size)
+        self.pos += len(data)
+        return data
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``, from cached blocks where they are, fetching the missing runs."""
+        if end <= start:
+            return b""
+        first, last = start // self.block, (end - 1) // self.block
+        ident = (self.obj.url, self.obj.etag or self.obj.version)
+        blocks: dict[int, bytes] = {}
+        missing: list[int] = []
+        for n in range(first, last + 1):
+            got = self.cache.get((*ident, n))
+            if got is None:
+                missing.append(n)
+            else:
+                blocks[n] = got
+        for run in _runs(missing):
+            lo = run[0] * self.block
+            hi = min((run[-1] + 1) * self.block, self.size)
+            data = self.obj.fetch(lo, hi, self.counter)
+            for n in run:
+                part = data[(n - run[0]) * self.block : (n - run[0] + 1) * self.block]
+                blocks[n] = part
+                self.cache.put((*ident, n), part)
+        joined = b"".join(blocks[n] for n in range(first, last + 1))
+        offset = start - first * self.block
+        return joined[offset : offset + (end - start)]
+
+
+def _runs(numbers: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and runs[-1][-1] == n - 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
+
+
+def open_buffered(obj: Any, counter: Counter | None = None) -> io.BufferedReader:
+    """A buffered reader (readline, peek) over ``RemoteFile`` for text and table parsers."""
+    return io.BufferedReader(RemoteFile(obj, counter), buffer_size=64 * 1024)
