@@ -16,8 +16,8 @@ from typing import Any
 
 from sciio import exit_codes
 
-_GLOBAL_WITH_VALUE = {"--root", "--max-response-bytes"}
-_GLOBAL_FLAGS = {"--json", "--read-only", "--allow-pickle", "--debug"}
+_GLOBAL_WITH_VALUE = {"--root", "--max-response-bytes", "--s3-endpoint-url", "--remote-timeout"}
+_GLOBAL_FLAGS = {"--json", "--read-only", "--allow-pickle", "--allow-remote-writes", "--debug"}
 
 
 def _serve_args(args: list[str]) -> list[str] | None:
@@ -65,7 +65,8 @@ def _settings(args: Any) -> Any:
     from server.settings import Settings
 
     given = {"roots": args.root, "read_only": args.read_only, "allow_pickle": args.allow_pickle,
-             "max_response_bytes": args.max_response_bytes}
+             "max_response_bytes": args.max_response_bytes, "s3_endpoint_url": args.s3_endpoint_url,
+             "allow_remote_writes": args.allow_remote_writes, "remote_timeout": args.remote_timeout}
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

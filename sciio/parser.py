@@ -23,7 +23,14 @@ def _global(p: argparse.ArgumentParser, *, top: bool) -> None:
     """Global options; on subcommands they default to SUPPRESS so a value given before the subcommand stays."""
     keep = {} if top else {"default": argparse.SUPPRESS}
     p.add_argument("--root", action="append", metavar="DIR", **({"default": None} if top else keep),
-                   help="allowed folder (repeatable); relative paths start at the first [default: .]")
+                   help="allowed folder, s3://bucket/prefix or https://host/prefix (repeatable); relative paths "
+                        "start at the first [default: .]")
+    p.add_argument("--s3-endpoint-url", metavar="URL", **({"default": None} if top else keep),
+                   help="S3-compatible endpoint (MinIO, SeaweedFS) [default: AWS]")
+    p.add_argument("--allow-remote-writes", action="store_true", **({"default": None} if top else keep),
+                   help="allow writing to s3:// roots (read-only otherwise)")
+    p.add_argument("--remote-timeout", type=float, metavar="SECONDS", **({"default": None} if top else keep),
+                   help="time limit of one object-store request [default: 20]")
     p.add_argument("--json", action="store_true", **({"default": False} if top else keep),
                    help="print the MCP tool's structured result as JSON")
     p.add_argument("--read-only", action="store_true", **({"default": None} if top else keep),
