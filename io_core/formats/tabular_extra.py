@@ -9,14 +9,19 @@
   read only the first rows. Saving takes a frame (one sheet, "Sheet1") or
   ``{sheet: frame | records | columns}``. Like CSV, a non-default index is written as a
   leading column and dtypes are re-inferred on load.
+- ``.xlsm`` (openpyxl) and ``.xls`` (xlrd) load, summarize and page like ``.xlsx`` (one
+  ``ExcelFormat``, a workbook reader per library); they are not written. A macro-enabled
+  workbook's macros are never run: only the cell values Excel cached are read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from io_core.coerce import as_frame
@@ -25,7 +30,7 @@ from io_core.formats.base import Format
 from io_core.formats.common import write_arrow
 from io_core.formats.tables import _has_default_index
 from io_core.formats.tables import check_columns as _check_columns
-from io_core.limits import Limits, check_page, check_zip, current
+from io_core.limits import Limits, check_page, check_text_size, check_zip, current
 from io_core.options import ReadOptions, WriteOptions
 from io_core.summary import frame_summary, frame_summary_streamed
 from schemas import ChildInfo, FrameSummary, TreeSummary
@@ -202,16 +207,147 @@ def _sheet_size(ws: Any) -> tuple[int, int, bool]:
     return rows, cols, True
 
 
-def _head_frame(ws: Any, n: int) -> pd.DataFrame:
-    rows = list(ws.iter_rows(max_row=n + 1, values_only=True))
+def _header_names(cells: Sequence[Any]) -> list[str]:
+    """Column names from a header row as pandas names them: blanks ``Unnamed: i``, repeats ``a.1``."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cells):
+        name = f"Unnamed: {i}" if c is None or c == "" else str(c)
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    return names
+
+
+def _frame_from_rows(rows: list[Sequence[Any]]) -> pd.DataFrame:
+    """The first row as the header, the rest as data (short rows padded), dtypes inferred."""
     if not rows:
         return pd.DataFrame()
-    header = [str(c) if c is not None else f"Unnamed: {i}" for i, c in enumerate(rows[0])]
-    body = [list(r) + [None] * (len(header) - len(r)) for r in rows[1:]]
+    header = _header_names(rows[0])
+    body = [list(r)[: len(header)] + [None] * (len(header) - len(r)) for r in rows[1:]]
     return pd.DataFrame(body, columns=header).infer_objects()
 
 
-class XlsxFormat(Format):
+def _head_frame(ws: Any, n: int) -> pd.DataFrame:
+    return _frame_from_rows(list(ws.iter_rows(max_row=n + 1, values_only=True)))
+
+
+class _OpenpyxlBook:
+    """An .xlsx / .xlsm workbook: openpyxl (read-only, cached values) for names, sizes and heads;
+    pandas for whole sheets and pages. Its zip directory is checked before anything inflates."""
+
+    def __init__(self, path: Path, limits: Limits | None) -> None:
+        self.path = path
+        self.wb = _workbook(path, limits)
+        self.names = list(self.wb.sheetnames)
+
+    def size(self, name: str) -> tuple[int, int, bool]:
+        return _sheet_size(self.wb[name])
+
+    def head(self, name: str, n: int) -> pd.DataFrame:
+        return _head_frame(self.wb[name], n)
+
+    def header(self, name: str) -> list[Any]:
+        return list(pd.read_excel(self.path, sheet_name=name, nrows=0, engine="openpyxl").columns)
+
+    def frame(self, name: str, skip: int = 0, nrows: int | None = None, usecols: list[str] | None = None,
+              header: list[Any] | None = None) -> pd.DataFrame:
+        if not skip and nrows is None and usecols is None:
+            return pd.read_excel(self.path, sheet_name=name, engine="openpyxl")
+        return pd.read_excel(self.path, sheet_name=name, header=None, names=header or self.header(name),
+                             skiprows=skip + 1, nrows=nrows, usecols=usecols, engine="openpyxl")
+
+    def close(self) -> None:
+        self.wb.close()
+
+
+class _XlrdBook:
+    """A BIFF .xls workbook through xlrd (sheets parsed one at a time, on demand).
+
+    xlrd parses a sheet whole, so the file is parsed only up to ``max_text_bytes``
+    (an .xls holds at most 65536 x 256 cells a sheet: real ones are small). Cells are
+    converted as pandas' own xlrd reader does: whole numbers as int, dates as datetime,
+    errors and blanks as NaN; the first row is the header.
+    """
+
+    def __init__(self, path: Path, limits: Limits | None) -> None:
+        import xlrd
+
+        check_text_size(path.stat().st_size, limits or current(), path.name, "XLS workbook",
+                        hint="Save the workbook as .xlsx (read in pages) or .csv.")
+        try:
+            self.book = xlrd.open_workbook(str(path), on_demand=True)
+        except xlrd.XLRDError as exc:
+            raise CorruptFileError(f"{path.name!r} is not an .xls workbook: {exc}",
+                                   hint="An .xls file is an Excel 97-2003 (BIFF) workbook; .xlsx is read as 'xlsx'."
+                                   ) from None
+        self.names = list(self.book.sheet_names())
+
+    def _value(self, cell: Any) -> Any:
+        import xlrd
+
+        kind, value = cell.ctype, cell.value
+        if kind == xlrd.XL_CELL_NUMBER:
+            return int(value) if float(value).is_integer() else value
+        if kind == xlrd.XL_CELL_DATE:
+            try:
+                return xlrd.xldate.xldate_as_datetime(value, self.book.datemode)
+            except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                return value
+        if kind == xlrd.XL_CELL_BOOLEAN:
+            return bool(value)
+        if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
+            return np.nan
+        return value
+
+    def _rows(self, name: str, start: int, stop: int | None) -> list[list[Any]]:
+        sheet = self.book.sheet_by_name(name)
+        stop = sheet.nrows if stop is None else min(stop, sheet.nrows)
+        return [[self._value(c) for c in sheet.row(i)] for i in range(start, stop)]
+
+    def size(self, name: str) -> tuple[int, int, bool]:
+        sheet = self.book.sheet_by_name(name)
+        return sheet.nrows, sheet.ncols, True
+
+    def head(self, name: str, n: int) -> pd.DataFrame:
+        return _frame_from_rows(self._rows(name, 0, n + 1))
+
+    def header(self, name: str) -> list[Any]:
+        rows = self._rows(name, 0, 1)
+        return _header_names([None if isinstance(c, float) and np.isnan(c) else c for c in rows[0]]) if rows else []
+
+    def frame(self, name: str, skip: int = 0, nrows: int | None = None, usecols: list[str] | None = None,
+              header: list[Any] | None = None) -> pd.DataFrame:
+        names = header if header is not None else self.header(name)
+        if not names:
+            return pd.DataFrame()
+        body = self._rows(name, 1 + skip, None if nrows is None else 1 + skip + nrows)
+        frame = _frame_from_rows([names, *body]) if body else pd.DataFrame(columns=names)
+        return frame[usecols] if usecols else frame
+
+    def close(self) -> None:
+        self.book.release_resources()
+
+
+class ExcelFormat(Format):
+    """Workbooks as pandas reads them: one sheet loads as a DataFrame, several as ``{sheet: DataFrame}``;
+    ``key`` picks a sheet (summary, load, read_slice). Which library opens the file is ``book``'s choice:
+    openpyxl for .xlsx / .xlsm (macros are never run, only cached cell values read), xlrd for .xls."""
+
+    def __init__(self, name: str, book: Callable[[Path, Limits | None], Any]) -> None:
+        self.name = name
+        self._book = book
+
+    @contextmanager
+    def _opened(self, path: Path, limits: Limits | None) -> Iterator[Any]:
+        book = self._book(path, limits)
+        try:
+            yield book
+        finally:
+            book.close()
+
     def _sheet_name(self, names: list[str], key: str | None) -> str:
         if key is None:
             return names[0]
@@ -220,54 +356,36 @@ class XlsxFormat(Format):
         return key
 
     def sheet_names(self, path: Path, limits: Limits | None = None) -> list[str]:
-        wb = _workbook(path, limits)
-        try:
-            return list(wb.sheetnames)
-        finally:
-            wb.close()
+        with self._opened(path, limits) as book:
+            return list(book.names)
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        names = self.sheet_names(path, opts.limits)
-        if not names:
-            raise CorruptFileError(f"{path.name!r} holds no worksheet")
-        if opts.key is not None or len(names) == 1:
-            return pd.read_excel(path, sheet_name=self._sheet_name(names, opts.key), engine="openpyxl")
-        return pd.read_excel(path, sheet_name=None, engine="openpyxl")
-
-    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
-        sheets = _sheets(data)
-        for name in sheets:
-            if not name or len(name) > 31 or _SHEET_FORBIDDEN & set(name):
-                raise InvalidDataError(
-                    f"invalid sheet name {name!r}", hint="Sheet names have 1-31 characters and none of []:*?/\\."
-                )
-        with pd.ExcelWriter(path, engine="openpyxl") as writer:
-            for name, df in sheets.items():
-                df.to_excel(writer, sheet_name=name, index=not _has_default_index(df))
+        with self._opened(path, opts.limits) as book:
+            names = book.names
+            if not names:
+                raise CorruptFileError(f"{path.name!r} holds no worksheet")
+            if opts.key is not None or len(names) == 1:
+                return book.frame(self._sheet_name(names, opts.key))
+            return {name: book.frame(name) for name in names}
 
     def summarize(self, path: Path, opts: ReadOptions) -> FrameSummary | TreeSummary:
-        wb = _workbook(path, opts.limits)
-        try:
-            names = list(wb.sheetnames)
+        with self._opened(path, opts.limits) as book:
+            names = book.names
             if not names:
                 raise CorruptFileError(f"{path.name!r} holds no worksheet")
             if opts.key is None and len(names) > 1:
                 children = []
                 for name in names[: opts.preview_items]:
-                    rows, cols, _ = _sheet_size(wb[name])
+                    rows, cols, _ = book.size(name)
                     children.append(ChildInfo(name=name, kind="group", shape=[max(0, rows - 1), cols], n_children=cols,
                                               dtype="sheet"))
                 return TreeSummary(path="/", n_children=len(names), children=children,
                                    truncated=len(names) > len(children), attrs={"sheets": names[: opts.preview_items]})
             name = self._sheet_name(names, opts.key)
-            ws = wb[name]
-            rows, _, exact = _sheet_size(ws)
-            small = path.stat().st_size <= SMALL_XLSX_BYTES
-            head = None if small else _head_frame(ws, max(opts.preview_items, 1000))
-        finally:
-            wb.close()
-        if head is None:
-            return frame_summary(pd.read_excel(path, sheet_name=name, engine="openpyxl"), opts)
+            rows, _, exact = book.size(name)
+            if path.stat().st_size <= SMALL_XLSX_BYTES:
+                return frame_summary(book.frame(name), opts)
+            head = book.head(name, max(opts.preview_items, 1000))
         n_rows = max(rows - 1, len(head))
         return frame_summary(head, opts, n_rows=n_rows, n_rows_exact=len(head) >= n_rows).model_copy(
             update={"n_rows_exact": exact})
@@ -279,21 +397,32 @@ class XlsxFormat(Format):
         returns the header alone, without parsing any row.
         """
         check_page(limit, opts.limits)
-        wb = _workbook(path, opts.limits)
-        try:
-            names = list(wb.sheetnames)
-            name = self._sheet_name(names, opts.key)
-            rows, _, exact = _sheet_size(wb[name])
-        finally:
-            wb.close()
-        header = pd.read_excel(path, sheet_name=name, nrows=0, engine="openpyxl")
-        usecols = _check_columns([str(c) for c in header.columns], columns)
-        check_page(limit, opts.limits, columns=len(usecols or header.columns))
-        if offset >= rows - 1:
-            return (header[usecols] if usecols else header), max(rows - 1, 0), exact
-        page = pd.read_excel(path, sheet_name=name, header=None, names=list(header.columns), skiprows=offset + 1,
-                             nrows=limit, usecols=usecols, engine="openpyxl")
+        with self._opened(path, opts.limits) as book:
+            name = self._sheet_name(book.names, opts.key)
+            rows, _, exact = book.size(name)
+            header = book.header(name)
+            usecols = _check_columns([str(c) for c in header], columns)
+            check_page(limit, opts.limits, columns=len(usecols or header))
+            if offset >= rows - 1:
+                empty = pd.DataFrame(columns=header)
+                return (empty[usecols] if usecols else empty), max(rows - 1, 0), exact
+            page = book.frame(name, skip=offset, nrows=limit, usecols=usecols, header=header)
         return (page[usecols] if usecols else page), max(rows - 1, offset + len(page)), exact
+
+
+class XlsxFormat(ExcelFormat):
+    """``.xlsx``, also written: a frame (one sheet, "Sheet1") or ``{sheet: frame | records | columns}``."""
+
+    def save(self, data: Any, path: Path, opts: WriteOptions) -> None:
+        sheets = _sheets(data)
+        for name in sheets:
+            if not name or len(name) > 31 or _SHEET_FORBIDDEN & set(name):
+                raise InvalidDataError(
+                    f"invalid sheet name {name!r}", hint="Sheet names have 1-31 characters and none of []:*?/\\."
+                )
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            for name, df in sheets.items():
+                df.to_excel(writer, sheet_name=name, index=not _has_default_index(df))
 
 
 def _sheets(data: Any) -> dict[str, pd.DataFrame]:
@@ -308,4 +437,6 @@ def _sheets(data: Any) -> dict[str, pd.DataFrame]:
 
 
 FEATHER = FeatherFormat()
-XLSX = XlsxFormat()
+XLSX = XlsxFormat("xlsx", _OpenpyxlBook)
+XLSM = ExcelFormat("xlsm", _OpenpyxlBook)  # macro-enabled: read like .xlsx; the macros are never run
+XLS = ExcelFormat("xls", _XlrdBook)

@@ -104,5 +104,5 @@ def test_list_formats_advertises_capabilities():
     assert {"load", "save", "summarize", "slice", "preview", "stream", "explore"} <= set(infos["hdf5"].operations)
     assert {"pages", "stream", "preview"} <= set(infos["csv"].operations)
     assert infos["png"].operations[-2:] == ["preview", "metadata"]
-    assert infos["pdf"].operations == ["metadata"]
+    assert infos["pdf"].operations == ["load", "summarize", "pages", "preview", "metadata"]
     assert "save" not in infos["zarr"].operations and "multi_file" in infos["brainvision"].operations

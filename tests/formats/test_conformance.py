@@ -27,6 +27,7 @@ import pytest
 import io_core
 from io_core import IOCoreError, Workspace
 from io_core.registry import BUILTIN_FORMATS
+from tests.formats import doc_samples as docs
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGET = 32768
@@ -88,6 +89,8 @@ class Case:
     sample: Callable[[], Any]
     check: Callable[[Any, Any], None]
     text_based: bool = False  # a cut file is indistinguishable from a shorter valid one
+    # (sample, path): writes the file with the format's own library, for formats sciio reads but does not write
+    make: Callable[[Any, Path], None] | None = None
 
 
 CASES = [
@@ -282,6 +285,45 @@ CASES += [
     Case(".vhdr", "brainvision", "recording", _recording, _check_recording(exact=False)),
     Case(".set", "eeglab", "recording", _recording, _check_recording(exact=False)),
 ]
+# -- issue 16: documents and workbooks sciio reads, made by their own libraries (tests/formats/doc_samples.py) --
+_PDF_DOC = {"pages": ["Results of run 7\nalpha = 0.25", "Second page: beta", "Third page (gamma)"],
+            "info": {"Title": "Run 7", "Author": "sciio tests"},
+            "outline": [("Results", 0, 0), ("Beta", 1, 1), ("Gamma", 2, 0)]}
+_DOCX_BLOCKS = [("heading", ("Run 7", 0)), ("heading", ("Results", 1)), ("paragraph", "alpha is 0.25 ✓"),
+                ("table", [["name", "value"], ["a", "1.5"], ["b", "2"]]), ("paragraph", "End.")]
+
+
+def _check_pdf(orig: dict, got: dict) -> None:
+    assert [p.strip() for p in got["pages"]] == orig["pages"]
+    assert {k: got["info"][k] for k in orig["info"]} == orig["info"]
+    assert [(e["title"], e["page"], e["level"]) for e in got["outline"]] == orig["outline"]
+
+
+def _check_docx(orig: list, got: dict) -> None:
+    assert list(got) == ["paragraphs", "table0"]
+    assert got["paragraphs"]["text"].tolist() == ["Run 7", "Results", "alpha is 0.25 ✓", "End."]
+    assert got["paragraphs"]["level"].tolist() == [0, 1, None, None]
+    assert got["paragraphs"]["style"].tolist()[:3] == ["Title", "Heading 1", "Normal"]
+    pd.testing.assert_frame_equal(got["table0"], pd.DataFrame({"name": ["a", "b"], "value": [1.5, 2.0]}))
+
+
+CASES += [
+    Case(".pdf", "pdf", "value", lambda: _PDF_DOC, _check_pdf,
+         make=lambda doc, path: docs.make_pdf(path, doc["pages"], doc["info"], doc["outline"])),
+    Case(".docx", "docx", "tree", lambda: _DOCX_BLOCKS, _check_docx, make=lambda blocks, path: docs.make_docx(path, blocks)),
+    Case(".xls", "xls", "frame", _frame, _check_frame, make=docs.make_xls),
+    Case(".xlsm", "xlsm", "frame", _frame, _check_frame, make=docs.make_xlsm),
+]
+
+
+def _write(ws: Workspace, tmp_path: Path, case: Case, data: Any, name: str) -> None:
+    """``data`` into ``name``: saved by sciio, or made by the format's own library (``case.make``)."""
+    if case.make is not None:
+        case.make(data, tmp_path / name)
+    else:
+        ws.save(data, name)
+
+
 def _installed(case: Case) -> bool:
     from io_core.registry import REGISTRY
 
@@ -322,13 +364,13 @@ def _code(fn: Callable, *args: Any, **kwargs: Any) -> IOCoreError:
 
 
 def _valid_file(ws: Workspace, tmp_path: Path, case: Case, name: str = "valid") -> Path:
-    ws.save(case.sample(), name + case.ext)
+    _write(ws, tmp_path, case, case.sample(), name + case.ext)
     return tmp_path / (name + case.ext)
 
 
 # load-only stores made by their own library are tested in their own module
 REFERENCE_SUITES = {"zarr": "test_zarr.py", "zarr_zip": "test_zarr.py", "gdf": "test_eeg.py", "cnt": "test_eeg.py",
-                    "pdf": "../core/test_metadata.py", "experiment": "../stores/test_experiment.py",
+                    "experiment": "../stores/test_experiment.py",
                     "experiment_zip": "../stores/test_experiment.py", "result_store": "../stores/test_results.py"}
 
 
@@ -358,9 +400,12 @@ def test_every_builtin_extension_is_in_the_suite():
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_round_trip_and_summary_kind(ws, tmp_path, case):
     data = case.sample()
-    result = ws.save(data, "rt" + case.ext)
-    assert result.format == case.fmt
-    assert result.size_bytes == (tmp_path / ("rt" + case.ext)).stat().st_size > 0
+    if case.make is not None:
+        case.make(data, tmp_path / ("rt" + case.ext))
+    else:
+        result = ws.save(data, "rt" + case.ext)
+        assert result.format == case.fmt
+        assert result.size_bytes == (tmp_path / ("rt" + case.ext)).stat().st_size > 0
     case.check(case.sample(), ws.load("rt" + case.ext))
     summary = ws.summarize("rt" + case.ext, max_bytes=BUDGET)
     assert summary.format == case.fmt
@@ -600,12 +645,36 @@ def _big(case: Case) -> tuple[Any, Callable[[Any], None]]:
             assert s.n_children == 5000 and s.truncated and s.children[0].shape == [3]
 
         return {f"d{i:04d}": np.arange(3) for i in range(5000)}, chk_h5
+    if case.fmt == "pdf":  # 150 long pages: the first pages' text, all counted, never all extracted
+        pages = [f"Page {i}\n" + "\n".join(["lorem ipsum dolor sit amet " * 3] * 40) for i in range(150)]
+
+        def chk_pdf(s):
+            assert s.length == 150 and s.preview["pages"] == 150 and s.truncated
+            assert 0 < len(s.preview["text"]) < 150 and s.preview["text"][0]["text"].startswith("Page 0")
+            assert s.preview["outline_entries"] == 150 and 0 < len(s.preview["outline"]) < 150
+
+        return {"pages": pages, "info": {"Title": "big"}, "outline": [(f"Section {i}", i, 0) for i in range(150)]}, chk_pdf
+    if case.fmt == "docx":  # 2000 paragraphs, 300 headings, 30 tables: counted, listed in part
+        blocks = []
+        for i in range(300):
+            blocks.append(("heading", (f"Section {i}", 1 + i % 3)))
+            blocks += [("paragraph", f"paragraph {i}.{j} " + "é" * 200) for j in range(6)]
+            if i % 10 == 0:
+                blocks.append(("table", [["k", "v"]] + [[str(r), "x" * 20] for r in range(5)]))
+
+        def chk_docx(s):
+            assert s.attrs["paragraphs"] == 2100 and s.attrs["headings"] == 300 and s.attrs["tables"] == 30
+            assert s.n_children == 31 and len(s.children) < 31 and s.truncated
+            assert s.children[1].name == "table0" and s.children[1].shape == [5, 2]
+
+        return blocks, chk_docx
     if case.kind == "frame":
-        df = pd.DataFrame(np.arange(10 * 2000, dtype=np.float64).reshape(10, 2000),
-                          columns=[f"column_with_a_long_name_{i}" for i in range(2000)])
+        width = 250 if case.fmt == "xls" else 2000  # a BIFF (.xls) sheet has at most 256 columns
+        df = pd.DataFrame(np.arange(10 * width, dtype=np.float64).reshape(10, width),
+                          columns=[f"column_with_a_long_name_{i}" for i in range(width)])
 
         def chk(s):
-            assert s.n_columns == 2000 and s.n_rows == 10 and s.columns_truncated
+            assert s.n_columns == width and s.n_rows == 10 and s.columns_truncated
             assert s.columns[0].name == "column_with_a_long_name_0"
 
         return df, chk
@@ -708,7 +777,7 @@ def _big(case: Case) -> tuple[Any, Callable[[Any], None]]:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_summary_of_big_object_fits_the_budget(ws, tmp_path, case):
     data, check = _big(case)
-    ws.save(data, "big" + case.ext)
+    _write(ws, tmp_path, case, data, "big" + case.ext)
     start = time.monotonic()
     result = ws.summarize("big" + case.ext, max_bytes=BUDGET)
     assert time.monotonic() - start < SLOW
