@@ -129,11 +129,14 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             ),
         ],
         format: FormatArg = None,
-        overwrite: bool = False,
-        dtype: Annotated[str | None, Field(description="NumPy dtype for arrays, e.g. 'float32'.")] = None,
+        overwrite: bool | None = None,
+        dtype: str | None = None,
+        dry_run: bool | None = None,
+        symlink_to: str | None = None,
         ctx: Context | None = None,
     ) -> SaveResult:
-        """Write data to a file atomically; an existing file is kept unless overwrite=true."""
+        """Atomic write; keeps an existing file unless overwrite. dry_run: say what would be written. symlink_to:
+        link this path to it."""
 
         def report(done: int, total: int) -> None:  # savers writing in parts (bundles) report as they go
             if ctx is not None:
@@ -141,4 +144,5 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
 
         progress = guards.cancel_aware_progress(report)
         return await anyio.to_thread.run_sync(lambda: ws.save(
-            data_from_text(ws, path, format, data), path, format, overwrite=overwrite, dtype=dtype, progress=progress))
+            data_from_text(ws, path, format, data), path, format, overwrite=bool(overwrite), dtype=dtype,
+            progress=progress, dry_run=bool(dry_run), symlink_to=symlink_to))
