@@ -123,8 +123,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             Any,
             Field(
                 description=(
-                    "Table: records [{..}] or {col: [..]}; npy: nested numbers; npz/h5: {name: nested list}, "
-                    "dicts nest as groups; json/yaml: any JSON; text: a string."
+                    "Table: records or {col: [..]}; npy: nested numbers; npz/h5: {name: nested list} (dicts nest); "
+                    "json/yaml: JSON; text: a string."
                 )
             ),
         ],
