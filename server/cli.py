@@ -50,6 +50,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hdf5-workers", type=int, metavar="N",
                    help="worker processes for HDF5-family reads (a slow or hung file cannot stall other calls; "
                         "timeouts kill it); 0 = read in-process [default: 2]")
+    d = p.add_argument_group("compute engine (exact stats, conversions)")
+    d.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster (tcp://host:port) [default: a local cluster when needed]")
+    d.add_argument("--dask-workers", type=int, metavar="N", help="local cluster worker processes [default: cores]")
+    d.add_argument("--dask-threads", type=int, metavar="N", help="threads per local worker [default: 1]")
+    d.add_argument("--dask-memory-limit", type=_byte_size, metavar="N",
+                   help="memory per local worker: bytes or 2GiB [default: half the RAM split, at most 4GiB]")
+    d.add_argument("--dask-min-bytes", type=_byte_size, metavar="N",
+                   help="inputs smaller than this run in-process [default: 256MiB]")
     p.add_argument("--log-format", choices=["text", "json"], default=None,
                    help="stderr log format [default: json with --http, text with stdio]")
     h = p.add_argument_group("HTTP lab server (--http)")
@@ -97,6 +106,11 @@ def main(argv: list[str] | None = None) -> None:
         "cache_bytes": args.cache_bytes,
         "max_write_bytes": args.max_write_bytes,
         "hdf5_workers": args.hdf5_workers,
+        "dask_scheduler": args.dask_scheduler,
+        "dask_workers": args.dask_workers,
+        "dask_threads": args.dask_threads,
+        "dask_memory_limit": args.dask_memory_limit,
+        "dask_min_bytes": args.dask_min_bytes,
         "log_format": args.log_format,
         "http_host": args.host,
         "http_port": args.port,

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     cache_bytes: int = Field(default=512 * 1024 * 1024, ge=0, description="load-cache bound in bytes; 0 turns it off")
     max_write_bytes: int = Field(default=1024**3, ge=0, description="largest file one save/convert writes (SCIIO_MAX_WRITE_BYTES: bytes or 512MiB, 2GB)")
     hdf5_workers: int = Field(default=2, ge=0, le=64, description="processes for HDF5-family reads; 0 = in-process")
+    # -- compute engine (io_core.compute): exact stats and conversions, in-process or on Dask --------
+    dask_scheduler: str | None = None  # SCIIO_DASK_SCHEDULER: tcp://host:port of an existing cluster
+    dask_workers: int | None = Field(default=None, ge=1, le=1024, description="LocalCluster workers; default: cores")
+    dask_threads: int | None = Field(default=None, ge=1, le=256, description="threads per LocalCluster worker [1]")
+    dask_memory_limit: int | None = Field(default=None, ge=0, description="bytes per LocalCluster worker")
+    dask_min_bytes: int = Field(default=256 * 1024**2, ge=0, description="smaller inputs are computed in-process")
 
     # -- HTTP transport (sciio-mcp --http); see server/auth.py for the token formats --------
     http_host: str = "127.0.0.1"  # SCIIO_HTTP_HOST (not SCIIO_HOST/PORT: Kubernetes sets <SERVICE>_PORT itself)
@@ -67,7 +73,7 @@ class Settings(BaseSettings):
                             timeout=self.remote_timeout, retries=self.remote_retries,
                             cache_bytes=self.remote_cache_bytes)
 
-    @field_validator("max_write_bytes", mode="before")
+    @field_validator("max_write_bytes", "dask_memory_limit", "dask_min_bytes", mode="before")
     @classmethod
     def _byte_size(cls, value: object) -> object:
         from io_core.limits import parse_bytes
@@ -83,6 +89,13 @@ class Settings(BaseSettings):
 
         return functools.partial(Workspace, self.roots, read_only=self.read_only, allow_pickle=self.allow_pickle,
                                  cache_bytes=self.cache_bytes, limits=self.limits(), remote=self.remote_config())
+
+    def cluster_config(self):  # -> io_core.compute.executors.ClusterConfig
+        """Where exact stats and conversions run (io_core.compute; Dask is imported on first use only)."""
+        from io_core.compute.executors import ClusterConfig
+
+        return ClusterConfig(address=self.dask_scheduler, workers=self.dask_workers, threads=self.dask_threads,
+                             memory_limit=self.dask_memory_limit, min_bytes=self.dask_min_bytes)
 
     def limits(self):  # -> io_core.limits.Limits
         """The io_core resource limits these settings ask for (the rest stay at their defaults)."""
