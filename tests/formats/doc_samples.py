@@ -109,3 +109,35 @@ def make_xlsm(data: pd.DataFrame | Mapping[str, pd.DataFrame], path: Path) -> No
         dst.writestr("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     book.vba_archive = zipfile.ZipFile(archive)
     book.save(str(path))
+
+
+def raw_pdf(objects: Mapping[int, bytes], root: int = 1) -> bytes:
+    """A PDF written byte by byte from ``{number: object body}`` (cross-reference table computed): for
+    hostile structures no writer makes (cycles, deep nesting)."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for num in sorted(objects):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objects[num] + b"\nendobj\n"
+    xref = len(out)
+    size = max(objects) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for num in range(1, size):
+        out += b"%010d 00000 n \n" % offsets[num] if num in offsets else b"0000000000 65535 f \n"
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, root, xref)
+    return bytes(out)
+
+
+def one_page_objects(text: bytes = b"hello") -> dict[int, bytes]:
+    """A one-page PDF's objects: catalog 1, page tree 2, page 3, font 4, outline root 5, content 6
+    (outline entries from 7 on are the caller's)."""
+    content = b"BT /F1 12 Tf 72 720 Td (" + text + b") Tj ET"
+    return {
+        1: b"<< /Type /Catalog /Pages 2 0 R /Outlines 5 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 6 0 R "
+           b"/Resources << /Font << /F1 4 0 R >> >> >>",
+        4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        5: b"<< /Type /Outlines >>",
+        6: b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    }

@@ -104,7 +104,6 @@ def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
 def xlsx_bomb(path: Path, mib: int = 600) -> None:
     """A real workbook (openpyxl) whose sheet XML inflates to ``mib`` MiB of whitespace."""
     import io
-    import zipfile
 
     from openpyxl import Workbook
 
@@ -112,13 +111,33 @@ def xlsx_bomb(path: Path, mib: int = 600) -> None:
     wb.active.append(["a", "b"])
     buf = io.BytesIO()
     wb.save(buf)
+    package_bomb(path, buf, "xl/worksheets/sheet1.xml", b"<sheetData>", mib)
+
+
+def docx_bomb(path: Path, mib: int = 600) -> None:
+    """A real Word document (python-docx) whose document XML inflates to ``mib`` MiB of whitespace."""
+    import io
+
+    import docx
+
+    doc = docx.Document()
+    doc.add_paragraph("a")
+    buf = io.BytesIO()
+    doc.save(buf)
+    package_bomb(path, buf, "word/document.xml", b"<w:body>", mib)
+
+
+def package_bomb(path: Path, package: object, part: str, after: bytes, mib: int) -> None:
+    """An Office package (zip) again, its ``part`` padded with ``mib`` MiB of whitespace after ``after``."""
+    import zipfile
+
     members = []
-    with zipfile.ZipFile(buf) as z:
+    with zipfile.ZipFile(package) as z:
         for info in z.infolist():
             data = z.read(info.filename)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                head, _, rest = data.partition(b"<sheetData>")
-                members.append(deflated_repeat(info.filename, head + b"<sheetData>", b" " * MIB, mib, rest))
+            if info.filename == part:
+                head, _, rest = data.partition(after)
+                members.append(deflated_repeat(info.filename, head + after, b" " * MIB, mib, rest))
             else:
                 members.append(stored(info.filename, data))
     write_zip(path, members)
