@@ -150,3 +150,22 @@ def test_codes_lists_every_exit_status(root):
     assert "PATH_OUTSIDE_ROOT" in out and "FILE_NOT_FOUND" in out
     helptext = human("--help", cwd=root)
     assert "exit status:" in helptext and "PATH_OUTSIDE_ROOT" in helptext and "summary" in helptext
+
+
+async def test_tree_of_an_experiment_store(root, tool):
+    for target in (1, 2, 3):
+        await tool("record_trial", store="store", subject="p1", task="reach", attrs={"target": target},
+                   arrays={"emg": [[0.1, 0.2], [0.3, 0.4]]})
+    cli = json_of(sciio("tree", "store", "--depth", "3", "--json", cwd=root))
+    assert cli["format"] == "experiment" and cli["node"]["children"][0]["name"] == "p1"
+    out = human("tree", "store", "--depth", "3", cwd=root)
+    assert "store  experiment" in out and "p1" in out and "reach" in out and "(3, 3)" in out
+    out = human("summary", "store", "--key", "p1/reach/trials", cwd=root)
+    assert "3 rows x 3 columns" in out and "target" in out
+
+
+def test_tree_pages_children(root):
+    out = human("tree", "recording.h5", "--limit", "1", cwd=root)
+    assert "session1" in out and "session2" not in out and "1 more (--offset 1)" in out
+    out = human("tree", "recording.h5", "--limit", "1", "--offset", "1", cwd=root)
+    assert "session2" in out and "session1" not in out
