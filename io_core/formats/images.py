@@ -23,6 +23,7 @@ from io_core.errors import CorruptFileError, InvalidDataError, KeyNotFoundError,
 from io_core.formats.base import Format
 from io_core.limits import Limits, check_pixels
 from io_core.options import ReadOptions, WriteOptions
+from io_core.remote import is_remote, open_binary
 from io_core.summary import encode_value
 from schemas import ImageSummary
 
@@ -37,7 +38,7 @@ def _opened(path: Path, key: str | None, limits: Limits, decode: bool = False) -
     """The image (frame ``key``); with ``decode`` its pixel count is checked before anything is decoded."""
     pillow_guard(limits)
     try:
-        with Image.open(path) as image:
+        with Image.open(open_binary(path) if is_remote(path) else path) as image:  # remote: by range
             if key not in (None, "", "0"):
                 if not str(key).isdigit():
                     raise KeyNotFoundError(f"images are addressed by frame number, not {key!r}")
@@ -74,7 +75,7 @@ def _check_complete(path: Path, image: Image.Image) -> None:
     if fmt == "PNG":
         image.verify()  # walks the chunks and their CRCs
         return
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         head = fh.read(6)
         fh.seek(max(0, size - 1024))
         tail = fh.read()

@@ -24,6 +24,7 @@ from io_core.formats.base import Format
 from io_core.formats.common import require_streamable, slabs
 from io_core.limits import check_zip
 from io_core.options import ReadOptions, WriteOptions
+from io_core.remote import is_remote, open_binary
 from io_core.summary import array_summary
 from schemas import ChildInfo, TreeSummary
 
@@ -48,7 +49,7 @@ def _refuse_objects(dtype: np.dtype, opts: ReadOptions | WriteOptions, what: str
 
 class NpyFormat(Format):
     def _header(self, path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:  # a remote .npy: one range read
             shape, dtype, fortran, offset = read_header(fh)
         if not dtype.hasobject:
             expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -60,10 +61,23 @@ class NpyFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> np.ndarray:
         _, dtype, _, _ = self._header(path)
         _refuse_objects(dtype, opts, path.name)
+        if is_remote(path):
+            with open_binary(path) as fh:
+                return np.load(fh, allow_pickle=opts.allow_pickle)
         return np.load(path, allow_pickle=opts.allow_pickle)
+
+    def _lazy(self, path: Path, opts: ReadOptions) -> Any:
+        """A remote array read by the byte ranges a selection covers (io_core.remote.arrays)."""
+        from io_core.remote.arrays import RangedArray
+
+        shape, dtype, fortran, offset = self._header(path)
+        _refuse_objects(dtype, opts, path.name)
+        return RangedArray(open_binary(path, buffering=0), shape, dtype, offset, fortran)
 
     def summarize(self, path: Path, opts: ReadOptions):
         shape, dtype, fortran, _ = self._header(path)
+        if is_remote(path) and not dtype.hasobject:
+            return array_summary(self._lazy(path, opts), opts, fortran_order=fortran)
         if dtype.hasobject:
             view = np.empty((0,), dtype=dtype)  # stands in for shape/dtype only
             summary = array_summary(view, opts, read_values=False, note="object array: values are a pickle and were not read")
@@ -79,7 +93,9 @@ class NpyFormat(Format):
         """A memory map: selections read only the pages they touch."""
         shape, dtype, _, _ = self._header(path)
         _refuse_objects(dtype, opts, path.name)
-        if dtype.hasobject or int(np.prod(shape, dtype=np.int64)) == 0:
+        if is_remote(path):
+            yield self._lazy(path, opts)
+        elif dtype.hasobject or int(np.prod(shape, dtype=np.int64)) == 0:
             yield np.load(path, allow_pickle=opts.allow_pickle)
         else:
             yield np.load(path, mmap_mode="r", allow_pickle=False)

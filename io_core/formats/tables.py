@@ -24,6 +24,7 @@ from io_core.formats.row_index import QUOTE, RowIndex, index_for, scan_rows
 from io_core.formats.text_sample import StreamSampler, StreamTooLong, block_plan, spread
 from io_core.limits import check_member, check_page
 from io_core.options import ReadOptions, WriteOptions
+from io_core.remote import is_remote, open_binary
 from io_core.summary import encode_value, frame_summary, frame_summary_streamed, head_rows
 from schemas import ColumnInfo, FrameSummary, Stats
 
@@ -332,12 +333,15 @@ class ParquetFormat(Format):
     def _file(self, path: Path, memory_map: bool = False):
         import pyarrow.parquet as pq
 
+        if is_remote(path):  # footer first, then only the row groups and columns asked for, by range
+            return pq.ParquetFile(open_binary(path, buffering=0))
         return pq.ParquetFile(path, memory_map=memory_map)
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame:
+        src = open_binary(path, buffering=0) if is_remote(path) else path
         if opts.key:
-            return pd.read_parquet(path, columns=[self.check_column(self._file(path).schema_arrow.names, opts.key)])
-        return pd.read_parquet(path)
+            return pd.read_parquet(src, columns=[self.check_column(self._file(path).schema_arrow.names, opts.key)])
+        return pd.read_parquet(src)
 
     @staticmethod
     def check_column(names: list[str], key: str) -> str:

@@ -25,6 +25,7 @@ from io_core.remote.roots import RemoteConfig, RemoteRoot, clean_key
 
 log = logging.getLogger("io_core.remote")
 SENTINEL = "/proc/sciio-remote"
+FOLDER_SUFFIXES = (".zarr",)
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class Stat:
 class RemotePath:
     """An object (or a key prefix: a "folder") inside one remote root."""
 
-    __slots__ = ("_info", "counter", "key", "root", "roots")
+    __slots__ = ("_info", "_listed", "counter", "key", "root", "roots")
 
     def __init__(self, root: RemoteRoot, key: str, roots: Any, counter: stats.Counter | None = None) -> None:
         self.root, self.key, self.roots = root, key, roots  # roots: io_core.remote.roots.RemoteRoots
         self.counter = counter
         self._info: dict[str, Any] | None = None
+        self._listed: dict[str, dict[str, Any]] | None = None  # names below, from one LIST
 
     # -- names ---------------------------------------------------------------------------------
     @property
@@ -91,6 +93,9 @@ class RemotePath:
         for other in others:
             key = clean_key(key, str(other), f"{self.url}/{other}")
         child = RemotePath(self.root, key, self.roots, self.counter)
+        listed = self._listed.get(key[len(self.key) + 1:] if self.key else key) if self._listed else None
+        if listed is not None and listed.get("type") == "file":  # known from the folder's LIST: no HEAD
+            child._info = {"type": "file", "size": listed["size"], "ETag": listed.get("ETag")}
         if not self.root.contains(key):
             from io_core.remote.roots import _outside
 
@@ -105,7 +110,9 @@ class RemotePath:
             not other.key or self.key == other.key or self.key.startswith(other.key + "/"))
 
     def with_counter(self, counter: stats.Counter | None) -> RemotePath:
-        return RemotePath(self.root, self.key, self.roots, counter)
+        twin = RemotePath(self.root, self.key, self.roots, counter)
+        twin._info, twin._listed = self._info, self._listed
+        return twin
 
     def __fspath__(self) -> str:
         return f"{SENTINEL}/{self.root.scheme}/{self.root.authority}/{self.key}"
@@ -130,12 +137,37 @@ class RemotePath:
         return store_for(self.root.scheme, self.config)
 
     def info(self) -> dict[str, Any]:
-        """The object's size, type, ETag and version (asked once per path object)."""
+        """The object's size, type, ETag and version (asked once per path object).
+
+        A name of a folder format (``.zarr``) on S3 is listed first (one LIST gives both "it is a
+        folder" and its top-level names, which the Zarr store uses); anything else is one HEAD.
+        """
         if self._info is None:
+            if self.root.scheme == "s3" and (self.suffix.lower() in FOLDER_SUFFIXES or not self.key):
+                names = self.listing_names(fresh=True)
+                if names:
+                    self._info = {"type": "directory", "size": 0, "names": names}
+                    return self._info
+                self._listed = None
             info = self.store.info(self.root, self.key)
             stats.count(self.counter, 1, 0)
             self._info = info
         return self._info
+
+    def listing_names(self, fresh: bool = False) -> set[str] | None:
+        """Names directly below this folder (one LIST, up to 1,000 entries; None when there are more)."""
+        if not fresh and self._info is not None and "names" in self._info:
+            return self._info["names"]
+        entries = self.store.listing(self.root, self.key, recursive=False, limit=1000)
+        stats.count(self.counter, 1, 0)
+        if len(entries) >= 1000:
+            return None
+        cut = len(self.key) + 1 if self.key else 0
+        children = {e["key"][cut:]: e for e in entries if e["key"][cut:]}
+        if self._info is not None:
+            self._info["children"] = children
+        self._listed = children
+        return set(children)
 
     @property
     def size(self) -> int:

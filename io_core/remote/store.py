@@ -74,13 +74,14 @@ class Store:
                 self._fs = self._make()
             return self._fs
 
-    def _make(self) -> Any:
+    def _make(self, asynchronous: bool = False) -> Any:
         c = self.config
         if self.scheme == "s3":
             import s3fs
 
             fs = s3fs.S3FileSystem(
                 anon=c.anon, endpoint_url=c.endpoint_url, skip_instance_cache=True, use_listings_cache=False,
+                asynchronous=asynchronous,
                 config_kwargs={"connect_timeout": c.timeout, "read_timeout": c.timeout,
                                "retries": {"max_attempts": 1, "mode": "standard"}},
                 **dict(c.options),
@@ -90,8 +91,15 @@ class Store:
         import aiohttp
         from fsspec.implementations.http import HTTPFileSystem
 
-        return HTTPFileSystem(skip_instance_cache=True, block_size=0,
+        return HTTPFileSystem(skip_instance_cache=True, block_size=0, asynchronous=asynchronous,
                               client_kwargs={"timeout": aiohttp.ClientTimeout(total=c.timeout)})
+
+    def async_fs(self) -> Any:
+        """A second filesystem in asynchronous mode, for libraries running their own event loop (zarr)."""
+        with self._lock:
+            if getattr(self, "_afs", None) is None:
+                self._afs = self._make(asynchronous=True)
+            return self._afs
 
     def call(self, what: str, url: str, func: Callable[[], Any]) -> Any:
         """``func()`` (one store request), retried with back-off; a coded error when it keeps failing."""

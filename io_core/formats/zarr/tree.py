@@ -30,6 +30,7 @@ from io_core.errors import CorruptFileError, KeyNotFoundError, PathOutsideRootEr
 from io_core.format_spec import is_zarr_dir
 from io_core.limits import Limits, check_zip, current
 from io_core.paths import Sandbox
+from io_core.remote import is_remote
 from io_core.summary import encode_value
 from schemas import FieldInfo, FilterInfo, NodeInfo
 
@@ -128,7 +129,12 @@ def store_for(path: Path, sandbox: Sandbox | None, limits: Limits | None = None)
     """What ``zarr.open`` should read ``path`` through: a guarded folder store, a zip store, or the path.
 
     A zip store's members (chunks, metadata) are checked by their zip directory entries first.
+    A remote folder (``io_core.remote``): zarr's FsspecStore, keys confined, consolidated metadata used.
     """
+    if is_remote(path):
+        from io_core.remote.zarr_store import open_store
+
+        return open_store(path)
     if path.is_file():
         try:
             with zipfile.ZipFile(path) as zf:
@@ -144,7 +150,7 @@ def store_for(path: Path, sandbox: Sandbox | None, limits: Limits | None = None)
 
 @contextmanager
 def open_root(path: Path, sandbox: Sandbox | None, limits: Limits | None = None) -> Iterator[Any]:
-    if path.is_dir() and not is_zarr_dir(path):
+    if not is_remote(path) and path.is_dir() and not is_zarr_dir(path):
         raise CorruptFileError(f"{path.name!r} is not a Zarr store (no zarr.json, .zarray or .zgroup)")
     store = store_for(path, sandbox, limits)
     try:
@@ -177,7 +183,7 @@ class Listing:
         return self._zip
 
     def names(self, group: Any, group_path: str) -> list[str]:
-        if self.consolidated:
+        if self.consolidated or is_remote(self.path):  # remote: zarr lists through the store
             return sorted(group.keys())
         key = group_path.strip("/")
         if self.path.is_file():
