@@ -2,10 +2,11 @@
 
 from fastmcp import FastMCP
 
-from server import __version__, errors, guards, isolation, validation, web
+from io_core.compute.engine import Engine
+from server import __version__, errors, guards, isolation, tasks, validation, web
 from server.auth import build_auth
 from server.settings import Settings
-from server.tools import browse, convert, data, discovery, files, provenance, results, stores
+from server.tools import browse, compute, convert, data, discovery, files, provenance, results, stores
 
 INSTRUCTIONS = (
     "Scientific file I/O. Start with list_roots and list_formats; use load_summary to see what a "
@@ -28,7 +29,10 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     discovery.register(mcp, ws, settings)
     data.register(mcp, ws, settings)
     provenance.register(mcp, ws, settings)  # file_provenance, verify_file, cache_info, clear_cache
-    convert.register(mcp, ws, settings)  # convert (a writing tool: absent when read-only)
+    engine = Engine(settings.cluster_config())  # exact stats and conversions: in-process or Dask (io_core.compute)
+    mcp.add_extension(tasks.Tasks())  # long calls as MCP tasks for clients that declare the extension
+    convert.register(mcp, compute.EngineWorkspace(ws, engine), settings)  # convert (absent when read-only)
+    compute.register(mcp, ws, settings, engine)  # compute_stats
     browse.register(mcp, ws, settings)  # explore_h5/zarr, key_exists, read/embed_metadata, h5:// zarr:// resources
     stores.register(mcp, ws, settings)  # record_trial (a writing tool: absent when read-only)
     results.register(mcp, ws, settings)  # lookup_result (read-only)

@@ -12,9 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from io_core.compute import exact
 from io_core.compute.executors import Cluster, ClusterConfig, Dask, InProcess
-from io_core.compute.source import describe
 from io_core.errors import InvalidArgumentError
 
 ENGINES = ("auto", "local", "dask")
@@ -41,9 +39,12 @@ class Engine:
 
     def stats(self, ws: Any, path: str | os.PathLike[str], key: str | None = None, *,
               quantiles: Sequence[float] = (), bins: int | None = None, format: str | None = None,
-              engine: str = "auto", progress: exact.Progress | None = None,
-              cancelled: Callable[[], bool] = lambda: False) -> tuple[dict[str, Any], exact.Report, Any]:
+              engine: str = "auto", progress: Callable[[int, int, int, str], None] | None = None,
+              cancelled: Callable[[], bool] = lambda: False) -> tuple[dict[str, Any], Any, Any]:
         """Exact statistics of one array (``io_core.compute.exact``): (values, report, source)."""
+        from io_core.compute import exact
+        from io_core.compute.source import describe
+
         for q in quantiles:
             if not 0.0 <= float(q) <= 1.0:
                 raise InvalidArgumentError(f"quantile {q} is outside [0, 1]")

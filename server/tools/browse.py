@@ -33,9 +33,9 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         attrs: AttrsArg = True,
         detail: DetailArg = False,
     ) -> ExploreResult:
-        """An HDF5 file as a tree, a page of children per group as rows (name, kind, shape, dtype, chunks,
-        compression, link); detail=true adds attributes, fill values, filters, sizes, data sources. Read-only
-        (SWMR if a writer has it); links out of the roots are shown, not followed."""
+        """An HDF5 file as a tree: a page of children per group as rows (name, kind, shape, dtype, chunks,
+        compression, link); detail=true adds attrs, fill values, filters, sizes, sources. Read-only (SWMR);
+        links out of the roots shown, not followed."""
         return ws.explore_h5(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
                              detail=detail)
 
@@ -81,6 +81,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         metadata: Annotated[Any, Field(description="Any JSON (at most 32 KiB), stored under the key 'sciio'.")],
         overwrite: bool = False,
     ) -> EmbedResult:
-        """Embed JSON metadata in a PNG (iTXt), JPEG (EXIF UserComment), TIFF (private tag), SVG (<metadata>) or
-        PDF (document info); atomic (overwrite=true replaces earlier sciio metadata), pixels and pages unchanged."""
+        """Embed JSON metadata in PNG (iTXt), JPEG (EXIF), TIFF (private tag), SVG (<metadata>) or PDF (info);
+        atomic (overwrite=true replaces earlier sciio metadata); pixels, pages unchanged."""
         return ws.embed_metadata(path, metadata, overwrite=overwrite)

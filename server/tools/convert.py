@@ -24,6 +24,6 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         src_format: FormatArg = None,
         dst_format: str | None = None,
     ) -> SaveResult:
-        """Convert a file to another format (csv to parquet, HDF5 dataset to npy, mat to h5, ...), streamed where
-        both formats allow; atomic (overwrite=true replaces dst); recorded in the ledger with its source."""
+        """Convert a file to another format (csv to parquet, HDF5 dataset to npy or zarr, ...), streamed; src
+        may be a glob (many files to one .zarr or .parquet). Atomic; recorded in the ledger."""
         return ws.convert(src, dst, key=key, overwrite=overwrite, src_format=src_format, dst_format=dst_format)

@@ -91,7 +91,7 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         key: KeyArg = None,
         format: FormatArg = None,
         exact_stats: Annotated[
-            bool, Field(description="Exact stats over every value (slower; reports progress).")
+            bool, Field(description="Exact, over every value (slower).")
         ] = False,
         ctx: Context | None = None,
     ) -> SummaryResult:

@@ -15,19 +15,18 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def lookup_result(
         store: PathArg,
-        input: Annotated[str, Field(description="Input file the result was computed from.")],
+        input: Annotated[str, Field(description="Input file.")],
         input_key: Annotated[str | None, Field(
             description="Object in the input; a group of '000', '001', ... is a tuple.")] = None,
         meta: Annotated[Any, Field(
-            description="Parameters it was computed with, as JSON (e.g. {\"name\": \"Affinity\", \"n_neighbors\": "
-                        "10}); corelay scheme: keys in the processor's order, floats as floats (1.0).")] = None,
+            description="Parameters as JSON, e.g. {\"n_neighbors\": 10}; corelay: the processor's key order, "
+                        "floats as 1.0.")] = None,
         scheme: Annotated[Literal["sha256", "corelay"] | None, Field(
-            description="Default: the store's (corelay for stores corelay wrote).")] = None,
+            description="Default: the store's.")] = None,
         group: Annotated[str, Field(description="Store group in the file.")] = "/",
     ) -> ResultLookup:
-        """Whether a result store (corelay HashedHDF5) holds the result for this input and meta, so a computation
-        can be skipped: its key, stored meta/hashes, read_slice keys of its arrays. Another input's entry under
-        the same key is HASH_COLLISION, never found."""
+        """Whether a result store (corelay HashedHDF5) holds the result for this input and meta (skip the
+        computation): its key, meta/hashes, array keys. Another input's entry there is HASH_COLLISION."""
         return _lookup(ws, store, input, input_key=input_key, meta=meta, scheme=scheme, group=group,
                        max_bytes=settings.max_response_bytes)
 

@@ -48,17 +48,16 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         subject: Annotated[str, Field(description="Subject folder; made if missing.")],
         task: Annotated[str, Field(description="Task folder; made if missing.")],
         attrs: Annotated[dict[str, Scalar], Field(
-            description="{column: value}; 'block' and 'trial' filled in if left out. The first trial fixes the "
-                        "columns (unknown later: UNDECLARED_ATTRIBUTE).")],
+            description="{column: value}; block/trial filled in. The first trial fixes the columns "
+                        "(else UNDECLARED_ATTRIBUTE).")],
         arrays: Annotated[dict[str, Any] | None, Field(
             description="{name: nested numbers}; each to <name>.hdf5, dataset '<row>'.")] = None,
         dtype: Annotated[str | None, Field(description="NumPy dtype of every array.")] = None,
         columns: Annotated[list[str] | None, Field(
             description="New task: all its columns (later trials may leave some empty).")] = None,
     ) -> TrialRecorded:
-        """Append one trial to an experiment store task, crash-safe and O(1): its arrays, then one fsynced
-        trials.csv line; recorded in the ledger. Read with load_summary/read_slice, key '<subject>/<task>/trials'
-        or '.../<array>/<row>'."""
+        """Append one trial to an experiment store task (crash-safe, O(1)): arrays, then one fsynced trials.csv
+        line; in the ledger. Read: key '<subject>/<task>/trials' or '.../<array>/<row>'."""
         from io_core.stores.experiment_record import record_trial as record
 
         return TrialRecorded.model_validate(
