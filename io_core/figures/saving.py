@@ -4,7 +4,8 @@ Each file goes through ``Workspace._write`` (atomic through the folder fd, hashe
 ledger). The picture is drawn before anything is written (a figure that cannot be drawn writes
 nothing) and written last, its embedded metadata listing every sidecar with its SHA-256, so
 ``read_metadata`` of the picture finds them and can tell whether they were changed since.
-The metadata is embedded by ``io_core.metadata.embed`` (the same byte-level writers as the
+A failure part-way (a full disk, TOO_LARGE past ``max_write_bytes``) leaves the sidecars already written
+(each complete and recorded) and no picture. The metadata is embedded by ``io_core.metadata.embed`` (the same byte-level writers as the
 ``embed_metadata`` tool), reading the drawn picture from an anonymous in-memory file.
 """
 
@@ -23,6 +24,7 @@ from io_core.errors import ExistsError, InvalidDataError, IOCoreError
 from io_core.figures import figure_format
 from io_core.figures import sidecars as sc
 from io_core.figures.extract import extract
+from io_core.limits import check_write
 from schemas import SaveResult
 
 RECIPE_VERSION = 1
@@ -60,11 +62,11 @@ def _scratch(data: bytes) -> Iterator[Path]:
         yield Path(fh.name)
 
 
-def _writer(write: Callable[[BinaryIO], None]) -> Callable[[Any, Path], None]:
-    """A ``Choice.func`` that fills the atomic temp file with what ``write`` produces."""
+def _writer(write: Callable[[BinaryIO], None], limits: Any, name: str) -> Callable[[Any, Path], None]:
+    """A ``Choice.func`` that fills the atomic temp file with what ``write`` produces (within max_write_bytes)."""
     def func(_data: Any, tmp: Path) -> None:
         with open(tmp, "xb") as fh:
-            write(fh)
+            write(sc.Bounded(fh, limits, repr(name)))
     return func
 
 
@@ -132,7 +134,9 @@ def save_figure(ws: Any, fig: Any, real: Path, fmt: str | None, write: dict[str,
                 kept[path] = same
     shown = [ws.sandbox.display(p) for p, _, _ in files]
     if dry_run:
-        size = len(drawn) + sum(sc.size_of(w) for p, _, w in files if p not in kept)
+        check_write(len(drawn), ws.limits, repr(real.name))
+        sizes = {p: sc.size_of(w, ws.limits, repr(p.name)) for p, _, w in files if p not in kept}
+        size = len(drawn) + sum(sizes.values())
         return SaveResult(path=ws.sandbox.display(real), format=name, size_bytes=size, overwritten=existed,
                           sha256="", sidecars=shown, dry_run=True)
     arguments = write.get("arguments") or {}
@@ -142,10 +146,12 @@ def save_figure(ws: Any, fig: Any, real: Path, fmt: str | None, write: dict[str,
         if path in kept:
             entries.append({"file": path.name, "role": role, "sha256": kept[path]})
             continue
-        done = ws._write(None, path, Choice("yaml" if role == "recipe" else "csv", None, _writer(writer)),
-                         dtype=None, arguments={**arguments, "sidecar_of": real.name, "role": role}, **rest)
+        choice = Choice("yaml" if role == "recipe" else "csv", None, _writer(writer, ws.limits, path.name))
+        done = ws._write(None, path, choice, dtype=None,
+                         arguments={**arguments, "sidecar_of": real.name, "role": role}, **rest)
         entries.append({"file": path.name, "role": role, "sha256": done.sha256})
     metadata = {"kind": "figure", "sidecars": entries}
-    result = ws._write(None, real, Choice(name, None, _writer(_embedded(drawn, name, metadata))), dtype=None,
+    choice = Choice(name, None, _writer(_embedded(drawn, name, metadata), ws.limits, real.name))
+    result = ws._write(None, real, choice, dtype=None,
                        arguments={**arguments, "figure": True, "sidecars": [e["file"] for e in entries]}, **rest)
     return result.model_copy(update={"sidecars": shown})

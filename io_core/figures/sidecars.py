@@ -102,8 +102,27 @@ class Hasher(Counter):
         return super().write(b)
 
 
-def size_of(writer: Callable[[BinaryIO], None]) -> int:
-    sink = Counter()
+class Bounded(Counter):
+    """Writes through to ``out`` while the total stays within ``limits.max_write_bytes``, else TOO_LARGE
+    (raised before the write; the atomic temp file is then removed)."""
+
+    def __init__(self, out: BinaryIO, limits: Any, what: str) -> None:
+        super().__init__()
+        self.out, self.limits, self.what = out, limits, what
+
+    def write(self, b: Any) -> int:
+        from io_core.limits import check_write
+
+        n = memoryview(b).nbytes
+        check_write(self.nbytes + n, self.limits, self.what)
+        self.out.write(b)
+        self.nbytes += n
+        return n
+
+
+def size_of(writer: Callable[[BinaryIO], None], limits: Any, what: str) -> int:
+    """Bytes ``writer`` would write, counted (TOO_LARGE as soon as they pass the limit, as the real write would)."""
+    sink = Bounded(Counter(), limits, what)
     writer(sink)
     return sink.nbytes
 

@@ -196,3 +196,20 @@ def test_import_io_core_does_not_import_matplotlib():
             "bad = [m for m in ('matplotlib', 'numpy', 'yaml') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_sidecars_are_bounded_by_max_write_bytes_and_the_picture_is_not_written(tmp_path):
+    from io_core.errors import TooLargeError
+    from io_core.limits import Limits
+
+    fig = Figure(figsize=(2, 2), dpi=50)
+    fig.add_subplot().imshow(np.random.default_rng(0).random((150, 150)))  # ~430 KB as CSV text
+    ws = Workspace([tmp_path], limits=Limits(max_write_bytes=100_000))
+    with pytest.raises(TooLargeError):
+        ws.save(fig, "big.png", dry_run=True)
+    with pytest.raises(TooLargeError):
+        ws.save(fig, "big.png")
+    assert not (tmp_path / "big.png").exists() and not (tmp_path / "big_ax0_image_0.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if ".sciio-tmp-" in p.name]  # the temp file went too
+    ws.save(fig, "big.png", no_csv=True)  # the picture alone fits
+    assert (tmp_path / "big.png").exists()
