@@ -206,7 +206,7 @@ class Workspace(Browsing):
         with self._pin(path) as pinned:
             view = pinned.path
             choice = self._choose(view, format, "summarize")
-            opts = self._read_options(key, exact_stats=exact_stats, progress=progress)
+            opts = self._read_options(key, exact_stats=exact_stats, progress=progress, max_bytes=max_bytes)
             with self._reading(view, choice):
                 if choice.func is not None:
                     from io_core.summary import summarize_object
