@@ -1,9 +1,10 @@
 """Reading a remote object by byte ranges: a block cache shared by the process, bounded by bytes.
 
-Blocks of ``block_bytes`` are keyed on (URL, ETag or version id, block number), so browsing
+Blocks of ``block_bytes`` (64 KiB: a spread sample costs little more than it reads) are keyed on (URL, ETag or version id, block number), so browsing
 a file issues each range once, a replaced object is never mixed with its old bytes, and
 every file object opened on the same object version shares what was fetched. A read that
-misses several consecutive blocks fetches them in one range request. ``RemoteFile`` is the
+misses several consecutive blocks fetches them in one range request, and a small read (a header, an
+index node) that misses also fetches ``readahead_bytes`` after it: metadata clusters. ``RemoteFile`` is the
 seekable binary file object formats read through (h5py, pyarrow, numpy, PIL, pandas).
 
 Each request is counted on the ``Counter`` of the call that opened the file (the access log
@@ -18,6 +19,8 @@ from collections import OrderedDict
 from typing import Any
 
 from io_core.remote.stats import Counter
+
+SMALL_READ = 16 * 1024  # reads up to this size fetch config.readahead_bytes more (metadata clusters)
 
 
 class RangeCache:
@@ -130,7 +133,15 @@ class RemoteFile(io.RawIOBase):
                 missing.append(n)
             else:
                 blocks[n] = got
-        for run in _runs(missing):
+        runs = _runs(missing)
+        if runs and end - start <= SMALL_READ:  # metadata-like: read ahead (HDF5 headers and indexes cluster)
+            run = runs[-1]
+            more = self.obj.config.readahead_bytes // self.block
+            nblocks = -(-self.size // self.block)
+            while more > 0 and run[-1] + 1 < nblocks and self.cache.get((*ident, run[-1] + 1)) is None:
+                run.append(run[-1] + 1)
+                more -= 1
+        for run in runs:
             lo = run[0] * self.block
             hi = min((run[-1] + 1) * self.block, self.size)
             data = self.obj.fetch(lo, hi, self.counter)
@@ -138,7 +149,7 @@ class RemoteFile(io.RawIOBase):
                 part = data[(n - run[0]) * self.block : (n - run[0] + 1) * self.block]
                 blocks[n] = part
                 self.cache.put((*ident, n), part)
-        joined = b"".join(blocks[n] for n in range(first, last + 1))
+        joined = b"".join(blocks[n] for n in range(first, last + 1))  # (read-ahead blocks are cached only)
         offset = start - first * self.block
         return joined[offset : offset + (end - start)]
 

@@ -31,7 +31,8 @@ class RemoteConfig:
 
     ``timeout``: seconds one request may take (connect and read); ``retries``: attempts after
     the first, with exponential back-off from ``backoff`` seconds; ``cache_bytes`` bounds the
-    in-memory range cache (per process); ``block_bytes`` is the unit ranges are fetched in.
+    in-memory range cache (per process); ``block_bytes`` is the unit ranges are fetched and cached in,
+    and a small read that misses fetches ``readahead_bytes`` more (``io_core.remote.ranges``).
     ``fetch_max_bytes``: formats that cannot read through a file object get a private local
     copy of objects up to this size (0: never; they are then UNSUPPORTED_OPERATION).
     Credentials come from the standard AWS chain (environment, profile, instance role).
@@ -43,7 +44,8 @@ class RemoteConfig:
     retries: int = 2
     backoff: float = 0.2
     cache_bytes: int = 256 * 1024 * 1024
-    block_bytes: int = 512 * 1024
+    block_bytes: int = 64 * 1024
+    readahead_bytes: int = 512 * 1024
     fetch_max_bytes: int = 64 * 1024 * 1024
     anon: bool = False
     options: tuple[tuple[str, str], ...] = field(default=())
