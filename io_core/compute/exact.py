@@ -90,11 +90,13 @@ def exact_stats(executor: Any, src: ArraySource, *, quantiles: Sequence[float] =
     want = sorted({float(q) for q in quantiles})
     if n and (want or bins):
         lo, hi = _plain(total.lo), _plain(total.hi)
-        values, hist = _order_statistics(executor, report, src, blocks, n, lo, hi, want, bins, progress, cancelled)
+        values, hist = _order_statistics(executor, report, src, blocks, n, lo, hi, want, bins, progress, cancelled,
+                                         (total.lo, total.hi))
         if want:
             out["quantiles"] = {_qkey(q): v for q, v in zip(want, values, strict=True)}
         if hist is not None:
-            edges = np.histogram_bin_edges(np.array([], dtype=np.float64), bins=bins, range=kernels._range(lo, hi))
+            edges = np.histogram_bin_edges(np.array([], dtype=src.dtype), bins=bins,
+                                           range=kernels._range(total.lo, total.hi))  # as np.histogram(a, bins)
             out["histogram"] = {"edges": edges.tolist(), "counts": hist.tolist()}
     report.seconds = round(time.perf_counter() - started, 3)
     return out, report
@@ -137,7 +139,8 @@ class _Rank:
 
 def _order_statistics(executor: Any, report: Report, src: ArraySource, blocks: Sequence[tuple], n: int,
                       lo: float, hi: float, quantiles: list[float], bins: int | None,
-                      progress: Progress | None, cancelled: Callable[[], bool]) -> tuple[list[Any], Any]:
+                      progress: Progress | None, cancelled: Callable[[], bool],
+                      typed_range: tuple[Any, Any]) -> tuple[list[Any], Any]:
     """The quantiles' values (np.quantile's, on the finite values) and the histogram asked for."""
     plans = []
     for q in quantiles:
@@ -148,13 +151,14 @@ def _order_statistics(executor: Any, report: Report, src: ArraySource, blocks: S
     hist = None
     want_hist = bins is not None
     for _ in range(MAX_PASSES):
-        open_ranks = [r for r in ranks.values() if r.value is None and r.inside > CAP and r.hi > r.lo]
+        open_ranks = [r for r in ranks.values()
+                      if r.value is None and r.inside > CAP and _edges(src.dtype, r.lo, r.hi) is not None]
         if not open_ranks and not want_hist:
             break
         windows = sorted({(r.lo, r.hi) for r in open_ranks})
         spec = [(a, b, BINS) for a, b in windows]
         if want_hist:
-            spec.append((lo, hi, int(bins)))
+            spec.append((*typed_range, int(bins)))  # the data's own min/max scalars: np.histogram's edges
         parts = run_pass(executor, report, kernels.refine, src, blocks, (spec,), progress, cancelled, "quantile windows")
         merged = _merge_windows(parts, len(spec))
         if want_hist:
@@ -163,7 +167,7 @@ def _order_statistics(executor: Any, report: Report, src: ArraySource, blocks: S
         for r in open_ranks:
             below, counts, wmin, wmax = by_window[(r.lo, r.hi)]
             local = r.rank - below
-            edges = np.histogram_bin_edges(np.array([], dtype=np.float64), bins=BINS, range=kernels._range(r.lo, r.hi))
+            edges = _edges(src.dtype, r.lo, r.hi)
             j = int(np.searchsorted(np.cumsum(counts), local, side="right"))
             new_lo, new_hi = max(float(edges[j]), _plain(wmin)), min(float(edges[j + 1]), _plain(wmax))
             shrunk = (new_lo, new_hi) != (r.lo, r.hi)
@@ -192,6 +196,17 @@ def _order_statistics(executor: Any, report: Report, src: ArraySource, blocks: S
         pair = np.array([ranks[a].value, ranks[b].value], dtype=dtype)
         out.append(float(np.quantile(pair, np.array([gamma]))[0]))  # NumPy's lerp, as np.quantile(a, [q...]) does
     return out, hist
+
+
+def _edges(dtype: str, lo: float, hi: float) -> Any:
+    """The bin edges np.histogram uses in the kernel for this window (same dtype), or None when the window
+    is too narrow to split into ``BINS`` bins (a few neighbouring floats: its values are collected instead)."""
+    if not hi > lo:
+        return None
+    try:
+        return np.histogram_bin_edges(np.array([], dtype=dtype), bins=BINS, range=(lo, hi))
+    except ValueError:
+        return None
 
 
 def _merge_windows(parts: list[list], count: int) -> list[tuple]:
