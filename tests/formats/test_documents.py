@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from io_core import IOCoreError, Workspace
+from io_core.budget import json_size
 from io_core.formats import pdf as pdf_format
 from io_core.limits import Limits
 from tests.formats import doc_samples as docs
@@ -363,3 +364,38 @@ def test_xlsm_is_a_macro_enabled_package_and_its_macros_are_only_data(ws, tmp_pa
     assert ws.summarize("m.xlsm").format == "xlsm"
     err = _code(ws.save, {"a": [1]}, "new.xlsm")
     assert err.code in ("UNSUPPORTED_OPERATION", "FORMAT_UNKNOWN")
+
+
+# -- through the MCP tools ----------------------------------------------------------------------------
+
+async def test_documents_through_the_mcp_tools_within_a_small_budget(tmp_path):
+    from fastmcp import Client
+
+    from schemas import FormatList, SliceResult, SummaryResult
+    from server.app import create_app
+    from server.settings import Settings
+
+    docs.make_pdf(tmp_path / "long.pdf", [f"Page {i}\n" + "measured values " * 150 for i in range(40)])
+    docs.make_docx(tmp_path / "r.docx", BLOCKS)
+    docs.make_xls(_workbook_frames(), tmp_path / "b.xls")
+    budget = 6000
+    async with Client(create_app(Settings(roots=[tmp_path], max_response_bytes=budget))) as c:
+        formats = FormatList.model_validate((await c.call_tool("list_formats", {})).structured_content)
+        ops = {f.name: f.operations for f in formats.formats}
+        for name in ("pdf", "docx", "xls", "xlsm"):
+            assert {"load", "summarize", "pages"} <= set(ops[name]) and "save" not in ops[name]
+        res = await c.call_tool("load_summary", {"path": "long.pdf"})
+        assert json_size(res.structured_content) <= budget
+        pdf = SummaryResult.model_validate(res.structured_content).summary
+        assert pdf.length == 40 and pdf.truncated and pdf.preview["text"][0]["text"].startswith("Page 0")
+        page = SliceResult.model_validate((await c.call_tool(
+            "read_slice", {"path": "long.pdf", "selection": "38:40"})).structured_content).slice
+        assert [r["page"] for r in page.rows] == [38, 39] and page.rows[0]["text"].startswith("Page 38")
+        word = SummaryResult.model_validate((await c.call_tool("load_summary", {"path": "r.docx"})).structured_content)
+        assert word.summary.attrs["tables"] == 2
+        table = SliceResult.model_validate((await c.call_tool(
+            "read_slice", {"path": "r.docx", "key": "table0"})).structured_content).slice
+        assert table.rows[1] == {"subject": "s2", "rt_ms": 398.0, "note": ""}
+        sheet = SliceResult.model_validate((await c.call_tool(
+            "read_slice", {"path": "b.xls", "key": "subjects"})).structured_content).slice
+        assert sheet.rows == [{"id": "s1", "age": 31}, {"id": "s2", "age": 27}]
