@@ -88,8 +88,10 @@ def server_params(root: Path) -> StdioServerParameters:
 
 
 def wire_bytes(model) -> int:
-    """Bytes of a result as JSON on the wire (compact, aliases, no unset fields)."""
-    return len(model.model_dump_json(by_alias=True, exclude_none=True).encode())
+    """Bytes of a whole JSON-RPC response carrying ``model`` as its result (compact, aliases, no unset fields):
+    for a tool result, the structured content and the text block together, as a client receives them."""
+    envelope = b'{"jsonrpc":"2.0","id":1,"result":}'
+    return len(envelope) + len(model.model_dump_json(by_alias=True, exclude_none=True).encode())
 
 
 @asynccontextmanager
@@ -142,7 +144,9 @@ async def measure(root: Path, runs: int, pause: float) -> list[tuple[str, str, s
         ]:
             _, result = await timed(session, tool, args)
             text = len(result.content[0].text.encode()) if result.content else 0
-            rows.append((f"{label}: response", f"{wire_bytes(result):,} B", f"text block {text:,} B; {note}".strip("; ")))
+            structured = len(json.dumps(result.structured_content, separators=(",", ":")).encode())
+            rows.append((f"{label}: response", f"{wire_bytes(result):,} B",
+                         f"structured {structured:,} B + text block {text:,} B; {note}".strip("; ")))
 
     def med(values: list[float]) -> str:
         return f"{statistics.median(values) * 1e3:,.1f} ms"

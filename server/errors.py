@@ -14,6 +14,7 @@ from typing import Any
 from fastmcp.exceptions import ToolError
 
 from io_core.errors import IOCoreError, bound_text, coded
+from server import text_block
 
 log = logging.getLogger("sciio_mcp")
 
@@ -93,7 +94,7 @@ class ErrorTranslation:
         class _ErrorTranslation(Middleware):
             async def on_call_tool(self, context: Any, call_next: Any) -> Any:
                 try:
-                    return await call_next(context)
+                    return text_block.compact(await call_next(context))  # the text block: facts as lines, not JSON again
                 except ToolError as exc:
                     cause = exc.__cause__
                     if cause is None or isinstance(cause, ToolError):

@@ -1,6 +1,6 @@
 """Compact answers (issue 11 point 3), through the in-memory client: what an agent receives is small and still true.
 
-Sizes are of one copy (the structured content; the text block is the same JSON). Every result
+Sizes are of the structured content (the text block carries the same facts as lines: server.text_block). Every result
 here is also checked against the output schema tools/list advertises, as clients do.
 """
 
@@ -18,6 +18,7 @@ from fastmcp import Client
 from schemas import ArraySummary, ExploreResult, FrameSummary, SliceResult, Stats, SummaryResult
 from schemas.compact import round_sig
 from schemas.models import ColumnInfo
+from server import text_block
 from server.app import create_app
 from server.settings import Settings
 from tests.server.conftest import json_size
@@ -70,7 +71,7 @@ async def call(client, tool: str, **args) -> dict:
     result = await client.call_tool(tool, args)
     schema = (await schemas_of(client))[tool]
     jsonschema.validate(result.structured_content, schema)
-    assert json.loads(result.content[0].text) == result.structured_content  # the text block is the same JSON
+    assert text_block.carries(result.content[0].text, result.structured_content)  # the same facts, as lines
     return result.structured_content
 
 
