@@ -9,8 +9,8 @@ from typing import NoReturn
 
 from sciio import exit_codes
 
-DESCRIPTION = ("Scientific files from the shell: what is in them, parts of them, conversions. The same sandbox and "
-               "answers as the sciio-mcp server (--json prints a tool's structured result exactly).")
+DESCRIPTION = ("Scientific files from the shell: what is in them, parts of them, conversions.\n"
+               "The same sandbox and answers as the sciio-mcp server (--json prints a tool's structured result).")
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,27 +20,28 @@ class Parser(argparse.ArgumentParser):
 
 
 def _global(p: argparse.ArgumentParser, *, top: bool) -> None:
-    """Global options; on subcommands they default to SUPPRESS so a value given before the subcommand stays."""
-    keep = {} if top else {"default": argparse.SUPPRESS}
-    p.add_argument("--root", action="append", metavar="DIR", **({"default": None} if top else keep),
-                   help="allowed folder, s3://bucket/prefix or https://host/prefix (repeatable); relative paths "
-                        "start at the first [default: .]")
-    p.add_argument("--s3-endpoint-url", metavar="URL", **({"default": None} if top else keep),
-                   help="S3-compatible endpoint (MinIO, SeaweedFS) [default: AWS]")
-    p.add_argument("--allow-remote-writes", action="store_true", **({"default": None} if top else keep),
-                   help="allow writing to s3:// roots (read-only otherwise)")
-    p.add_argument("--remote-timeout", type=float, metavar="SECONDS", **({"default": None} if top else keep),
-                   help="time limit of one object-store request [default: 20]")
-    p.add_argument("--json", action="store_true", **({"default": False} if top else keep),
-                   help="print the MCP tool's structured result as JSON")
-    p.add_argument("--read-only", action="store_true", **({"default": None} if top else keep),
-                   help="refuse every write (as sciio-mcp --read-only)")
-    p.add_argument("--allow-pickle", action="store_true", **({"default": None} if top else keep),
-                   help="allow loading pickled objects (runs code from the file: trusted files only)")
-    p.add_argument("--max-response-bytes", type=int, metavar="N", **({"default": None} if top else keep),
-                   help="budget of one answer, as the server's [default: 32768]")
-    p.add_argument("--debug", action="store_true", **({"default": False} if top else keep),
-                   help="print the traceback of an unexpected failure")
+    """Global options. On a subcommand they default to SUPPRESS, so a value given before the subcommand stays, and
+    only --root and --json are listed in its help (sciio --help lists them all)."""
+
+    def opt(*names: str, default: object = None, **kwargs: object) -> None:
+        if not top:
+            default = argparse.SUPPRESS
+            if names[0] not in ("--root", "--json"):
+                kwargs["help"] = argparse.SUPPRESS
+        p.add_argument(*names, default=default, **kwargs)
+
+    opt("--root", action="append", metavar="DIR",
+        help="allowed folder, s3://bucket/prefix or https://host/prefix (repeatable); relative paths start at the "
+             "first [default: .]")
+    opt("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, SeaweedFS) [default: AWS]")
+    opt("--allow-remote-writes", action="store_true", help="allow writing to s3:// roots (read-only otherwise)")
+    opt("--remote-timeout", type=float, metavar="SECONDS", help="time limit of one object-store request [default: 20]")
+    opt("--json", action="store_true", default=False, help="print the MCP tool's structured result as JSON")
+    opt("--read-only", action="store_true", help="refuse every write (as sciio-mcp --read-only)")
+    opt("--allow-pickle", action="store_true",
+        help="allow loading pickled objects (runs code from the file: trusted files only)")
+    opt("--max-response-bytes", type=int, metavar="N", help="budget of one answer, as the server's [default: 32768]")
+    opt("--debug", action="store_true", default=False, help="print the traceback of an unexpected failure")
 
 
 def build() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from tests.cli.conftest import sciio
 
 # Every module that defines IOCoreError subclasses: the table must name each code they define.
 ERROR_MODULES = ("io_core.errors", "io_core.stores.experiment_layout", "io_core.stores.results_errors",
-                 "io_core.isolation", "io_core.formats.base", "server.guards")
+                 "io_core.isolation", "io_core.formats.base", "io_core.compute.errors", "server.guards")
 
 
 def refused(proc, code: str, status: int) -> str:
