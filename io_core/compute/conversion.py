@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from io_core.compute import kernels
-from io_core.compute.exact import TASK_BYTES, Progress, Report
+from io_core.compute.exact import Progress, Report
+
+TASK_BYTES = 32 * 1024 * 1024  # one region (one task)
 from io_core.compute.source import ArraySource, TableSource, describe, describe_table
 from io_core.errors import ExistsError, InvalidArgumentError, InvalidDataError, ReadOnlyError
 from io_core.limits import check_write
@@ -53,12 +55,13 @@ def default_chunks(shape: tuple[int, ...], itemsize: int, target: int = CHUNK_BY
     return tuple(chunks)
 
 
-def regions(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int, task_bytes: int = TASK_BYTES) -> list[tuple]:
+def regions(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int, task_bytes: int | None = None) -> list[tuple]:
     """Regions of whole chunks of about ``task_bytes``: slabs of chunk rows when a row of chunks fits, else chunks."""
     if not shape:
         return [()]
     if 0 in shape:
         return []
+    task_bytes = task_bytes or TASK_BYTES
     grid = [-(-s // c) for s, c in zip(shape, chunks, strict=True)]
     chunk_bytes = math.prod(chunks) * itemsize
     slab = math.prod(grid[1:]) * chunk_bytes

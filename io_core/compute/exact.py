@@ -49,7 +49,7 @@ class Report:
 Progress = Callable[[int, int, int, str], None]  # blocks done, blocks total, bytes read, message
 
 
-def blocks_of(src: ArraySource, task_bytes: int = TASK_BYTES) -> list[tuple]:
+def blocks_of(src: ArraySource, task_bytes: int) -> list[tuple]:
     return list(iter_blocks(src.shape, src.itemsize, task_bytes, src.chunks))
 
 
@@ -70,11 +70,11 @@ def run_pass(executor: Any, report: Report, fn: Callable, src: ArraySource, bloc
 
 def exact_stats(executor: Any, src: ArraySource, *, quantiles: Sequence[float] = (), bins: int | None = None,
                 progress: Progress | None = None, cancelled: Callable[[], bool] = lambda: False,
-                task_bytes: int = TASK_BYTES) -> tuple[dict[str, Any], Report]:
+                task_bytes: int | None = None) -> tuple[dict[str, Any], Report]:
     """Statistics of ``src`` (see module docstring), and a report of the run."""
     started = time.perf_counter()
     report = Report(engine=executor.name, **executor.size())
-    blocks = blocks_of(src, task_bytes)
+    blocks = blocks_of(src, task_bytes or TASK_BYTES)
     if np.dtype(src.dtype).kind not in "biuf":
         from io_core.errors import UnsupportedOperationError
 

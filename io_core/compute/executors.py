@@ -30,6 +30,7 @@ Progress = Callable[[int, int, int], None]  # blocks done, blocks total, bytes r
 MAX_WORKER_MEMORY = 4 * 1024**3
 RETRIES = 2  # a block whose worker died is run again this many times (Dask's retries)
 POLL_S = 0.2
+DRAIN_S = 60.0
 
 
 def _never() -> bool:
@@ -121,11 +122,34 @@ class Dask:
                     progress(done_blocks, len(futures), done_bytes)
         except BaseException:
             self.client.cancel(list(pending), force=True)  # stop the rest of the graph
+            self._drain({f.key for f in pending})  # blocks already running finish first: then clean up
             raise
         finally:
             for f in futures:
                 f.release()
         return out
+
+
+    def _drain(self, keys: set, timeout: float = DRAIN_S) -> None:
+        """Wait until no worker still executes one of ``keys`` (a cancelled Dask task runs to its end: a
+        conversion's temp output must not be removed while a block is still being written into it)."""
+        deadline = time.monotonic() + timeout
+        while keys and time.monotonic() < deadline:
+            try:
+                busy = self.client.run(_executing, keys)
+            except Exception:  # noqa: BLE001 - a lost worker executes nothing any more
+                return
+            if not any(busy.values()):
+                return
+            time.sleep(0.05)
+        log.warning("dask tasks still running %.0f s after cancel", timeout)
+
+
+def _executing(keys: set, dask_worker: Any = None) -> bool:
+    """On a worker: whether it still executes one of ``keys``."""
+    state = getattr(dask_worker, "state", None)
+    tasks = getattr(state, "tasks", {}) if state is not None else {}
+    return any(k in tasks and tasks[k].state in ("executing", "long-running", "cancelled") for k in keys)
 
 
 def _takes_n_workers(client: Any) -> bool:
