@@ -3,15 +3,17 @@
 - ``load`` -> ``{"pages": [text of each page], "info": {...}, "outline": [{"title", "page", "level"}]}``;
   ``key`` picks a part: ``"pages"``, ``"pages/3"`` (that page's text alone), ``"info"``, ``"outline"``.
 - ``summarize`` -> page count, PDF version, document info, outline (first entries) and the text of
-  the first pages, as much as half the response budget holds (later pages are never extracted).
+  the first pages (up to 10), as much as half the response budget holds (later pages are never
+  extracted); a page that cannot be read says why in its entry.
 - ``read_rows``: one row per page, columns ``page`` and ``text``; ``read_slice`` with
   ``selection="2:5"`` gives pages 2, 3 and 4, ``"3"`` page 3 alone. Pages are numbered from 0,
   like rows and array indices everywhere else (page 0 is the one a viewer calls page 1); the
   outline's ``page`` uses the same numbers.
 - Encrypted files are opened when the user password is empty (owner-password PDFs); others are
   refused with a hint. pypdf's own limits (page tree, outline and stream sizes, content-stream
-  parsing work; a hostile file reaching one is TOO_LARGE) bound the work; the text ``load``
-  gathers is held to ``max_text_bytes`` and a summary extracts only the pages it shows.
+  parsing work; a hostile file reaching one is TOO_LARGE) bound the work, and text is extracted
+  only from pages whose content stream is at most 4 MiB decoded (about two seconds of parsing);
+  the text ``load`` gathers is held to ``max_text_bytes``.
 
 Reading and embedding sciio metadata live in ``io_core.metadata`` (an incremental update: the
 pages are never rewritten).
@@ -34,12 +36,14 @@ from io_core.errors import (
 )
 from io_core.formats.base import Format
 from io_core.formats.document_text import fill, text_room
-from io_core.limits import check_page, check_text_size
+from io_core.limits import check_page, check_text_size, human
 from io_core.options import ReadOptions
 from schemas import ValueSummary
 
 PARTS = ("pages", "info", "outline")
 OUTLINE_SHOWN = 50  # outline entries a summary lists (all of them are counted)
+SUMMARY_PAGES = 10  # pages a summary extracts text from at most (a scanned PDF has none to fill the room)
+MAX_CONTENT_BYTES = 4 * 1024 * 1024  # decoded content stream of one page that text is extracted from
 INFO_CHARS = 500  # characters of one document-info value in a summary
 SLICE_NOTE = "read_slice selection='2:5' gives pages 2-4 as rows (page, text); pages count from 0, end excluded"
 _DAMAGED = "The file is not a readable PDF (damaged or cut short); export it again from its source."
@@ -90,7 +94,15 @@ def _page_count(reader: Any) -> int:
 
 
 def _text(reader: Any, index: int) -> str:
-    return reader.pages[index].extract_text() or ""
+    """The page's text; a page whose content stream is over MAX_CONTENT_BYTES is TOO_LARGE before it is parsed
+    (pypdf tokenizes about 2 MiB a second: its own limit, 2 million tokens, would take seconds to reach)."""
+    page = reader.pages[index]
+    contents = page.get_contents()
+    size = len(contents.get_data()) if contents is not None else 0
+    if size > MAX_CONTENT_BYTES:
+        raise TooLargeError(f"page {index} draws with {human(size)} of content; text is extracted from pages of up to "
+                            f"{human(MAX_CONTENT_BYTES)}", hint="Read the other pages (read_slice selection=...).")
+    return page.extract_text() or ""
 
 
 def _info(reader: Any, chars: int | None = None) -> dict[str, str]:
@@ -99,11 +111,11 @@ def _info(reader: Any, chars: int | None = None) -> dict[str, str]:
 
     doc = reader.metadata or {}
     out = {}
-    for k, v in doc.items():
+    for k in list(doc.keys()):
         name = str(k).lstrip("/")
         if name == KEY:
             continue
-        text = str(v)
+        text = str(doc[k])  # indexing resolves an indirect value
         out[name] = text if chars is None or len(text) <= chars else text[:chars] + "…"
     return out
 
@@ -134,6 +146,15 @@ def _outline(reader: Any, limit: int | None = None) -> tuple[list[dict[str, Any]
                 page = None
             entries.append({"title": str(getattr(item, "title", "") or ""), "page": page, "level": level})
     return entries, total
+
+
+def _page_texts(reader: Any, n: int, name: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """(record, text) of each page in turn for a summary; a page that cannot be read says why and the next follows."""
+    for i in range(n):
+        try:
+            yield {"page": i}, _text(reader, i)
+        except Exception as exc:  # noqa: BLE001 - one damaged or oversized page does not hide the others
+            yield {"page": i, "error": (exc if isinstance(exc, IOCoreError) else _coded(exc, name)).message}, ""
 
 
 def _page_index(part: str, n: int) -> int:
@@ -190,8 +211,7 @@ class PdfFormat(Format):
                     preview["outline_entries"] = total
             except Exception as exc:  # noqa: BLE001
                 preview["outline_error"] = _coded(exc, path.name).message
-            texts = (({"page": i}, _text(reader, i)) for i in range(n))
-            shown, cut = fill(texts, text_room(opts))
+            shown, cut = fill(_page_texts(reader, min(n, SUMMARY_PAGES), path.name), text_room(opts))
         preview["text"] = shown
         preview["read_slice"] = SLICE_NOTE
         return ValueSummary(type="pdf", length=n, keys=list(PARTS), preview=preview,

@@ -161,6 +161,27 @@ def test_pdf_hostile_structures_end_fast_with_codes(ws, tmp_path):
     assert time.monotonic() - start < SLOW
 
 
+def test_pdf_page_with_a_huge_content_stream_is_not_parsed(ws, tmp_path):
+    import zlib
+
+    objs = docs.one_page_objects(b"fine page")
+    body = zlib.compress(b"BT /F1 12 Tf " + b"1 0 Td " * 900_000 + b"(x) Tj ET", 9)  # 6 MiB decoded, 30 KiB stored
+    objs[2] = b"<< /Type /Pages /Kids [3 0 R 8 0 R] /Count 2 >>"
+    objs[8] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 9 0 R "
+               b"/Resources << /Font << /F1 4 0 R >> >> >>")
+    objs[9] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body + b"\nendstream"
+    objs[7] = b"<< >>"
+    (tmp_path / "heavy.pdf").write_bytes(docs.raw_pdf(objs))
+    start = time.monotonic()
+    text = ws.summarize("heavy.pdf").summary.preview["text"]
+    assert text[0] == {"page": 0, "text": "fine page"}
+    assert text[1]["page"] == 1 and "MiB" in text[1]["error"] and text[1]["text"] == ""
+    assert _code(ws.load, "heavy.pdf").code == "TOO_LARGE"
+    assert _code(ws.read_slice, "heavy.pdf", selection="1").code == "TOO_LARGE"
+    assert ws.read_slice("heavy.pdf", selection="0").slice.rows[0]["text"] == "fine page"
+    assert time.monotonic() - start < 3.0  # pypdf would tokenize the 900,000 operators for seconds
+
+
 def test_pdf_text_load_is_bounded_by_max_text_bytes(tmp_path):
     docs.make_pdf(tmp_path / "t.pdf", ["x" * 400] * 5)
     small = Workspace([tmp_path], limits=Limits(max_text_bytes=1000))
