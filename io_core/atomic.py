@@ -114,6 +114,12 @@ def atomic_target(target: Path, *, overwrite: bool = False, sandbox: Sandbox | N
     real path it resolved (a folder that turns out elsewhere has changed meanwhile:
     refused); without one the folder is walked unconfined (direct use).
     """
+    if type(target).__name__ == "RemotePath":  # an object in a remote root: written privately, then uploaded
+        from io_core.remote.writing import remote_target
+
+        with remote_target(target, overwrite=overwrite, sandbox=sandbox) as tmp:
+            yield tmp
+        return
     target = Path(target)
     name = target.name
     if not name or name in (".", ".."):

@@ -281,8 +281,11 @@ class HashCache:
         """The file's digest and the stamp it belongs to, hashing only when not cached.
 
         A folder store is always hashed afresh: its own stamp does not change when a
-        file inside it is rewritten.
+        file inside it is rewritten. So is a remote object (``io_core.remote``: streamed).
         """
+        if type(path).__name__ == "RemotePath":
+            digest, size = path.sha256()  # type: ignore[attr-defined]
+            return digest, FileStamp(0, 0, size, 0, 0)
         st = os.stat(path)
         before = stamp_of(st)
         if S_ISDIR(st.st_mode):

@@ -400,8 +400,10 @@ class Sandbox:
 
     def display(self, real: Path) -> str:
         """The path as a client should see it: relative to its root when confined."""
-        if type(real).__name__ == "RemotePath" and self.remote is not None:
-            return self.remote.display(real.root, real.key)  # type: ignore[attr-defined]
+        if self.remote is not None:
+            remote = real if type(real).__name__ == "RemotePath" else self.remote.from_record(str(real))
+            if remote is not None:  # (a URL the ledger kept comes back as Path("s3:/bucket/key"))
+                return self.remote.display(remote.root, remote.key)  # type: ignore[union-attr]
         real = real_path(real)
         if self._roots is None:
             return str(real)

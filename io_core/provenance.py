@@ -168,10 +168,13 @@ class Provenance:
         ``source``: where to read it (a pinned view, see io_core.paths); ``real`` names it.
         """
         source = real if source is None else source
-        before = stamp(source)
-        digest, size = sha256_path(source)
-        if stamp(source) == before and not source.is_dir():
-            self.hashes.put(real, before, digest)
+        if type(source).__name__ == "RemotePath":  # an object: streamed through the store, hashed afresh
+            digest, size = source.sha256()  # type: ignore[attr-defined]
+        else:
+            before = stamp(source)
+            digest, size = sha256_path(source)
+            if stamp(source) == before and not source.is_dir():
+                self.hashes.put(real, before, digest)
         row = None
         if self.ledger is not None:
             with _readable_ledger():
@@ -233,6 +236,8 @@ class Provenance:
         inputs: Sequence[tuple[str, str]] = (),
     ) -> bool:
         """Record a finished write, then run the post-save hooks; True when a ledger row was written."""
+        if type(path).__name__ == "RemotePath":  # the object written: URL, ETag, version id (io_core.remote)
+            arguments = {**arguments, "remote": path.facts()}  # type: ignore[attr-defined]
         row_id = self.record(kind="write", path=path, sha256=sha256, size=size, operation=operation,
                              format=format, arguments=arguments, inputs=inputs)
         run_hooks("save", IOEvent(operation=operation, path=path, format=format, size_bytes=size, sha256=sha256,

@@ -37,6 +37,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool
 
 from io_core.errors import IOCoreError
+from io_core.remote import stats as remote_stats
 from server import lifecycle
 from server.auth import current_identity
 
@@ -128,6 +129,8 @@ class AccessLog(Middleware):
     async def on_call_tool(self, context: MiddlewareContext, call_next: CallNext) -> Any:
         started = time.perf_counter()
         outcome, code = "ok", None
+        remote = remote_stats.Counter()
+        token = remote_stats.bind(remote)  # requests and bytes this call fetched from object stores
         try:
             return await call_next(context)
         except asyncio.CancelledError:
@@ -145,6 +148,9 @@ class AccessLog(Middleware):
                 "code": code,
                 "client": current_identity().key,
             }
+            remote_stats.unbind(token)
+            if remote.requests:
+                record.update(remote_requests=remote.requests, remote_bytes=remote.bytes)
             access_log.info("tool_call %s %s", record["tool"], outcome, extra=record)
 
 

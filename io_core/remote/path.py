@@ -26,6 +26,7 @@ from io_core.remote.roots import RemoteConfig, RemoteRoot, clean_key
 log = logging.getLogger("io_core.remote")
 SENTINEL = "/proc/sciio-remote"
 FOLDER_SUFFIXES = (".zarr",)
+STREAM_BYTES = 8 * 1024 * 1024  # range size when an object is read whole (hashing, downloads)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class RemotePath:
 
     def __init__(self, root: RemoteRoot, key: str, roots: Any, counter: stats.Counter | None = None) -> None:
         self.root, self.key, self.roots = root, key, roots  # roots: io_core.remote.roots.RemoteRoots
-        self.counter = counter
+        self.counter = counter if counter is not None else stats.current()
         self._info: dict[str, Any] | None = None
         self._listed: dict[str, dict[str, Any]] | None = None  # names below, from one LIST
 
@@ -188,6 +189,24 @@ class RemotePath:
         data = self.store.fetch(self.root, self.key, start, end, self.etag, self.version)
         stats.count(counter if counter is not None else self.counter, 1, len(data))
         return data
+
+    def forget(self) -> None:
+        """Drop what is known of the object (after it was replaced)."""
+        self._info, self._listed = None, None
+
+    def facts(self) -> dict[str, Any]:
+        """What the ledger records of an object: URL, size, ETag and version id (where the store has them)."""
+        return {"url": self.url, "size": self.size, "etag": self.etag, "version_id": self.version}
+
+    def sha256(self) -> tuple[str, int]:
+        """(digest, size) of this object version, streamed in large ranges (not through the range cache)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        size, step = self.size, STREAM_BYTES
+        for start in range(0, size, step):
+            h.update(self.fetch(start, min(start + step, size)))
+        return h.hexdigest(), size
 
     def exists(self) -> bool:
         try:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from io_core.errors import PathOutsideRootError
 
 SCHEMES = ("s3", "https", "http")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/]*)(/.*)?$", re.DOTALL)
 _LOOKS_REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|$)")
+_SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _BAD = re.compile(r"[\x00-\x1f\x7f\\?#@]")
 
@@ -157,11 +159,28 @@ class RemoteRoots:
             raise _outside(raw, "is outside the remote root's prefix")
         if raw.startswith("/") or not self.first:
             return None
+        if _SCHEME_LIKE.match(raw):  # "s3:/bucket/x", "gs:x": a mistyped URL, never a key
+            raise _outside(raw, "looks like a URL of another kind")
         root = self.roots[0]
         key = clean_key(root.prefix, raw, raw)
         if not root.contains(key):
             raise _outside(raw, "climbs out of the remote root's prefix")
         return root, key
+
+    def from_record(self, text: str) -> Any:
+        """The RemotePath of a URL as stored (``s3://b/k``, or ``s3:/b/k`` once it went through ``Path``); else None."""
+        m = re.match(r"^(s3|https?):/+([^/].*)$", text)
+        if m is None:
+            return None
+        try:
+            hit = self.locate(f"{m.group(1)}://{m.group(2)}")
+        except PathOutsideRootError:
+            return None
+        if hit is None:
+            return None
+        from io_core.remote.path import RemotePath
+
+        return RemotePath(hit[0], hit[1], self)
 
     def display(self, root: RemoteRoot, key: str) -> str:
         """As a client should see it: relative to the first root when that is this remote root, else the URL."""

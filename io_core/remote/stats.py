@@ -53,3 +53,12 @@ def counting() -> Iterator[Counter]:
         yield counter
     finally:
         _CALL.reset(token)
+
+
+def bind(counter: Counter) -> object:
+    """Make ``counter`` the current call's (the server's access log); ``unbind(token)`` after."""
+    return _CALL.set(counter)
+
+
+def unbind(token: object) -> None:
+    _CALL.reset(token)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ class Weed:
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         args = ["weed", "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 *[f"-{n}={p}" for n, p in self.ports.items()]]
-        self.log = open(os.path.join(self.dir, "weed.log"), "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(os.path.join(self.dir, "weed.log"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.client = self.boto()
         deadline = time.monotonic() + timeout
