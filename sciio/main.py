@@ -45,14 +45,16 @@ def _serve_args(args: list[str]) -> list[str] | None:
 _TOOL_WORDS = {"load_summary": "sciio summary", "list_formats": "sciio formats", "read_slice": "sciio slice",
                "explore_h5": "sciio tree", "explore_zarr": "sciio tree", "find_files": "sciio find",
                "load_configs": "sciio configs", "file_provenance": "sciio history", "verify_file": "sciio verify",
-               "preview_image": "sciio preview", "list_roots": "--root", "key=": "--key ", "format=": "--format ",
-               "overwrite=true": "--overwrite"}
+               "preview_image": "sciio preview", "list_roots": "--root", "overwrite=true": "--overwrite",
+               "exact_stats=true": "--exact", "detail=true": "--detail",
+               **{f"{name}=": f"--{name.replace('_', '-')} " for name in (
+                   "key", "format", "offset", "limit", "columns", "depth", "group", "digits", "max_side")}}
 _TOOL_PATTERN = re.compile("|".join(rf"\b{re.escape(w)}" for w in sorted(_TOOL_WORDS, key=len, reverse=True)))
 
 
 def for_shell(hint: str) -> str:
     """A hint with the MCP tools it names replaced by their subcommands and options."""
-    return _TOOL_PATTERN.sub(lambda m: _TOOL_WORDS[m.group()], hint)
+    return re.sub(r"(--[\w-]+) {2,}", r"\1 ", _TOOL_PATTERN.sub(lambda m: _TOOL_WORDS[m.group()], hint))
 
 
 def fail(code: str, message: str, hint: str = "") -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -66,11 +66,18 @@ def size(n: int | None) -> str:
     return str(n)
 
 
-def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> Table:
-    t = Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> Any:
+    """An aligned table; its title on a line of its own above it (a table title would wrap to the table's width)."""
+    t = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for row in rows:
         t.add_row(*(Text(fmt(v)) for v in row))
-    return t
+    return t if title is None else Group(Text(title, style="bold"), t)
+
+
+def document(value: Any, width: int) -> Text:
+    """A JSON value on one line when it fits, indented otherwise."""
+    line = json.dumps(value, ensure_ascii=False, default=str)
+    return Text(line if len(line) <= width else json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 def fields(pairs: list[tuple[str, Any]]) -> Table:
@@ -139,7 +146,9 @@ def summary(out: Console, result: Any, args: Any) -> None:
         out.print(Text(s.head + ("\n…" if s.truncated else "")))
     elif kind == "value":
         out.print(fields([("type", s.type), ("length", s.length), ("keys", ", ".join(s.keys or []))]))
-        out.print(Text(json.dumps(s.preview, indent=2, ensure_ascii=False, default=str) + ("\n…" if s.truncated else "")))
+        out.print(document(s.preview, out.width))
+        if s.truncated:
+            out.print(Text("…"))
     else:  # image, audio, recording and any later kind: its own fields
         data = s.model_dump(mode="json")
         data.pop("kind", None)

@@ -113,3 +113,9 @@ def test_a_new_code_takes_its_parents_family():
 
     assert exit_codes.status_of(PluginKeyMissing("x")) == exit_codes.BY_CODE["KEY_NOT_FOUND"]
     assert exit_codes.status_of(PluginOddity("x")) == exit_codes.OTHER
+
+
+def test_hints_name_options_not_tool_arguments(root):
+    (root / "notes.txt").write_text("a\nb\n")
+    err = refused(sciio("slice", "notes.txt", "0:1", cwd=root), "INVALID_SELECTION", 7)
+    assert "--offset" in err and "--limit" in err and "offset=" not in err
