@@ -39,8 +39,9 @@ CHUNK_BYTES = 16 * 1024 * 1024
 MAX_FILES = 100_000
 
 
-def default_chunks(shape: tuple[int, ...], itemsize: int, target: int = CHUNK_BYTES) -> tuple[int, ...]:
+def default_chunks(shape: tuple[int, ...], itemsize: int, target: int | None = None) -> tuple[int, ...]:
     """C-order tiles of about ``target`` bytes: trailing axes whole while they fit, then rows of the next."""
+    target = target or CHUNK_BYTES
     if not shape:
         return ()
     chunks = [1] * len(shape)

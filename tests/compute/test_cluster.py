@@ -85,7 +85,7 @@ def test_conversions_write_the_same_bytes_either_way(engine, data, small_tasks):
 def test_a_file_changed_after_the_check_is_refused_on_the_worker(engine, data):
     from io_core.compute import source
 
-    root, a = data
+    root, _a = data
     ws = Workspace([root])
     src = source.describe(ws, "a.h5", "g/x")
     with h5py.File(root / "a.h5", "a") as f:  # same path, new content (and mtime)
@@ -128,7 +128,7 @@ def test_a_worker_killed_mid_run_is_survived(engine, cluster, tmp_path, monkeypa
             os.kill(victim, 9)
             killed.append(victim)
 
-    values, report, _ = engine.stats(ws, "k.npy", quantiles=[0.5], engine="dask", progress=progress)
+    values, _report, _ = engine.stats(ws, "k.npy", quantiles=[0.5], engine="dask", progress=progress)
     assert killed
     assert values["quantiles"]["0.5"] == float(np.quantile(a, [0.5])[0]) and values["count"] == a.size
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next tests
