@@ -143,6 +143,29 @@ def package_bomb(path: Path, package: object, part: str, after: bytes, mib: int)
     write_zip(path, members)
 
 
+def pdf_heavy_page(path: Path, ops: int = 3_000_000) -> None:
+    """A two-page PDF whose second page draws with ``ops`` operators (about 60 KiB stored, 20 MiB decoded)."""
+    from tests.formats.doc_samples import one_page_objects, raw_pdf
+
+    objs = one_page_objects(b"fine page")
+    body = zlib.compress(b"BT /F1 12 Tf " + b"1 0 Td " * ops + b"(x) Tj ET", 9)
+    objs[2] = b"<< /Type /Pages /Kids [3 0 R 8 0 R] /Count 2 >>"
+    objs[7] = b"<< >>"
+    objs[8] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 9 0 R "
+               b"/Resources << /Font << /F1 4 0 R >> >> >>")
+    objs[9] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body + b"\nendstream"
+    path.write_bytes(raw_pdf(objs))
+
+
+def pdf_page_loop(path: Path) -> None:
+    """A PDF whose page tree lists itself among its kids."""
+    from tests.formats.doc_samples import one_page_objects, raw_pdf
+
+    objs = one_page_objects()
+    objs[2] = b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>"
+    path.write_bytes(raw_pdf(objs))
+
+
 def png_bomb(path: Path, side: int = 13000) -> None:
     """A grayscale ``side`` x ``side`` PNG of zeros: 169 M pixels for 13000, about 200 KiB on disk."""
     row = b"\0" + bytes(side)

@@ -275,6 +275,8 @@ SHARED: dict[str, Callable[[Path, Ctx], None]] = {
     "bomb.npz": lambda p, c: b.npz_bomb(p, 1536),
     "bomb.xlsx": lambda p, c: b.xlsx_bomb(p, 1536),
     "bomb.docx": lambda p, c: b.docx_bomb(p, 1536),
+    "heavy.pdf": lambda p, c: b.pdf_heavy_page(p),
+    "loop.pdf": lambda p, c: b.pdf_page_loop(p),
     "bomb.zarr.zip": lambda p, c: b.zarr_zip_bomb(p, c.shared_dir, 1536),
     "bomb.png": lambda p, c: b.png_bomb(p, 13000),
     "bomb.yaml": lambda p, c: p.write_text(b.YAML_BOMB),
