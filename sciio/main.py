@@ -97,6 +97,7 @@ def run(args: Any) -> int:
         sys.stdout.write(json.dumps(commands.as_json(result), indent=2, ensure_ascii=False) + "\n")
     else:
         render.RENDERERS[args.command](render.console(), result, args)
+    sys.stdout.flush()  # a reader that closed early shows here, inside main's handler
     return status
 
 

@@ -22,11 +22,16 @@ from rich.tree import Tree
 DIGITS = 7
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # rich would exit with status 1; the reader closing early is not a failure (main)
+
+
 def console(file: Any = None) -> Console:
     file = file or sys.stdout
     tty = hasattr(file, "isatty") and file.isatty()
     width = None if tty else int(os.environ.get("COLUMNS") or 120)
-    return Console(file=file, width=width, highlight=False, soft_wrap=False)
+    return _Console(file=file, width=width, highlight=False, soft_wrap=False)
 
 
 def fmt(value: Any) -> str:

@@ -84,3 +84,12 @@ def test_commands_import_only_what_their_file_needs(root):
     assert "pandas" in loaded and not {"fastmcp", "mcp", "h5py", "zarr", "mne"} & set(loaded)
     loaded = _heavy_after(["tree", "recording.h5"], root)
     assert "h5py" in loaded and "fastmcp" not in loaded and "mcp" not in loaded and "pandas" not in loaded
+
+
+def test_a_reader_closing_early_is_not_a_failure(root):
+    for args in (["formats"], ["formats", "--json"]):
+        proc = subprocess.Popen([sys.executable, "-m", "sciio", *args], cwd=root, env=cli_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # like `| head -0`: every write finds the pipe closed
+        assert proc.wait(timeout=60) == 0
+        assert proc.stderr.read() == b""
