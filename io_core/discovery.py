@@ -38,8 +38,14 @@ def find_in_roots(
 ) -> FoundFilesResult:
     from io_core.globbing import find_files
 
-    root, relative = _split_root(sandbox, pattern)
-    found = find_files(relative, root=root, parse=parse, limit=limit, ensure_one=ensure_one)
+    remote = sandbox.remote.split_pattern(pattern) if sandbox.remote is not None else None
+    if remote is not None:  # a remote root: one bounded prefix listing (io_core.remote.listing)
+        from io_core.remote.listing import find_remote
+
+        found = find_remote(remote[0], remote[1], parse=parse, limit=limit, ensure_one=ensure_one)
+    else:
+        root, relative = _split_root(sandbox, pattern)
+        found = find_files(relative, root=root, parse=parse, limit=limit, ensure_one=ensure_one)
     entries = [
         FoundFile(path=sandbox.display(path), captures=found.captures[i] if found.captures is not None else None)
         for i, path in enumerate(found.files)

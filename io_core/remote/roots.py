@@ -182,6 +182,19 @@ class RemoteRoots:
 
         return RemotePath(hit[0], hit[1], self)
 
+    def split_pattern(self, pattern: str) -> tuple[Any, str] | None:
+        """(RemotePath of the root searched, pattern relative to it) for a pattern in a remote root, else None."""
+        from io_core.remote.path import RemotePath
+
+        if looks_remote(pattern):
+            for root in sorted(self.roots, key=lambda r: -len(r.url)):
+                if pattern.startswith(root.url + "/"):
+                    return RemotePath(root, root.prefix, self), pattern[len(root.url) + 1:]
+            raise _outside(pattern, "is not inside a remote root")
+        if self.first and not pattern.startswith("/"):
+            return RemotePath(self.roots[0], self.roots[0].prefix, self), pattern
+        return None
+
     def display(self, root: RemoteRoot, key: str) -> str:
         """As a client should see it: relative to the first root when that is this remote root, else the URL."""
         if self.first and root == self.roots[0]:
