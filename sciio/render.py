@@ -194,7 +194,10 @@ def _node_label(node: Any) -> Text:
 
 def _grow(branch: Tree, node: Any) -> None:
     for child in node.children:
-        _grow(branch.add(_node_label(child)), child)
+        twig = branch.add(_node_label(child))
+        for name, value in child.attrs.items():  # children carry attributes with --detail
+            twig.add(Text(f"@{name} = {fmt(value)}", style="dim"))
+        _grow(twig, child)
     shown = node.offset + len(node.children)
     if node.children and node.n_children is not None and node.n_children > shown:
         branch.add(Text(f"… {node.n_children - shown} more (--offset {shown})", style="dim"))

@@ -57,6 +57,8 @@ def test_tree_human(root):
     assert "└──" in out or "`--" in out  # drawn as a tree
     out = human("tree", "images.zarr", cwd=root)
     assert "images" in out and "(8, 32, 32)" in out and "mean_intensity" in out and "zarr v3" in out
+    out = human("tree", "recording.h5", "--depth", "2", "--detail", cwd=root)
+    assert out.count("@sfreq = 250") == 2 and '@channels = ["Fz", "Cz", "Pz", "Oz"]' in out
 
 
 async def test_slice_json_is_read_slice(root, tool):
