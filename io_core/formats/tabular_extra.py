@@ -185,7 +185,8 @@ def _check_xlsx(path: Path, limits: Limits | None) -> None:
         with zipfile.ZipFile(path) as zf:
             check_zip(zf, limits or current(), container=repr(path.name))
     except zipfile.BadZipFile as exc:
-        raise CorruptFileError(f"{path.name!r} is not an .xlsx workbook (zip): {exc}") from None
+        raise CorruptFileError(f"{path.name!r} is not an .xlsx/.xlsm workbook (zip): {exc}",
+                               hint="Excel 97-2003 workbooks are .xls (format='xls').") from None
 
 
 def _workbook(path: Path, limits: Limits | None = None):
