@@ -134,7 +134,26 @@ class Store:
     def info(self, root: RemoteRoot, key: str) -> dict[str, Any]:
         path = self.path_of(root, key)
         url = root.url_of(key)
-        return self.call("info", url, lambda: self.sync(lambda: self.fs._info(path)))
+        if self.scheme == "s3":
+            return self.call("info", url, lambda: self.sync(lambda: self.fs._info(path)))
+
+        async def head() -> dict[str, Any]:  # fsspec's HTTP _info turns every failure into "not found"
+            session = await self.fs.set_session()
+            async with session.head(path, allow_redirects=True, headers={"Accept-Encoding": "identity"}) as r:
+                if r.status == 404:
+                    raise FileNotFoundError(url)
+                if r.status in (401, 403):
+                    raise PermissionError(f"HTTP {r.status}")
+                r.raise_for_status()
+                if "Content-Length" not in r.headers:
+                    raise OSError(f"the server gave no size for {url} (Content-Length)")
+                info = {"type": "file", "size": int(r.headers["Content-Length"])}
+                for name in ("ETag", "Last-Modified"):
+                    if r.headers.get(name):
+                        info[name] = r.headers[name]
+                return info
+
+        return self.call("info", url, lambda: self.sync(head))
 
     def fetch(self, root: RemoteRoot, key: str, start: int, end: int, etag: str | None, version: str | None) -> bytes:
         """Bytes ``[start, end)`` of one object version (S3: If-Match on the ETag, or the version id)."""
