@@ -7,7 +7,7 @@ timestamps, so running the script again gives the same bytes. All of them togeth
 
 - ``recording.h5``: an HDF5 file with groups: two sessions of a 4-channel signal (gzip-compressed,
   chunked) with their sampling rate and channel names as attributes, and an events table.
-- ``trials.csv``: 60 trials of a reaction-time experiment (subject, condition, reaction time, accuracy).
+- ``reaction_times.csv``: 60 trials of a reaction-time experiment (subject, condition, reaction time, accuracy).
 - ``images.zarr``: a Zarr v3 store: a stack of 8 small images and their per-image mean intensity.
 """
 
@@ -50,7 +50,7 @@ def write_recording(path: Path, rng: np.random.Generator) -> None:
             session.create_dataset("events", data=events, track_times=False)
 
 
-def write_trials(path: Path, rng: np.random.Generator) -> None:
+def write_reaction_times(path: Path, rng: np.random.Generator) -> None:
     import pandas as pd
 
     n = 60
@@ -85,9 +85,9 @@ def write_images(path: Path, rng: np.random.Generator) -> None:
 
 def main(folder: Path = HERE) -> list[Path]:
     rng = np.random.default_rng(16)
-    made = [folder / "recording.h5", folder / "trials.csv", folder / "images.zarr"]
+    made = [folder / "recording.h5", folder / "reaction_times.csv", folder / "images.zarr"]
     write_recording(made[0], rng)
-    write_trials(made[1], rng)
+    write_reaction_times(made[1], rng)
     write_images(made[2], rng)
     return made
 

@@ -25,14 +25,14 @@ async def test_summary_json_is_load_summary(root, tool):
     cli = json_of(sciio("--json", "summary", "recording.h5", "--key", "session1/eeg", "--exact", cwd=root))
     assert cli == await tool("load_summary", path="recording.h5", key="session1/eeg", exact_stats=True)
     assert cli["summary"]["shape"] == [4, 2000] and cli["summary"]["stats"]["count"] == 8000
-    assert json_of(sciio("summary", "trials.csv", "--json", cwd=root)) == await tool("load_summary",
-                                                                                    path="trials.csv")
+    assert json_of(sciio("summary", "reaction_times.csv", "--json", cwd=root)) == await tool("load_summary",
+                                                                                    path="reaction_times.csv")
 
 
 def test_summary_human(root):
     out = human("summary", "recording.h5", cwd=root)
     assert "session1" in out and "session2" in out and "Example EEG-like recording" in out and "hdf5" in out
-    out = human("summary", "trials.csv", cwd=root)
+    out = human("summary", "reaction_times.csv", cwd=root)
     assert "60 rows x 5 columns" in out
     assert "reaction_time_s" in out and "incongruent" in out
     out = human("summary", "recording.h5", "--key", "session1/eeg", cwd=root)
@@ -64,9 +64,9 @@ def test_tree_human(root):
 async def test_slice_json_is_read_slice(root, tool):
     cli = json_of(sciio("slice", "recording.h5", "0:2, 0:6", "--key", "session1/eeg", "--json", cwd=root))
     assert cli == await tool("read_slice", path="recording.h5", key="session1/eeg", selection="0:2, 0:6")
-    cli = json_of(sciio("slice", "trials.csv", "--offset", "10", "--limit", "5", "--columns", "trial,condition",
+    cli = json_of(sciio("slice", "reaction_times.csv", "--offset", "10", "--limit", "5", "--columns", "trial,condition",
                         "--json", cwd=root))
-    assert cli == await tool("read_slice", path="trials.csv", offset=10, limit=5, columns=["trial", "condition"])
+    assert cli == await tool("read_slice", path="reaction_times.csv", offset=10, limit=5, columns=["trial", "condition"])
     cli = json_of(sciio("slice", "recording.h5", "0, 0:3", "--key", "session2/eeg", "--digits", "3", "--json",
                         cwd=root))
     assert cli == await tool("read_slice", path="recording.h5", key="session2/eeg", selection="0, 0:3", digits=3)
@@ -77,7 +77,7 @@ def test_slice_human(root, tool):
     out = human("slice", "recording.h5", "0:2, 0:6", "--key", "session1/eeg", cwd=root)
     first = values["slice"]["values"][0][0]
     assert f"{first:.7g}" in out and "(2, 6)" in out
-    out = human("slice", "trials.csv", "0:3", cwd=root)
+    out = human("slice", "reaction_times.csv", "0:3", cwd=root)
     assert "rows 0-2 of 60" in out and "congruent" in out and "reaction_time_s" in out
 
 
@@ -88,26 +88,26 @@ async def test_preview_writes_the_tools_png_and_prints_its_caption(root, tool):
     image, caption = result.content
     assert cli == json.loads(caption.text)
     assert (root / "eeg.png").read_bytes() == base64.b64decode(image.data)
-    out = human("preview", "trials.csv", "-o", "trials.png", cwd=root)
-    assert "wrote trials.png" in out and "line" in out
-    assert (root / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = human("preview", "reaction_times.csv", "-o", "rt.png", cwd=root)
+    assert "wrote rt.png" in out and "line" in out
+    assert (root / "rt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 async def test_convert_history_verify(root, tool):
-    cli = json_of(sciio("convert", "trials.csv", "trials.parquet", "--json", cwd=root))
+    cli = json_of(sciio("convert", "reaction_times.csv", "rt.parquet", "--json", cwd=root))
     assert cli["format"] == "parquet" and cli["recorded"] is True
-    again = await tool("convert", src="trials.csv", dst="trials.parquet", overwrite=True)  # same bytes, replaced
+    again = await tool("convert", src="reaction_times.csv", dst="rt.parquet", overwrite=True)  # same bytes, replaced
     assert again == {**cli, "overwritten": True}
 
-    assert json_of(sciio("history", "trials.parquet", "--json", cwd=root)) == await tool("file_provenance",
-                                                                                        path="trials.parquet")
-    out = human("history", "trials.parquet", cwd=root)
-    assert "2 record(s)" in out and "convert" in out and "trials.csv" in out and cli["sha256"][:16] in out
+    assert json_of(sciio("history", "rt.parquet", "--json", cwd=root)) == await tool("file_provenance",
+                                                                                        path="rt.parquet")
+    out = human("history", "rt.parquet", cwd=root)
+    assert "2 record(s)" in out and "convert" in out and "reaction_times.csv" in out and cli["sha256"][:16] in out
 
-    proc = sciio("verify", "trials.parquet", "--json", cwd=root)
-    assert json_of(proc) == await tool("verify_file", path="trials.parquet")
+    proc = sciio("verify", "rt.parquet", "--json", cwd=root)
+    assert json_of(proc) == await tool("verify_file", path="rt.parquet")
     assert json.loads(proc.stdout)["status"] == "OK"
-    out = human("verify", "trials.parquet", cwd=root)
+    out = human("verify", "rt.parquet", cwd=root)
     assert out.startswith("OK") and cli["sha256"] in out
 
     out = human("convert", "recording.h5", "eeg.npy", "--key", "session1/eeg", cwd=root)

@@ -37,7 +37,7 @@ def test_path_outside_the_root(root, tmp_path):
     outside.write_text("a\n1\n")
     refused(sciio("summary", str(outside), cwd=root), "PATH_OUTSIDE_ROOT", 4)
     refused(sciio("slice", "../secret.csv", cwd=root), "PATH_OUTSIDE_ROOT", 4)
-    refused(sciio("convert", "trials.csv", "../out.parquet", cwd=root), "PATH_OUTSIDE_ROOT", 4)
+    refused(sciio("convert", "reaction_times.csv", "../out.parquet", cwd=root), "PATH_OUTSIDE_ROOT", 4)
     assert not (tmp_path / "out.parquet").exists()
     # the same file is readable once its folder is a root (--root is repeatable)
     proc = sciio("--root", str(root), "--root", str(tmp_path), "summary", str(outside), "--json", cwd=root)
@@ -50,11 +50,11 @@ def test_missing_key_hint_names_the_subcommand(root):
 
 
 def test_write_refusals(root):
-    assert sciio("convert", "trials.csv", "t.json", cwd=root).returncode == 0
-    refused(sciio("convert", "trials.csv", "t.json", cwd=root), "EXISTS", 8)
-    assert sciio("convert", "trials.csv", "t.json", "--overwrite", cwd=root).returncode == 0
-    refused(sciio("--read-only", "convert", "trials.csv", "t2.json", cwd=root), "READ_ONLY", 4)
-    refused(sciio("convert", "trials.csv", "t3.json", cwd=root, SCIIO_READ_ONLY="true"), "READ_ONLY", 4)
+    assert sciio("convert", "reaction_times.csv", "t.json", cwd=root).returncode == 0
+    refused(sciio("convert", "reaction_times.csv", "t.json", cwd=root), "EXISTS", 8)
+    assert sciio("convert", "reaction_times.csv", "t.json", "--overwrite", cwd=root).returncode == 0
+    refused(sciio("--read-only", "convert", "reaction_times.csv", "t2.json", cwd=root), "READ_ONLY", 4)
+    refused(sciio("convert", "reaction_times.csv", "t3.json", cwd=root, SCIIO_READ_ONLY="true"), "READ_ONLY", 4)
 
 
 def test_bad_selection_and_unknown_format(root):
@@ -74,9 +74,9 @@ def test_usage_errors_exit_2(root):
 
 
 def test_verify_statuses(root):
-    assert sciio("convert", "trials.csv", "t.parquet", cwd=root).returncode == 0
+    assert sciio("convert", "reaction_times.csv", "t.parquet", cwd=root).returncode == 0
     assert sciio("verify", "t.parquet", cwd=root).returncode == exit_codes.OK
-    proc = sciio("verify", "trials.csv", cwd=root)  # never written through sciio
+    proc = sciio("verify", "reaction_times.csv", cwd=root)  # never written through sciio
     assert proc.returncode == 12 and proc.stdout.startswith("UNKNOWN")
     with open(root / "t.parquet", "ab") as f:
         f.write(b"tampered")

@@ -42,10 +42,10 @@ def test_example_files_are_small_and_tracked():
     files = [p for p in EXAMPLES.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     assert sum(p.stat().st_size for p in files) < 1_000_000
     names = {p.relative_to(EXAMPLES).as_posix() for p in files}
-    assert {"make_examples.py", "recording.h5", "trials.csv", "images.zarr/zarr.json"} <= names
+    assert {"make_examples.py", "recording.h5", "reaction_times.csv", "images.zarr/zarr.json"} <= names
     if (REPO / ".git").exists():  # a fresh clone has exactly the tracked files: the README's command needs them
         tracked = subprocess.run(["git", "ls-files", "examples"], cwd=REPO, capture_output=True, text=True).stdout
-        assert {"examples/recording.h5", "examples/trials.csv", "examples/images.zarr/images/zarr.json"} <= set(
+        assert {"examples/recording.h5", "examples/reaction_times.csv", "examples/images.zarr/images/zarr.json"} <= set(
             tracked.split())
 
 
@@ -63,8 +63,8 @@ def _h5_contents(path: Path) -> dict:
 
 def test_committed_examples_are_what_the_script_makes(tmp_path):
     made = make_examples.main(tmp_path)
-    assert [p.name for p in made] == ["recording.h5", "trials.csv", "images.zarr"]
-    assert (tmp_path / "trials.csv").read_bytes() == (EXAMPLES / "trials.csv").read_bytes()
+    assert [p.name for p in made] == ["recording.h5", "reaction_times.csv", "images.zarr"]
+    assert (tmp_path / "reaction_times.csv").read_bytes() == (EXAMPLES / "reaction_times.csv").read_bytes()
     ours, theirs = _h5_contents(tmp_path / "recording.h5"), _h5_contents(EXAMPLES / "recording.h5")
     assert ours.keys() == theirs.keys() == {"/", "session1", "session1/eeg", "session1/events", "session2",
                                              "session2/eeg", "session2/events"}

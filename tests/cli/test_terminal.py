@@ -80,7 +80,7 @@ def _heavy_after(args: list[str], cwd) -> list[str]:
 def test_commands_import_only_what_their_file_needs(root):
     assert _heavy_after(["formats"], root) == []
     assert _heavy_after(["codes"], root) == []
-    loaded = _heavy_after(["summary", "trials.csv"], root)
+    loaded = _heavy_after(["summary", "reaction_times.csv"], root)
     assert "pandas" in loaded and not {"fastmcp", "mcp", "h5py", "zarr", "mne"} & set(loaded)
     loaded = _heavy_after(["tree", "recording.h5"], root)
     assert "h5py" in loaded and "fastmcp" not in loaded and "mcp" not in loaded and "pandas" not in loaded
