@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,20 @@ def test_readme_first_command_from_the_repository_root():
     out = proc.stdout
     assert out.startswith("examples/recording.h5  hdf5")
     assert "session1" in out and "session2" in out and "Example EEG-like recording" in out
+
+
+def readme_first_command() -> str:
+    """The first line of the README's first ```bash block."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("```bash\n", 1)[1]
+    return block.splitlines()[0].strip()
+
+
+def test_readme_first_command_is_the_one_tested_here():
+    """The README opens with `pip install . && sciio ...`: a command that shows the main job without an MCP client."""
+    install, _, command = readme_first_command().partition(" && ")
+    assert install == "pip install ."
+    assert shlex.split(command) == README_COMMAND
 
 
 def test_example_files_are_small_and_tracked():
