@@ -284,23 +284,16 @@ class VideoFrames:
         if self.facts.rate is None:
             raise CorruptFileError(f"{self._name!r} has no frame rate: its frames cannot be addressed by index")
         got: dict[int, Any] = {}
-        pos, budget = 0, len(wanted) + MAX_LEAD_FRAMES + PACKET_SLACK
-        while pos < len(wanted):
-            held: tuple[int, Any] | None = None
-            lead = 0
-            reseek = False
-            for index, frame in self._frames_from(wanted[pos], budget):
-                while pos < len(wanted) and wanted[pos] < index and held is not None:
-                    got[wanted[pos]] = convert(held[1])  # the held frame is still shown at these times
+        n, pos, budget = len(wanted), 0, len(wanted) + MAX_LEAD_FRAMES + PACKET_SLACK
+        while pos < n:
+            target, held, lead, reseek = wanted[pos], None, 0, False
+            for index, frame in self._frames_from(target, budget):
+                while pos < n and held is not None and wanted[pos] < index:
+                    got[wanted[pos]] = convert(held)  # the held frame is still shown at these times
                     pos += 1
-                if pos == len(wanted):
-                    break
-                if index == wanted[pos]:
+                if pos < n and index == wanted[pos]:
                     got[index] = convert(frame)
-                    pos += 1
-                    lead = 0
-                    if pos == len(wanted):
-                        break
+                    pos, lead = pos + 1, 0
                 else:
                     lead += 1
                     if lead > MAX_LEAD_FRAMES:
@@ -310,14 +303,15 @@ class VideoFrames:
                             hint="Re-encode with a shorter keyframe interval (e.g. ffmpeg -g 250), or read "
                                  "frames near a keyframe.",
                         )
-                held = (index, frame)
-                if wanted[pos] - index > SEEK_AHEAD:
+                if pos == n:
+                    break
+                held = frame
+                # a far later frame (not the one this seek was for): seeking again is cheaper than decoding on
+                if wanted[pos] != target and wanted[pos] - index > SEEK_AHEAD:
                     reseek = True
                     break
-            else:
-                break  # end of the stream
             if not reseek:
-                break
+                break  # all found, or the end of the stream
         if pos < len(wanted):
             raise self._ended(wanted[pos:], got)
         return got

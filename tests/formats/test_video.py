@@ -1,0 +1,304 @@
+"""Video through PyAV: header summaries, frames by index (seeking, never decoding from the start), previews
+by time or frame, bounded loads, and what a damaged file gives. Every file is written by PyAV in the test.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from io_core import IOCoreError, Workspace
+from io_core.formats import video
+from io_core.limits import Limits
+from io_core.options import ReadOptions
+
+W, H, RATE, N = 64, 48, 24, 60
+
+# ext -> (codec, pixel format, codec options, exact): lossless where the codec can be
+CODECS: dict[str, tuple[str, str, dict[str, str], bool]] = {
+    ".mp4": ("libx264rgb", "rgb24", {"qp": "0"}, True),
+    ".mov": ("libx264rgb", "rgb24", {"qp": "0"}, True),
+    ".avi": ("mpeg4", "yuv420p", {}, False),  # lossy: frames are recognised by their nearest original
+    ".mkv": ("ffv1", "bgr0", {}, True),
+    ".webm": ("libvpx-vp9", "gbrp", {"lossless": "1"}, True),
+}
+EXTS = list(CODECS)
+FORMAT = {".mp4": "mp4", ".mov": "mp4", ".avi": "avi", ".mkv": "matroska", ".webm": "matroska"}
+
+
+def frame_pixels(i: int) -> np.ndarray:
+    """Frame ``i``: a constant colour that differs from every other frame's."""
+    img = np.empty((H, W, 3), np.uint8)
+    img[..., 0] = (i * 4) % 256
+    img[..., 1] = 255 - (i * 4) % 256
+    img[..., 2] = (i * 37) % 256
+    return img
+
+
+ORIGINALS = np.stack([frame_pixels(i) for i in range(N)])
+
+
+def write_video(path: Path, n: int = N, gop: int = 12, audio: bool = False, faststart: bool = False) -> Path:
+    """A small video PyAV writes: ``n`` frames of ``frame_pixels``, a keyframe every ``gop`` frames."""
+    codec, pix_fmt, options, _ = CODECS[path.suffix]
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
+        stream = out.add_stream(codec, rate=RATE, options=options)
+        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+        stream.codec_context.gop_size = gop
+        sound = out.add_stream("aac", rate=8000, layout="mono") if audio else None
+        for i in range(n):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_pixels(i % N), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        if sound is not None:
+            samples = (np.sin(np.arange(8000 * n // RATE) / 8000 * 2 * np.pi * 440) * 0.5).astype(np.float32)
+            chunk = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+            chunk.sample_rate = 8000
+            for packet in [*sound.encode(chunk), *sound.encode()]:
+                out.mux(packet)
+    return path
+
+
+def which_frames(values: np.ndarray, ext: str) -> list[int]:
+    """The original frame each decoded frame is (exactly equal for lossless codecs, else nearest)."""
+    values = np.asarray(values, dtype=np.int16).reshape(-1, H, W, 3)
+    out = []
+    for v in values:
+        errors = np.abs(ORIGINALS.astype(np.int16) - v).mean(axis=(1, 2, 3))
+        best = int(errors.argmin())
+        assert errors[best] < (0.5 if CODECS[ext][3] else 8), errors[best]
+        if CODECS[ext][3]:
+            np.testing.assert_array_equal(v, ORIGINALS[best])
+        out.append(best)
+    return out
+
+
+def _code(fn, *args: Any, **kwargs: Any) -> IOCoreError:
+    with pytest.raises(IOCoreError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+@pytest.fixture()
+def clips(tmp_path: Path) -> dict[str, str]:
+    return {ext: write_video(tmp_path / f"clip{ext}").name for ext in EXTS}
+
+
+# -- summary: the header only ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_summary_reads_the_header(ws, clips, ext):
+    result = ws.summarize(clips[ext], max_bytes=32768)
+    s = result.summary
+    assert result.format == FORMAT[ext] and s.kind == "video"
+    assert (s.width, s.height, s.frames, s.frame_rate) == (W, H, N, RATE)
+    assert s.duration_s == pytest.approx(N / RATE, abs=0.05)
+    assert s.codec == {"libx264rgb": "h264", "libvpx-vp9": "vp9"}.get(CODECS[ext][0], CODECS[ext][0])
+    assert s.pix_fmt
+    # Matroska headers carry a duration, not a frame count: the count is estimated and says so
+    assert s.frames_estimated is (ext in (".mkv", ".webm"))
+    assert [st["type"] for st in s.streams] == ["video"]
+    assert s.streams[0]["width"] == W and s.streams[0]["frame_rate"] == RATE
+    assert "read_slice" in s.note
+
+
+def test_summary_lists_the_audio_stream_too(ws, tmp_path):
+    write_video(tmp_path / "talk.mp4", audio=True)
+    s = ws.summarize("talk.mp4").summary
+    assert [st["type"] for st in s.streams] == ["video", "audio"]
+    audio = s.streams[1]
+    assert audio["codec"] == "aac" and audio["sample_rate"] == 8000 and audio["channels"] == 1
+    assert s.frames == N  # the audio does not change what read_slice addresses
+    assert which_frames(ws.read_slice("talk.mp4", selection="30", max_bytes=None).slice.values, ".mp4") == [30]
+
+
+def test_summary_decodes_nothing(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "clip.mp4")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a summary decoded a packet")
+
+    monkeypatch.setattr(av.packet.Packet, "decode", no_decoding)
+    monkeypatch.setattr(av.container.InputContainer, "decode", no_decoding)
+    s = video.MP4.summarize(path, ReadOptions())
+    assert s.frames == N
+
+
+# -- read_slice: frames by index -------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_read_slice_gives_exactly_the_frames_asked_for(ws, clips, ext):
+    part = ws.read_slice(clips[ext], selection="10:12", max_bytes=None).slice
+    assert part.shape == [2, H, W, 3] and part.dtype == "|u1" and part.source_shape == [N, H, W, 3]
+    assert which_frames(part.values, ext) == [10, 11]
+    assert which_frames(ws.read_slice(clips[ext], selection="50:60:4", max_bytes=None).slice.values, ext) == [50, 54, 58]
+    assert which_frames(ws.read_slice(clips[ext], selection="-2:", max_bytes=None).slice.values, ext) == [58, 59]
+    assert which_frames(ws.read_slice(clips[ext], selection="0", max_bytes=None).slice.values, ext) == [0]
+    # backwards, and a pixel of one frame
+    assert which_frames(ws.read_slice(clips[ext], selection="20:17:-1", max_bytes=None).slice.values, ext) == [
+        20, 19, 18]
+    pixel = ws.read_slice(clips[ext], selection="33, 5, 7", max_bytes=None).slice
+    assert pixel.shape == [3] and np.abs(np.array(pixel.values) - frame_pixels(33)[5, 7]).max() <= (
+        0 if CODECS[ext][3] else 16)
+
+
+def test_read_slice_is_refused_by_size_before_decoding(ws, clips, monkeypatch):
+    monkeypatch.setattr(video.VideoFrames, "decode", lambda *a, **k: pytest.fail("decoded before the size check"))
+    err = _code(ws.read_slice, clips[".mp4"], selection="0:60", max_bytes=32768)
+    assert err.code == "TOO_LARGE" and "selection=" in err.hint
+
+
+def test_decoded_bytes_are_bounded_by_the_limits(tmp_path, clips):
+    small = Workspace([tmp_path], limits=Limits(max_member_bytes=10 * W * H * 3))
+    part = small.read_slice(clips[".mkv"], selection="0:10", max_bytes=None).slice
+    assert which_frames(part.values, ".mkv") == list(range(10))
+    err = _code(small.read_slice, clips[".mkv"], selection="0:11", max_bytes=None)
+    assert err.code == "TOO_LARGE" and "selection='0:10'" in err.hint
+    err = _code(small.load, clips[".mkv"])
+    assert err.code == "TOO_LARGE" and "selection=" in err.hint
+
+
+def _counting(frames: video.VideoFrames) -> list[int]:
+    """Indices of every frame ``frames`` decodes from now on."""
+    decoded: list[int] = []
+    inner = frames._decoded
+
+    def counted(budget: int):
+        for index, frame in inner(budget):
+            decoded.append(index)
+            yield index, frame
+
+    frames._decoded = counted
+    return decoded
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".webm"])
+def test_a_frame_is_reached_from_the_keyframe_before_it(tmp_path, ext):
+    path = write_video(tmp_path / f"long{ext}", n=240, gop=24)
+    handler = {"mp4": video.MP4, "avi": video.AVI, "matroska": video.MATROSKA}[FORMAT[ext]]
+    with handler.open_array(path, ReadOptions()) as frames:
+        assert frames.shape == (240, H, W, 3)
+        decoded = _counting(frames)
+        got = frames[200]
+        assert which_frames(got, ext) == [200 % N]
+        assert decoded[0] <= 200 and 200 - decoded[0] < 24 + 2 and len(decoded) <= 26, decoded
+        decoded.clear()
+        # far apart frames: a new seek each, not a decode through everything between
+        got = frames[10:240:100]
+        assert which_frames(got, ext) == [10, 110 % N, 210 % N]
+        assert len(decoded) < 3 * 26, decoded
+
+
+# -- previews: one frame by time or index ----------------------------------------------------------
+
+def _preview_frame(png: bytes, ext: str) -> int:
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert image.shape == (H, W, 3)  # smaller than max_side: drawn at its own size
+    return which_frames(image, ".avi")  # PNG of a decoded frame: compared with the lossy tolerance
+
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_preview_at_a_time_or_a_frame(ws, clips, ext):
+    png, caption = ws.preview_image(clips[ext], selection="t=1.0s")
+    assert caption["kind"] == "image" and caption["width"] == W and caption["format"] == FORMAT[ext]
+    assert _preview_frame(png, ext) == [24]
+    assert _preview_frame(ws.preview_image(clips[ext], selection="2.25s")[0], ext) == [54]
+    assert _preview_frame(ws.preview_image(clips[ext], selection="37")[0], ext) == [37]
+    assert _preview_frame(ws.preview_image(clips[ext], selection="-1")[0], ext) == [59]
+    assert _preview_frame(ws.preview_image(clips[ext])[0], ext) == [0]
+
+
+def test_preview_selection_errors(ws, clips):
+    for selection in ("t=99s", "60", "-61"):
+        err = _code(ws.preview_image, clips[".mp4"], selection=selection)
+        assert err.code == "INVALID_SELECTION" and "0..59" in err.hint, selection
+    err = _code(ws.preview_image, clips[".mp4"], selection="10:20")
+    assert err.code == "INVALID_SELECTION" and "t=12.5s" in err.hint
+
+
+def test_time_and_index_agree_with_pts(tmp_path):
+    path = write_video(tmp_path / "clip.mkv")
+    with video.MATROSKA.open_array(path, ReadOptions()) as frames:
+        assert video.parse_frame("t=0.5s", frames.facts) == 12
+        assert video.parse_frame("t=0.54s", frames.facts) == 12  # the frame shown at that time
+        assert video.parse_frame(None, frames.facts) == 0
+
+
+# -- load, keys, conversion ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_load_decodes_every_frame(ws, clips, ext):
+    got = ws.load(clips[ext])
+    assert isinstance(got, np.ndarray) and got.shape == (N, H, W, 3) and got.dtype == np.uint8
+    assert which_frames(got, ext) == list(range(N))
+
+
+def test_a_video_has_no_keys(ws, clips):
+    for op in (ws.load, ws.summarize):
+        err = _code(op, clips[".mp4"], key="audio")
+        assert err.code == "KEY_NOT_FOUND" and "selection" in err.hint
+
+
+def test_convert_to_npy_streams_the_frames(ws, tmp_path, clips):
+    ws.convert(clips[".mkv"], "frames.npy")
+    got = np.load(tmp_path / "frames.npy")
+    np.testing.assert_array_equal(got, ORIGINALS)
+
+
+def test_content_is_recognised_without_the_extension(ws, tmp_path, clips):
+    (tmp_path / "clip.bin").write_bytes((tmp_path / clips[".mp4"]).read_bytes())
+    assert ws.summarize("clip.bin").format == "mp4"
+    (tmp_path / "clip2.bin").write_bytes((tmp_path / clips[".avi"]).read_bytes())
+    assert ws.summarize("clip2.bin").format == "avi"
+    (tmp_path / "clip3.bin").write_bytes((tmp_path / clips[".webm"]).read_bytes())
+    assert ws.summarize("clip3.bin").format == "matroska"
+
+
+# -- damaged files (the shared suite covers empty / half / garbage files of every extension) ----------
+
+def test_cut_inside_the_data_of_a_faststart_mp4(ws, tmp_path):
+    """The index (moov) is at the front: the header alone looks whole, the mdat box says the file is short."""
+    path = write_video(tmp_path / "fast.mp4", faststart=True)
+    raw = path.read_bytes()
+    assert raw.index(b"moov") < raw.index(b"mdat")
+    path.write_bytes(raw[: int(len(raw) * 0.8)])
+    for op in (ws.summarize, ws.load):
+        err = _code(op, "fast.mp4")
+        assert err.code == "CORRUPT_FILE" and "cut short" in err.message and err.hint
+
+
+def test_matroska_segment_cut_short(ws, tmp_path):
+    path = write_video(tmp_path / "cut.mkv")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 100])
+    err = _code(ws.summarize, "cut.mkv")
+    assert err.code == "CORRUPT_FILE" and "segment" in err.message
+
+
+def test_audio_only_file_is_refused_with_a_hint(ws, tmp_path):
+    with av.open(str(tmp_path / "sound.mp4"), "w") as out:
+        sound = out.add_stream("aac", rate=8000, layout="mono")
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.float32), format="flt", layout="mono")
+        chunk.sample_rate = 8000
+        for packet in [*sound.encode(chunk), *sound.encode()]:
+            out.mux(packet)
+    err = _code(ws.summarize, "sound.mp4")
+    assert err.code == "CORRUPT_FILE" and "no video stream" in err.message and "audio" in err.hint
+
+
+def test_a_stream_shorter_than_its_header_is_refused_not_padded(tmp_path):
+    path = write_video(tmp_path / "clip.mp4")
+    with video.MP4.open_array(path, ReadOptions()) as frames:
+        frames.shape = (N + 5, H, W, 3)  # a header promising more frames than the stream holds
+        start = time.monotonic()
+        err = _code(frames.__getitem__, slice(58, 62))
+        assert time.monotonic() - start < 5
+        assert err.code == "CORRUPT_FILE" and "ends before frame 60" in err.message
