@@ -91,7 +91,7 @@ def exact_stats(executor: Any, src: ArraySource, *, quantiles: Sequence[float] =
     if n and (want or bins):
         lo, hi = _plain(total.lo), _plain(total.hi)
         values, hist = _order_statistics(executor, report, src, blocks, n, lo, hi, want, bins, progress, cancelled,
-                                         (total.lo, total.hi))
+                                         (total.lo, total.hi), clean=total.nan == 0 and total.inf == 0)
         if want:
             out["quantiles"] = {_qkey(q): v for q, v in zip(want, values, strict=True)}
         if hist is not None:
@@ -140,7 +140,7 @@ class _Rank:
 def _order_statistics(executor: Any, report: Report, src: ArraySource, blocks: Sequence[tuple], n: int,
                       lo: float, hi: float, quantiles: list[float], bins: int | None,
                       progress: Progress | None, cancelled: Callable[[], bool],
-                      typed_range: tuple[Any, Any]) -> tuple[list[Any], Any]:
+                      typed_range: tuple[Any, Any], clean: bool = False) -> tuple[list[Any], Any]:
     """The quantiles' values (np.quantile's, on the finite values) and the histogram asked for."""
     plans = []
     for q in quantiles:
@@ -156,9 +156,9 @@ def _order_statistics(executor: Any, report: Report, src: ArraySource, blocks: S
         if not open_ranks and not want_hist:
             break
         windows = sorted({(r.lo, r.hi) for r in open_ranks})
-        spec = [(a, b, BINS) for a, b in windows]
+        spec = [(a, b, BINS, clean and a <= lo and b >= hi) for a, b in windows]
         if want_hist:
-            spec.append((*typed_range, int(bins)))  # the data's own min/max scalars: np.histogram's edges
+            spec.append((*typed_range, int(bins), clean))  # the data's own min/max scalars: np.histogram's edges
         parts = run_pass(executor, report, kernels.refine, src, blocks, (spec,), progress, cancelled, "quantile windows")
         merged = _merge_windows(parts, len(spec))
         if want_hist:

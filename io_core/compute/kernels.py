@@ -15,13 +15,24 @@ from io_core.compute.source import ArraySource, TableSource, iter_table, read_bl
 from io_core.stats import RunningStats
 
 
-def _finite(block: np.ndarray) -> np.ndarray:
+def _flat(block: np.ndarray) -> np.ndarray:
     flat = block.reshape(-1)
-    if flat.dtype.kind == "b":
-        return flat.view(np.uint8)
-    if flat.dtype.kind == "f":
-        return flat[np.isfinite(flat)]
-    return flat
+    return flat.view(np.uint8) if flat.dtype.kind == "b" else flat
+
+
+def _below(values: np.ndarray, lo: Any) -> int:
+    """Finite values below ``lo`` (NaN compares false; -inf is not finite)."""
+    below = int(np.count_nonzero(values < lo))
+    if below and values.dtype.kind == "f":
+        below -= int(np.count_nonzero(np.isneginf(values)))
+    return below
+
+
+def _inside(values: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+    """The values in [lo, hi] (finite: the window is); all of them without a copy when the window holds them."""
+    if values.size and values.dtype.kind != "f" and values.min() >= lo and values.max() <= hi:
+        return values
+    return values[(values >= lo) & (values <= hi)]
 
 
 def moments(src: ArraySource, index: tuple) -> tuple[RunningStats, int]:
@@ -32,15 +43,16 @@ def moments(src: ArraySource, index: tuple) -> tuple[RunningStats, int]:
     return part, int(block.nbytes)
 
 
-def refine(src: ArraySource, index: tuple, windows: list[tuple[float, float, int]]) -> tuple[list, int]:
-    """For each window (lo, hi, bins): values below lo, a histogram of the values inside [lo, hi]
-    (np.histogram's bins: [e_j, e_j+1), the last one closed), and their min and max."""
+def refine(src: ArraySource, index: tuple, windows: list[tuple[Any, Any, int, bool]]) -> tuple[list, int]:
+    """For each window (lo, hi, bins, whole): values below lo, a histogram of the values inside [lo, hi]
+    (np.histogram's bins: [e_j, e_j+1), the last one closed), and their min and max. ``whole``: the
+    window holds every value of the array (all finite), so no value is masked out."""
     block = read_block(src, index)
-    values = _finite(block)
+    values = _flat(block)
     out = []
-    for lo, hi, bins in windows:
-        below = int(np.count_nonzero(values < lo))
-        inside = values[(values >= lo) & (values <= hi)]
+    for lo, hi, bins, whole in windows:
+        below = 0 if whole else _below(values, lo)
+        inside = values if whole else _inside(values, lo, hi)
         if inside.size:
             counts, _ = np.histogram(inside, bins=bins, range=_range(lo, hi))
             out.append((below, counts.astype(np.int64), inside.min(), inside.max()))
@@ -58,12 +70,11 @@ def collect(src: ArraySource, index: tuple, windows: list[tuple[float, float]]) 
     """For each window [lo, hi]: values below lo, and the distinct values inside with their counts
     (few: the window was narrowed to at most a bounded number of values, or to two adjacent ones)."""
     block = read_block(src, index)
-    values = _finite(block)
+    values = _flat(block)
     out = []
     for lo, hi in windows:
-        inside = values[(values >= lo) & (values <= hi)]
-        uniq, counts = np.unique(inside, return_counts=True)
-        out.append((int(np.count_nonzero(values < lo)), uniq, counts.astype(np.int64)))
+        uniq, counts = np.unique(_inside(values, lo, hi), return_counts=True)
+        out.append((_below(values, lo), uniq, counts.astype(np.int64)))
     return out, int(block.nbytes)
 
 
