@@ -56,7 +56,7 @@ from io_core.isolation_worker import import_error, process_state, serve
 log = logging.getLogger("io_core.isolation")
 
 PRELOAD = [  # imported once in the fork server, so each worker starts warm
-    "io_core.isolation", "io_core.workspace", "numpy", "h5py", "io_core.formats.hdf5.guard",
+    "io_core.isolation", "io_core.workspace", "numpy", "numpy.ma", "h5py", "io_core.formats.hdf5.guard",
     "io_core.formats.hdf5.handler", "io_core.formats.hdf5.tree", "io_core.summary", "io_core.stats",
     "io_core.slicing", "io_core.previews",
 ]

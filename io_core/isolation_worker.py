@@ -99,6 +99,41 @@ def import_error(payload: tuple) -> IOCoreError:
     return exc
 
 
+def warm_up(target: Any) -> None:
+    """Pay a worker's first-use costs before it says ready, so the first real call does not.
+
+    Measured: a fresh worker's first 2 GB HDF5 summary took 19 ms against 5.6 ms for the next,
+    mostly listing the format plugins (entry points, 12 ms) and first imports (numpy.ma); the
+    rest is code run for the first time (the guard, the handler, the stats, the models). So the
+    plugins are listed on ``target``'s registry and one tiny HDF5 file, written to a temporary
+    folder, is summarized, sliced and explored through a throwaway workspace of the same class
+    (its own root: nothing of the user's is touched). Failures are ignored: warming is optional.
+    """
+    import shutil
+    import tempfile
+
+    folder = None
+    try:
+        registry = getattr(target, "registry", None)
+        if registry is not None:
+            registry.specs_for_extension(".h5")  # lists the entry-point plugins once
+        import h5py
+        import numpy as np
+
+        folder = tempfile.mkdtemp(prefix="sciio-warm-")
+        with h5py.File(os.path.join(folder, "w.h5"), "w") as f:
+            f.create_dataset("g/d", data=np.arange(64.0).reshape(8, 8), chunks=(4, 4), compression="gzip")
+        ws = type(target)([folder], read_only=True, provenance=False, cache_bytes=0)
+        ws.summarize("w.h5", key="g/d")
+        ws.read_slice("w.h5", key="g/d", selection="0:2")
+        ws.explore_h5("w.h5", "/", depth=1)
+    except Exception:  # noqa: BLE001, S110 - a worker that could not warm up still serves
+        pass
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def serve(conn: Any, factory: Callable[[], Any], cwd: str, server_pid: int, pdeathsig: bool,
            state: dict[str, Any]) -> None:
     """A worker's whole life: build the target, then answer one request at a time until EOF."""
@@ -112,6 +147,7 @@ def serve(conn: Any, factory: Callable[[], Any], cwd: str, server_pid: int, pdea
         os.chdir(cwd)
         _apply_state(state)
         target = factory()
+        warm_up(target)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which gives up on this worker
         conn.send(("failed", f"{type(exc).__name__}: {exc}"[:2000]))
         os._exit(1)

@@ -14,7 +14,7 @@ from typing import Any
 from fastmcp.exceptions import ToolError
 
 from io_core.errors import IOCoreError, bound_text, coded
-from server import text_block
+from server import text_block, warmup
 
 log = logging.getLogger("sciio_mcp")
 
@@ -100,6 +100,10 @@ class ErrorTranslation:
                     if cause is None or isinstance(cause, ToolError):
                         raise _bounded(exc) from None
                     raise translate(context.message.name, cause) from None
+
+            async def on_list_tools(self, context: Any, call_next: Any) -> Any:
+                warmup.client_ready()  # a client lists the tools once its handshake is over: background warm-up may begin
+                return await call_next(context)
 
             async def on_read_resource(self, context: Any, call_next: Any) -> Any:
                 try:

@@ -11,8 +11,10 @@ The workers live with the server's lifespan (the stdio or HTTP server; each in-m
 session). They start in the background ``START_DELAY`` seconds after it begins, as soon as the
 server is quiet (at most ``QUIET_WAIT`` seconds later): starting the fork server costs about
 half a second of CPU, and started at ``initialize`` it measurably slowed the client's first
-requests on a 2-core machine (bench/startup.py). An HDF5 call arriving sooner starts them at
-once. They are killed when the lifespan ends.
+requests on a 2-core machine (bench/startup.py). The ``sciio-mcp`` command's warm-up
+(server.warmup) starts them sooner, through ``start_pools``, as soon as the handshake is over
+and no call is running. An HDF5 call arriving sooner starts them at once. They are killed when
+the lifespan ends.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from server import guards
 START_DELAY = 0.25  # seconds after the server (or session) starts
 QUIET_WAIT = 5.0  # then start at the first quiet moment, or after this many seconds anyway
 
-_POOLS: weakref.WeakKeyDictionary[Any, WorkerPool] = weakref.WeakKeyDictionary()
+_POOLS: weakref.WeakKeyDictionary[Any, WorkerPool] = weakref.WeakKeyDictionary()  # app -> its running pool
+_MADE: weakref.WeakSet[WorkerPool] = weakref.WeakSet()  # every pool workspace() made
 
 
 def workspace(make: Callable[[], Any], settings: Any) -> Any:
@@ -37,6 +40,7 @@ def workspace(make: Callable[[], Any], settings: Any) -> Any:
     if settings.hdf5_workers <= 0:
         return ws
     pool = WorkerPool(make, settings.hdf5_workers)
+    _MADE.add(pool)
     return IsolatedWorkspace(ws, pool, check=guards.raise_if_cancelled, timeout=settings.call_timeout)
 
 
@@ -65,3 +69,11 @@ def lifespan(ws: Any) -> Callable[[Any], Any] | None:
 def pool_for(mcp: Any) -> WorkerPool | None:
     """The HDF5 worker pool of a running app built by ``create_app`` (None with ``--hdf5-workers 0``)."""
     return _POOLS.get(mcp)
+
+
+def start_pools() -> frozenset[str]:
+    """Start the workers of every running app's pool now (no delay); returns the containers read in
+    worker processes (``{"hdf5"}`` when this process made a pool, else empty)."""
+    for pool in list(_POOLS.values()):
+        pool.start()
+    return frozenset({"hdf5"}) if len(_MADE) else frozenset()

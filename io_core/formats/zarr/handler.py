@@ -78,6 +78,60 @@ def _load(node: Any, limits: Limits) -> Any:
     return node[...]
 
 
+class _LastChunk:
+    """A Zarr array whose reads inside one chunk decode that chunk once: a summary's head and its sample.
+
+    Every Zarr read decompresses whole chunks, and a summary reads the head (the first values) and
+    then an evenly spread sample by whole chunks, whose first pick is the first chunk: two decodes
+    of the same (up to ``max_member_bytes``) chunk. Here a read that lies inside one chunk keeps that
+    decoded chunk (one at a time, read-only) and later reads inside it are sliced from memory.
+    Anything else (a read across chunks, a shape or dtype question) goes to the array itself.
+    """
+
+    def __init__(self, arr: zarr.Array) -> None:
+        self.arr = arr
+        self.shape, self.dtype, self.chunks = arr.shape, arr.dtype, arr.chunks
+        self._corner: tuple[int, ...] | None = None
+        self._block: np.ndarray | None = None
+
+    def _chunk_of(self, key: Any) -> tuple[tuple[int, ...], tuple] | None:
+        """(the chunk's first index per axis, ``key`` relative to it), when ``key`` lies inside one chunk."""
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) > len(self.shape) or any(k is Ellipsis for k in key):
+            return None
+        key = key + (slice(None),) * (len(self.shape) - len(key))
+        corner, inner = [], []
+        for k, n, c in zip(key, self.shape, self.chunks, strict=True):
+            if isinstance(k, (int, np.integer)):
+                start = int(k) + n if k < 0 else int(k)
+                stop, step, single = start + 1, 1, True
+            elif isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                single = False
+            else:
+                return None
+            if step != 1 or stop <= start or not 0 <= start < n:
+                return None
+            first = start // c * c
+            if stop > first + c:
+                return None
+            corner.append(first)
+            inner.append(start - first if single else slice(start - first, stop - first))
+        return tuple(corner), tuple(inner)
+
+    def __getitem__(self, key: Any) -> Any:
+        found = self._chunk_of(key)
+        if found is None:
+            return self.arr[key]
+        corner, inner = found
+        if corner != self._corner:
+            region = tuple(slice(f, min(f + c, n)) for f, c, n in zip(corner, self.chunks, self.shape, strict=True))
+            block = np.asarray(self.arr[region])
+            block.flags.writeable = False
+            self._corner, self._block = corner, block
+        return self._block[inner]
+
+
 def _check_chunk_size(arr: zarr.Array, limits: Limits) -> None:
     check_chunks(0, math.prod(arr.chunks) * np.dtype(arr.dtype).itemsize, limits, "")
 
@@ -91,7 +145,7 @@ class ZarrFormat(Format):
         with open_node(path, opts.key, opts.limits) as node:
             if isinstance(node, zarr.Array):
                 note = f"zarr v{node.metadata.zarr_format}" + (f", shards {list(node.shards)}" if node.shards else "")
-                return array_summary(node, opts, chunks=node.chunks, compression=_codecs(node), note=note)
+                return array_summary(_LastChunk(node), opts, chunks=node.chunks, compression=_codecs(node), note=note)
             keys = list(node.keys())  # one listing of the store, not one per use
             names = keys[: opts.preview_items]
             attrs = {k: encode_value(v, opts.preview_chars // 10)
