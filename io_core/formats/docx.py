@@ -20,7 +20,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -76,11 +78,14 @@ def _level(style: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _style(paragraph: Any) -> str:
-    try:
-        return str(paragraph.style.name) if paragraph.style is not None else ""
-    except (KeyError, ValueError):  # a style id the styles part does not define
-        return ""
+def _style_names(doc: Any) -> tuple[dict[str, str], str]:
+    """(style id -> name, the default paragraph style's name), read once: python-docx looks each
+    paragraph's style up through the whole styles part (seconds for a long document)."""
+    from docx.enum.style import WD_STYLE_TYPE
+
+    names = {str(s.style_id): str(s.name) for s in doc.styles if s.style_id is not None}
+    default = doc.styles.default(WD_STYLE_TYPE.PARAGRAPH)
+    return names, (str(default.name) if default is not None else "")
 
 
 def _numeric(column: pd.Series) -> pd.Series:
@@ -107,6 +112,7 @@ class Parsed:
     def __init__(self, doc: Any) -> None:
         from docx.table import Table
 
+        names, default = _style_names(doc)
         styles: list[str] = []
         texts: list[str] = []
         self.tables: list[Any] = []
@@ -114,7 +120,8 @@ class Parsed:
             if isinstance(block, Table):
                 self.tables.append(block)
             else:
-                styles.append(_style(block))
+                style_id = block._p.style  # the paragraph's own style id; None: the default style
+                styles.append(names.get(style_id, default) if style_id else default)
                 texts.append(block.text)
         self.paragraphs = pd.DataFrame({"style": styles, "level": pd.Series([_level(s) for s in styles], dtype=object),
                                         "text": texts}, columns=["style", "level", "text"])
@@ -139,14 +146,28 @@ class Parsed:
 class DocxFormat(Format):
     name = "docx"
 
+    def __init__(self) -> None:
+        self._last: tuple[Any, Parsed] | None = None
+        self._lock = threading.Lock()
+
     def _parsed(self, path: Path, opts: ReadOptions) -> Parsed:
-        return Parsed(_document(path, opts.limits))
+        """The document parsed, or the last one again while the file is unchanged (``read_slice`` reads a
+        page in two steps; python-docx takes about a second for 10,000 paragraphs)."""
+        st = os.stat(path)
+        ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, opts.limits)
+        with self._lock:
+            if self._last is not None and self._last[0] == ident:
+                return self._last[1]
+        parsed = Parsed(_document(path, opts.limits))
+        with self._lock:
+            self._last = (ident, parsed)
+        return parsed
 
     def load(self, path: Path, opts: ReadOptions) -> pd.DataFrame | dict[str, pd.DataFrame]:
         parsed = self._parsed(path, opts)
         if opts.key is not None:
-            return parsed.frame(opts.key)
-        return {key: parsed.frame(key) for key in parsed.keys}
+            return parsed.frame(opts.key).copy()
+        return {key: parsed.frame(key).copy() for key in parsed.keys}
 
     def summarize(self, path: Path, opts: ReadOptions) -> Any:
         parsed = self._parsed(path, opts)
