@@ -125,6 +125,13 @@ def plan_arrays(sources: Sequence[ArraySource], stack: bool, chunks: Sequence[in
     return shape, first.dtype, out_chunks, tasks
 
 
+def _compressor() -> Any:
+    """Blosc LZ4 with byte shuffle (Zarr v2's default): ~25 % faster than v3's zstd here, no larger."""
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
 def _array_task(pieces: list, region: tuple, dst: str, name: str, roots: Any) -> tuple[int, int]:
     return kernels.copy_region(pieces, region, dst, name, roots)
 
@@ -160,7 +167,7 @@ def convert_arrays(engine: Any, ws: Any, srcs: Sequence[str | os.PathLike[str]],
     def write(_data: Any, tmp: Path) -> None:
         real_tmp = str(real_dst.parent / tmp.name)  # the temp folder's real name: workers re-resolve it in the roots
         group = zarr.open_group(str(tmp), mode="w")
-        group.create_array(name, shape=shape, dtype=np.dtype(dtype), chunks=out_chunks)
+        group.create_array(name, shape=shape, dtype=np.dtype(dtype), chunks=out_chunks, compressors=_compressor())
         roots = tuple(str(r) for r in ws.sandbox.roots) if ws.sandbox.roots is not None else None
 
         def step(done: int, total: int, nbytes: int) -> None:

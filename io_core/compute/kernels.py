@@ -89,6 +89,10 @@ def copy_region(pieces: list[tuple], region: tuple, dst: str, name: str, roots: 
     real = Sandbox(roots).resolve(dst)
     out = zarr.open_array(str(real), path=name, mode="r+")
     shape = tuple(s.stop - s.start for s in region)
+    if len(pieces) == 1 and all(p.stop - p.start == n for p, n in zip(pieces[0][2], shape, strict=True)):
+        block = read_block(pieces[0][0], pieces[0][1])  # one source covers the region: no assembly copy
+        out[region] = block.reshape(shape)
+        return 1, int(block.nbytes)
     buffer = np.empty(shape, dtype=out.dtype)
     nbytes = 0
     for src, index, local in pieces:
