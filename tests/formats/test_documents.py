@@ -268,6 +268,14 @@ def test_docx_read_slice_pages_paragraphs_and_tables(ws, report):
     assert _code(ws.read_slice, report, key="table0", columns=["nope"]).code == "KEY_NOT_FOUND"
 
 
+def test_docx_changed_on_disk_is_read_again(ws, tmp_path, report):
+    assert ws.read_slice(report, selection="0").slice.rows[0]["text"] == "Run 7"
+    docs.make_docx(tmp_path / "new.docx", [("heading", ("Run 8", 0))])
+    (tmp_path / "new.docx").replace(tmp_path / report)
+    assert ws.read_slice(report, selection="0").slice.rows[0]["text"] == "Run 8"
+    assert ws.summarize(report).summary.attrs["paragraphs"] == 1
+
+
 def test_docx_converts_a_table_to_csv(ws, tmp_path, report):
     ws.convert(report, "t.csv", key="table0")
     assert pd.read_csv(tmp_path / "t.csv")["subject"].tolist() == ["s1", "s2", "s3"]
