@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -48,6 +49,7 @@ def test_progress_bar_on_a_terminal_stderr_only(root):
     status, stderr, stdout = _run_with_tty(["summary", "big.npy", "--exact", "--json"], root, tty_stream="stderr")
     assert status == 0, stderr
     assert "exact stats of big.npy" in stderr  # the bar, drawn on the terminal
+    assert re.search(r"\d+%", stderr)  # with the fraction done: the Workspace's progress callback reached it
     assert json.loads(stdout)["summary"]["stats"]["count"] == 4_000_000  # stdout: only the result
     piped = sciio("summary", "big.npy", "--exact", "--json", cwd=root)
     assert piped.returncode == 0 and piped.stderr == ""  # no bar in a pipe
