@@ -21,8 +21,9 @@ Outcome = tuple[Any, int]
 
 
 def as_json(result: Any) -> Any:
-    """The result as the MCP tool's structured content: the model's compact JSON dump (plain data as it is)."""
-    return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+    """The result as the MCP tool's structured content: the model's compact JSON (a NaN or inf a model might hold
+    comes out as null, as pydantic writes it on the wire); plain data as it is."""
+    return json.loads(result.model_dump_json()) if hasattr(result, "model_dump_json") else result
 
 
 def summary(ws: Any, settings: Any, args: argparse.Namespace) -> Outcome:

@@ -75,7 +75,8 @@ def _settings(args: Any) -> Any:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         from io_core.errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"invalid settings: {problems}", hint="Check the options and SCIIO_* variables.")
+        raise InvalidArgumentError(f"invalid settings: {problems}",
+                                   hint="Check the options and SCIIO_* variables.") from None
     missing = [str(r) for r in settings.local_roots() if not r.is_dir()]
     if missing:
         from io_core.errors import InvalidArgumentError
