@@ -278,9 +278,7 @@ class Tasks(ServerExtension):
         _progress_to_tasks(install=True)
         try:
             yield
-        finally:
-            for task in self.table.running():
-                task.cancel.set()
+        finally:  # running tasks go on: an in-memory client's session is a lifespan of its own
             _wire_production(install=False)
             if _holds == 0:
                 _progress_to_tasks(install=False)

@@ -13,6 +13,7 @@ on first use.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -217,6 +218,7 @@ class Cluster:
                                          silence_logs=logging.WARNING)
             client = Client(self._cluster, set_as_default=False)
         log.info("dask cluster ready in %.1f s: %s", time.perf_counter() - started, client)
+        atexit.register(self.close)  # a LocalCluster's workers end with the server
         return client
 
     def close(self) -> None:

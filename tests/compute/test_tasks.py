@@ -109,3 +109,23 @@ async def test_unknown_task_is_not_found(app):
     async with Client(app, extensions=[task_client.TasksClient()]) as c:
         with pytest.raises(MCPError, match="task not found"):
             await task_client.get(c.session, "nope")
+
+
+async def test_a_task_outlives_its_client(app, monkeypatch):
+    monkeypatch.setattr(exact, "TASK_BYTES", 64 * 1024)
+    async with Client(app, extensions=[task_client.TasksClient()]) as first:
+        created = await task_client.start(first, "compute_stats", {"path": "a.npy", "quantiles": [0.5]})
+    async with Client(app, extensions=[task_client.TasksClient()]) as second:  # a new connection, same owner
+        final = await task_client.wait(second.session, created.task_id, timeout=120)
+    assert final.status == "completed" and final.result["structuredContent"]["count"] == 500 * 400 - 1
+
+
+async def test_local_cluster_started_on_first_need(root):
+    """No scheduler configured, input above --dask-min-bytes: the server starts its own LocalCluster."""
+    app = create_app(Settings(roots=[root], hdf5_workers=0, dask_min_bytes=1, dask_workers=1,
+                              dask_memory_limit=512 * 2**20))
+    async with Client(app) as c:
+        out = (await c.call_tool("compute_stats", {"path": "a.npy", "quantiles": [0.5]})).structured_content
+    assert out["run"]["engine"] == "dask" and out["run"]["workers"] == 1
+    a = np.load(root / "a.npy")
+    assert out["quantiles"]["0.5"] == float(np.quantile(a[np.isfinite(a)], [0.5])[0])
