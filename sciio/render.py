@@ -99,7 +99,8 @@ def fields(pairs: list[tuple[str, Any]]) -> Table:
 
 def header(out: Console, path: str, fmt_name: str, extra: str = "") -> None:
     line = Text(path, style="bold")
-    line.append(f"  {fmt_name}", style="cyan")
+    if fmt_name:
+        line.append(f"  {fmt_name}", style="cyan")
     if extra:
         line.append(f"  {extra}")
     out.print(line)
@@ -290,11 +291,16 @@ def configs(out: Console, result: Any, args: Any) -> None:
         out.print(Text("(cut to the response budget)", style="dim"))
 
 
+def _when(iso: str | None) -> str:
+    """An ISO 8601 UTC time to the second, for a table cell."""
+    return "" if not iso else iso[:19].replace("T", " ")
+
+
 def history(out: Console, result: Any, args: Any) -> None:
     header(out, result.path, "" if result.exists else "(missing)", f"{result.n_records} record(s)")
     if result.records:
         out.print(table(["id", "recorded (UTC)", "kind", "operation", "format", "bytes", "sha256", "inputs"],
-                        [[r.id, r.recorded_at, r.kind, r.operation, r.format, r.size_bytes, r.sha256[:16],
+                        [[r.id, _when(r.recorded_at), r.kind, r.operation, r.format, r.size_bytes, r.sha256[:16],
                           ", ".join(i.path for i in r.inputs)] for r in result.records]))
     elif result.ledger is None:
         out.print(Text("no ledger is kept for this folder", style="dim"))
