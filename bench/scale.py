@@ -140,6 +140,38 @@ def measure(label: str, engine_name: str, engine: Engine, fn) -> dict:
     return {"row": row, "out": out}
 
 
+def via_mcp_task(root: Path, workers: int, memory_limit: int) -> dict:
+    """compute_stats as an MCP task through FastMCP's client (tasks extension): progress polled to the end."""
+    import asyncio
+
+    from fastmcp import Client
+
+    from server import task_client
+    from server.app import create_app
+    from server.settings import Settings
+
+    async def run() -> dict:
+        app = create_app(Settings(roots=[root], hdf5_workers=0, dask_min_bytes=0, dask_workers=workers,
+                                  dask_threads=1, dask_memory_limit=memory_limit))
+        async with Client(app, extensions=[task_client.TasksClient()], timeout=3600) as c:
+            t0 = time.perf_counter()
+            created = await task_client.start(c, "compute_stats", {"path": "big.h5", "key": "x", "quantiles": QS,
+                                                                   "bins": 64})
+            seen = []
+            while True:
+                state = await task_client.get(c.session, created.task_id)
+                if not seen or seen[-1] != state.status_message:
+                    seen.append(state.status_message)
+                if state.status in task_client.TERMINAL:
+                    break
+                await asyncio.sleep(1.0)
+            return {"status": state.status, "seconds": round(time.perf_counter() - t0, 1), "polls_seen": len(seen),
+                    "progress_samples": seen[1:4] + seen[-1:],
+                    "result": (state.result or {}).get("structuredContent") or state.error}
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gb", type=float, default=8.0)
@@ -150,6 +182,7 @@ def main() -> None:
     p.add_argument("--skip-convert", action="store_true")
     p.add_argument("--skip-stats", action="store_true")
     p.add_argument("--skip-files", action="store_true")
+    p.add_argument("--mcp", action="store_true", help="also run the stats as an MCP task (FastMCP client)")
     args = p.parse_args()
 
     need = args.gb * 1e9 * (1.0 if args.skip_convert else 2.1) + args.files * 300e3 * 2
@@ -180,6 +213,14 @@ def main() -> None:
             assert results["in-process"]["out"] == results["dask"]["out"], "engines disagree"
             print(json.dumps({"stats": {k: v for k, v in results["dask"]["out"].items() if k != "histogram"}}),
                   flush=True)
+        if args.mcp:
+            task = via_mcp_task(root, args.workers, parse_bytes(args.memory_limit))
+            print(json.dumps({k: v for k, v in task.items() if k != "result"}), flush=True)
+            got = task["result"]
+            if results.get("in-process") and isinstance(got, dict):
+                same = {k: v for k, v in got.items() if k not in ("run", "path", "key", "shape", "dtype")}
+                print(json.dumps({"mcp_task_equals_in_process": same == results["in-process"]["out"],
+                                  "run": got.get("run")}), flush=True)
         if not args.skip_convert:
             digests = {}
             for name, eng in (("in-process", local), ("dask", dask)):

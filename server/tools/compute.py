@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -115,7 +116,7 @@ def register(mcp: FastMCP, ws: Any, settings: Settings, engine: Any) -> None:
         def run() -> dict[str, Any]:
             values, rep, src = engine.stats(inner, path, key, quantiles=quantiles or (), bins=bins,
                                             progress=report, cancelled=cancelled)
-            return {"path": inner.sandbox.display(src.real if isinstance(src.real, os.PathLike) else _path(src.real)),
+            return {"path": inner.sandbox.display(Path(src.real)),
                     "key": key, "shape": list(src.shape), "dtype": src.dtype, **values,
                     "run": {"engine": rep.engine, "workers": rep.workers, "threads": rep.threads,
                             "passes": rep.passes, "tasks": rep.blocks, "bytes_read": rep.bytes_read,
@@ -124,9 +125,3 @@ def register(mcp: FastMCP, ws: Any, settings: Settings, engine: Any) -> None:
         out = await anyio.to_thread.run_sync(run)
         out = {k: v for k, v in out.items() if v is not None}
         return ToolResult(content=json.dumps(out, separators=(",", ":")), structured_content=out)
-
-
-def _path(real: str) -> Any:
-    from pathlib import Path
-
-    return Path(real)
