@@ -53,22 +53,26 @@ MAX_LEAD_FRAMES = 1500
 SEEK_AHEAD = 48
 #: packets one read may demux beyond (frames wanted + lead): junk, other streams' packets
 PACKET_SLACK = 2000
-MAX_STREAMS_LISTED = 32
+MAX_STREAMS_LISTED = 16  # summaries stay small: streams and tags are not cut by the budget
+MAX_TAGS, TAG_CHARS = 20, 200
 _TIME = re.compile(r"^\s*(?:t\s*=\s*)?([0-9]*\.?[0-9]+)\s*s\s*$", re.IGNORECASE)
 _INDEX = re.compile(r"^\s*([+-]?\d+)\s*$")
+_DURATION_TAG = re.compile(r"^\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s*$")
 
 
-def _open(path: Path) -> Any:
-    """The container, probed within ``PROBE``; FFmpeg's refusals are CORRUPT_FILE."""
+def _open(path: Path, demuxer: str) -> Any:
+    """The container through ``demuxer`` (the format's own: a PNG named .mp4 is not a one-frame video), probed
+    within ``PROBE``; FFmpeg's refusals are CORRUPT_FILE."""
     size = path.stat().st_size
     if size == 0:
         raise CorruptFileError(f"{path.name!r} is empty", hint="The file is empty.")
     _check_complete(path, size)
     try:
-        container = av.open(str(path), "r", options=dict(PROBE), metadata_errors="replace")
+        container = av.open(str(path), "r", format=demuxer, options=dict(PROBE), metadata_errors="replace")
     except av.error.FFmpegError as exc:
-        raise CorruptFileError(f"FFmpeg cannot read {path.name!r} as a video: {exc}",
-                               hint="The file is not a video FFmpeg can demux, or it is damaged.") from None
+        reason = getattr(exc, "strerror", None) or type(exc).__name__  # str(exc) names the pinned view's path
+        raise CorruptFileError(f"FFmpeg cannot read {path.name!r} as {demuxer}: {reason}",
+                               hint="The file is damaged, or not in the container its name says.") from None
     if not container.streams.video:
         container.close()
         raise CorruptFileError(f"{path.name!r} holds no video stream",
@@ -191,8 +195,12 @@ def facts(container: Any) -> VideoFacts:
 
 
 def _duration(container: Any, stream: Any) -> float | None:
+    """The stream's own duration; Matroska keeps it as a tag ("00:00:02.500000000"); else the file's."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
+    tagged = _DURATION_TAG.match(str(stream.metadata.get("DURATION", stream.metadata.get("duration", ""))))
+    if tagged is not None:
+        return int(tagged.group(1)) * 3600 + int(tagged.group(2)) * 60 + float(tagged.group(3))
     if container.duration:
         return container.duration / av.time_base
     return None
@@ -377,8 +385,9 @@ def _as_index(item: int | range | list[int]) -> Any:
 class VideoFormat(Format):
     """One container family FFmpeg demuxes (the handler is the same; the rows differ by extension and magic)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, demuxer: str) -> None:
         self.name = name
+        self.demuxer = demuxer
 
     @contextmanager
     def _opened(self, path: Path, opts: ReadOptions) -> Iterator[Any]:
@@ -387,7 +396,7 @@ class VideoFormat(Format):
                 f"a video has no members (key={opts.key!r}); its first video stream is read",
                 hint="Omit key; choose frames with selection='10:20' (read_slice) or 't=12.5s' (preview_image).",
             )
-        container = _open(path)
+        container = _open(path, self.demuxer)
         try:
             yield container
         finally:
@@ -399,7 +408,8 @@ class VideoFormat(Format):
             stream = container.streams.video[0]
             streams = [_stream_info(s) for s in list(container.streams)[:MAX_STREAMS_LISTED]]
             seconds = _duration(container, stream)
-            tags = {str(k): encode_value(v, opts.preview_chars) for k, v in list(container.metadata.items())[:50]}
+            tags = {str(k)[:TAG_CHARS]: encode_value(v, TAG_CHARS)
+                    for k, v in list(container.metadata.items())[:MAX_TAGS]}
             last = max(0, f.frames - 1)
             return VideoSummary(
                 container=container.format.name, width=f.width, height=f.height, frames=f.frames,
@@ -454,6 +464,6 @@ def _stream_info(stream: Any) -> dict[str, Any]:
     return {k: v for k, v in info.items() if v is not None}
 
 
-MP4 = VideoFormat("mp4")
-AVI = VideoFormat("avi")
-MATROSKA = VideoFormat("matroska")
+MP4 = VideoFormat("mp4", "mov")
+AVI = VideoFormat("avi", "avi")
+MATROSKA = VideoFormat("matroska", "matroska")

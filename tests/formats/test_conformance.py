@@ -28,6 +28,7 @@ import io_core
 from io_core import IOCoreError, Workspace
 from io_core.registry import BUILTIN_FORMATS
 from tests.formats import doc_samples as docs
+from tests.formats import video_samples as videos
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGET = 32768
@@ -314,6 +315,23 @@ CASES += [
     Case(".xls", "xls", "frame", _frame, _check_frame, make=docs.make_xls),
     Case(".xlsm", "xlsm", "frame", _frame, _check_frame, make=docs.make_xlsm),
 ]
+
+
+# -- issue 16: video sciio reads, written by PyAV (tests/formats/video_samples.py); load gives (frames, H, W, 3) --
+def _check_video(ext: str) -> Callable[[Any, Any], None]:
+    def check(orig: np.ndarray, got: np.ndarray) -> None:
+        assert isinstance(got, np.ndarray) and got.shape == orig.shape and got.dtype == np.uint8
+        assert videos.which_frames(got, ext) == list(range(len(orig)))  # every frame, in order
+
+    return check
+
+
+def _make_video(data: Any, path: Path) -> None:
+    videos.write_video(path, **(data if isinstance(data, dict) else {}))
+
+
+CASES += [Case(ext, videos.FORMAT[ext], "video", lambda: videos.ORIGINALS, _check_video(ext), make=_make_video)
+          for ext in videos.EXTS]
 
 
 def _write(ws: Workspace, tmp_path: Path, case: Case, data: Any, name: str) -> None:
@@ -668,6 +686,12 @@ def _big(case: Case) -> tuple[Any, Callable[[Any], None]]:
             assert s.children[1].name == "table0" and s.children[1].shape == [5, 2]
 
         return blocks, chk_docx
+    if case.kind == "video":  # 40 audio tracks and 100 long tags: listed in part, the frames still counted
+        def chk_video(s):
+            assert s.frames == videos.N and len(s.streams) == 16 and s.streams_truncated
+            assert [st["type"] for st in s.streams[:2]] == ["video", "audio"] and len(s.tags) <= 20
+
+        return {"audio": 40, "tags": {f"note{i:03d}": "x" * 2000 for i in range(100)}}, chk_video
     if case.kind == "frame":
         width = 250 if case.fmt == "xls" else 2000  # a BIFF (.xls) sheet has at most 256 columns
         df = pd.DataFrame(np.arange(10 * width, dtype=np.float64).reshape(10, width),

@@ -18,67 +18,19 @@ from io_core import IOCoreError, Workspace
 from io_core.formats import video
 from io_core.limits import Limits
 from io_core.options import ReadOptions
-
-W, H, RATE, N = 64, 48, 24, 60
-
-# ext -> (codec, pixel format, codec options, exact): lossless where the codec can be
-CODECS: dict[str, tuple[str, str, dict[str, str], bool]] = {
-    ".mp4": ("libx264rgb", "rgb24", {"qp": "0"}, True),
-    ".mov": ("libx264rgb", "rgb24", {"qp": "0"}, True),
-    ".avi": ("mpeg4", "yuv420p", {}, False),  # lossy: frames are recognised by their nearest original
-    ".mkv": ("ffv1", "bgr0", {}, True),
-    ".webm": ("libvpx-vp9", "gbrp", {"lossless": "1"}, True),
-}
-EXTS = list(CODECS)
-FORMAT = {".mp4": "mp4", ".mov": "mp4", ".avi": "avi", ".mkv": "matroska", ".webm": "matroska"}
-
-
-def frame_pixels(i: int) -> np.ndarray:
-    """Frame ``i``: a constant colour that differs from every other frame's."""
-    img = np.empty((H, W, 3), np.uint8)
-    img[..., 0] = (i * 4) % 256
-    img[..., 1] = 255 - (i * 4) % 256
-    img[..., 2] = (i * 37) % 256
-    return img
-
-
-ORIGINALS = np.stack([frame_pixels(i) for i in range(N)])
-
-
-def write_video(path: Path, n: int = N, gop: int = 12, audio: bool = False, faststart: bool = False) -> Path:
-    """A small video PyAV writes: ``n`` frames of ``frame_pixels``, a keyframe every ``gop`` frames."""
-    codec, pix_fmt, options, _ = CODECS[path.suffix]
-    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
-        stream = out.add_stream(codec, rate=RATE, options=options)
-        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
-        stream.codec_context.gop_size = gop
-        sound = out.add_stream("aac", rate=8000, layout="mono") if audio else None
-        for i in range(n):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_pixels(i % N), format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-        if sound is not None:
-            samples = (np.sin(np.arange(8000 * n // RATE) / 8000 * 2 * np.pi * 440) * 0.5).astype(np.float32)
-            chunk = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
-            chunk.sample_rate = 8000
-            for packet in [*sound.encode(chunk), *sound.encode()]:
-                out.mux(packet)
-    return path
-
-
-def which_frames(values: np.ndarray, ext: str) -> list[int]:
-    """The original frame each decoded frame is (exactly equal for lossless codecs, else nearest)."""
-    values = np.asarray(values, dtype=np.int16).reshape(-1, H, W, 3)
-    out = []
-    for v in values:
-        errors = np.abs(ORIGINALS.astype(np.int16) - v).mean(axis=(1, 2, 3))
-        best = int(errors.argmin())
-        assert errors[best] < (0.5 if CODECS[ext][3] else 8), errors[best]
-        if CODECS[ext][3]:
-            np.testing.assert_array_equal(v, ORIGINALS[best])
-        out.append(best)
-    return out
+from tests.formats.video_samples import (
+    CODECS,
+    EXTS,
+    FORMAT,
+    ORIGINALS,
+    RATE,
+    H,
+    N,
+    W,
+    frame_pixels,
+    which_frames,
+    write_video,
+)
 
 
 def _code(fn, *args: Any, **kwargs: Any) -> IOCoreError:
@@ -110,14 +62,17 @@ def test_summary_reads_the_header(ws, clips, ext):
     assert "read_slice" in s.note
 
 
-def test_summary_lists_the_audio_stream_too(ws, tmp_path):
-    write_video(tmp_path / "talk.mp4", audio=True)
-    s = ws.summarize("talk.mp4").summary
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".webm"])
+def test_summary_lists_the_audio_stream_too(ws, tmp_path, ext):
+    write_video(tmp_path / f"talk{ext}", audio=1)  # the audio runs a little longer than the video
+    s = ws.summarize(f"talk{ext}").summary
     assert [st["type"] for st in s.streams] == ["video", "audio"]
     audio = s.streams[1]
-    assert audio["codec"] == "aac" and audio["sample_rate"] == 8000 and audio["channels"] == 1
-    assert s.frames == N  # the audio does not change what read_slice addresses
-    assert which_frames(ws.read_slice("talk.mp4", selection="30", max_bytes=None).slice.values, ".mp4") == [30]
+    assert (audio["codec"], audio["sample_rate"], audio["channels"]) == (
+        ("opus", 48000, 1) if ext == ".webm" else ("aac", 8000, 1))
+    # what read_slice addresses is the video's frames (Matroska: from the video track's own duration tag)
+    assert s.frames == N and s.duration_s == pytest.approx(N / RATE, abs=0.05)
+    assert which_frames(ws.read_slice(f"talk{ext}", selection="30", max_bytes=None).slice.values, ext) == [30]
 
 
 def test_summary_decodes_nothing(tmp_path, monkeypatch):
