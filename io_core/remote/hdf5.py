@@ -102,3 +102,71 @@ def check_remote_reference(kind: str, raw: str, opened: Any, sandbox: Any, what:
         "disk, so it is not followed",
         hint="Read the target object directly; explore_h5 follows external links between remote objects itself.",
     )
+
+
+MAX_PREFETCH_CHUNKS = 4096  # chunks of one selection whose ranges are fetched ahead, merged
+
+
+class Prefetching:
+    """An h5py dataset of a remote file whose reads first fetch the chunks they touch, merged into few range
+    requests (libhdf5 asks for one chunk at a time); every other attribute is the dataset's."""
+
+    def __init__(self, ds: Any, file: Any) -> None:
+        self._ds, self._file = ds, file
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ds, name)
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def __getitem__(self, item: Any) -> Any:
+        try:
+            ranges = chunk_ranges(self._ds, item)
+        except Exception:  # noqa: BLE001 - a selection h5py refuses is refused by the read itself
+            ranges = []
+        if ranges:
+            from io_core.remote.ranges import RemoteFile
+
+            RemoteFile(self._file, self._file.counter).prefetch(ranges)
+        return self._ds[item]
+
+
+def chunk_ranges(ds: Any, item: Any) -> list[tuple[int, int]]:
+    """Byte ranges of the allocated chunks a selection's bounding box touches (none past MAX_PREFETCH_CHUNKS)."""
+    import itertools
+
+    import numpy as np
+
+    from io_core.remote.arrays import _normalise
+
+    chunks, shape = ds.chunks, tuple(ds.shape or ())
+    if not chunks or not shape:
+        return []
+    index, _ = _normalise(item if item != () else (), shape)
+    spans = []
+    for idx, c in zip(index, chunks, strict=True):
+        if len(idx) == 0:
+            return []
+        spans.append(range(int(np.min(idx)) // c, int(np.max(idx)) // c + 1))
+    if np.prod([len(r) for r in spans], dtype=np.int64) > MAX_PREFETCH_CHUNKS:
+        return []
+    out = []
+    for coord in itertools.product(*spans):
+        info = ds.id.get_chunk_info_by_coord(tuple(i * c for i, c in zip(coord, chunks, strict=True)))
+        if info.byte_offset is not None and info.size:
+            out.append((int(info.byte_offset), int(info.byte_offset) + int(info.size)))
+    return out
+
+
+MAX_SIZED_CHUNKS = 1024  # a remote dataset's stored size is asked only up to this many chunks
+
+
+def too_many_chunks(d: dict) -> bool:
+    """Whether asking a remote dataset's stored size would walk a large chunk index over the network."""
+    import math
+
+    shape, chunks = d.get("shape") or [], d.get("chunks") or []
+    if not chunks or len(shape) != len(chunks):
+        return False
+    return math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True)) > MAX_SIZED_CHUNKS

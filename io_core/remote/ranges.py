@@ -136,7 +136,8 @@ class RemoteFile(io.RawIOBase):
         runs = _runs(missing)
         if runs and end - start <= SMALL_READ:  # metadata-like: read ahead (HDF5 headers and indexes cluster)
             run = runs[-1]
-            more = self.obj.config.readahead_bytes // self.block
+            ahead = self.obj.config.readahead_bytes
+            more = (ahead if start < 2 * ahead else self.block) // self.block  # the file's head: most metadata
             nblocks = -(-self.size // self.block)
             while more > 0 and run[-1] + 1 < nblocks and self.cache.get((*ident, run[-1] + 1)) is None:
                 run.append(run[-1] + 1)
@@ -152,6 +153,19 @@ class RemoteFile(io.RawIOBase):
         joined = b"".join(blocks[n] for n in range(first, last + 1))  # (read-ahead blocks are cached only)
         offset = start - first * self.block
         return joined[offset : offset + (end - start)]
+
+
+    def prefetch(self, ranges: list[tuple[int, int]]) -> None:
+        """Fetch byte ranges a reader is about to read (e.g. the chunks of a selection), merged when they
+        are adjacent or close (within one block), one request per merged range; they land in the cache."""
+        merged: list[list[int]] = []
+        for lo, hi in sorted(ranges):
+            if merged and lo <= merged[-1][1] + self.block:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        for lo, hi in merged:
+            self.read_range(lo, min(hi, self.size))
 
 
 def _runs(numbers: list[int]) -> list[list[int]]:

@@ -42,6 +42,7 @@ from io_core.formats.hdf5.describe import missing_filters
 from io_core.limits import Limits
 from io_core.links import active_sandbox, outside_error
 from io_core.options import ReadOptions, WriteOptions
+from io_core.remote import is_remote
 from io_core.summary import encode_value
 from schemas import ArraySummary, ChildInfo, TreeSummary
 
@@ -192,6 +193,10 @@ class Hdf5Format(Format):
                 raise KeyNotFoundError(f"{opts.key!r} is a group, not a dataset", hint="Use load_summary to list it.")
             walk.check_data_elsewhere(obj, file, active_sandbox(), opts.key)
             _check_filters(obj)
+            if is_remote(file):  # a remote file: the chunks a read touches are fetched ahead, merged
+                from io_core.remote.hdf5 import Prefetching
+
+                obj = Prefetching(obj, file)
             yield Bounded(obj, opts.limits, name=repr(opts.key))
 
     def save(self, data: Any, path: Path, opts: WriteOptions) -> None:

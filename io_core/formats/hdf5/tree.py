@@ -47,6 +47,8 @@ from io_core.formats.hdf5.walk import (
 )
 from io_core.links import resolve_target
 from io_core.paths import Sandbox
+from io_core.remote import is_remote
+from io_core.remote.hdf5 import too_many_chunks
 from io_core.summary import encode_value
 from schemas import LinkInfo, NodeInfo
 
@@ -139,8 +141,8 @@ class Explorer:
             d["fill_value"] = encode_value(fill[0], 100)
         except Exception:  # noqa: BLE001 - fill values of exotic types
             d["fill_value"] = None
-        if layout != h5d.VIRTUAL:
-            d["storage_bytes"] = int(dsid.get_storage_size())
+        if layout != h5d.VIRTUAL and not (is_remote(file) and layout == h5d.CHUNKED and too_many_chunks(d)):
+            d["storage_bytes"] = int(dsid.get_storage_size())  # (remote: not when it walks a large chunk index)
         if layout == h5d.VIRTUAL or n_external:
             d["sources"] = [info for _, info in data_files(ds, file, self.s.sandbox)]
             d["n_sources"] = dcpl.get_virtual_count() if layout == h5d.VIRTUAL else n_external
