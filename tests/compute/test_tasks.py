@@ -129,3 +129,12 @@ async def test_local_cluster_started_on_first_need(root):
     assert out["run"]["engine"] == "dask" and out["run"]["workers"] == 1
     a = np.load(root / "a.npy")
     assert out["quantiles"]["0.5"] == float(np.quantile(a[np.isfinite(a)], [0.5])[0])
+
+
+async def test_a_failing_task_carries_the_coded_error(app):
+    async with Client(app, extensions=[task_client.TasksClient()]) as c:
+        created = await task_client.start(c, "compute_stats", {"path": "missing.npy"})
+        final = await task_client.wait(c.session, created.task_id, timeout=60)
+        with pytest.raises(Exception, match="FILE_NOT_FOUND"):  # the transparent path raises the same text
+            await c.call_tool("compute_stats", {"path": "missing.npy"})
+    assert final.status == "failed" and final.error["message"].startswith("FILE_NOT_FOUND")
