@@ -73,10 +73,16 @@ def preview(ws: Any, settings: Any, args: argparse.Namespace) -> Outcome:
 
 
 def convert(ws: Any, settings: Any, args: argparse.Namespace) -> Outcome:
-    """convert."""
-    with activity(f"converting {args.src} to {args.dst}"):
-        result = ws.convert(args.src, args.dst, key=args.key, overwrite=args.overwrite, src_format=args.src_format,
-                            dst_format=args.dst_format)
+    """convert, on the workspace the tool has: the compute engine's (many files, or a .zarr destination, go to the
+    engine; the rest to the Workspace's own convert). It lives in the tool module, so this imports FastMCP."""
+    from io_core.compute.engine import Engine
+    from server.tools.compute import EngineWorkspace
+
+    engine_ws = EngineWorkspace(ws, Engine(settings.cluster_config()))
+    with activity(f"converting {args.src} to {args.dst}") as report:
+        progress = None if report is None else (lambda done, total, nbytes, label: report(done, total))
+        result = engine_ws.convert(args.src, args.dst, key=args.key, overwrite=args.overwrite,
+                                   src_format=args.src_format, dst_format=args.dst_format, progress=progress)
     return result, exit_codes.OK
 
 

@@ -54,13 +54,15 @@ class EngineWorkspace:
         return getattr(self._ws, name)
 
     def convert(self, src: Any, dst: Any, *, key: str | None = None, overwrite: bool = False,
-                src_format: str | None = None, dst_format: str | None = None) -> Any:
+                src_format: str | None = None, dst_format: str | None = None,
+                progress: Callable[[int, int, int, str], None] | None = None) -> Any:
+        """``progress``: the engine's reports (blocks done, total, bytes read, label); default: the MCP task's."""
         from io_core.compute import conversion
         from io_core.errors import KeyNotFoundError, UnsupportedOperationError
 
         target = (dst_format or os.fspath(dst).lower().rsplit(".", 1)[-1]).lstrip(".")
-        options = {"key": key, "overwrite": overwrite, "src_format": src_format, "progress": _task_progress(),
-                   "cancelled": _cancelled()}
+        options = {"key": key, "overwrite": overwrite, "src_format": src_format,
+                   "progress": progress or _task_progress(), "cancelled": _cancelled()}
         if GLOB & set(os.fspath(src)):
             files = self._expand(os.fspath(src))
             if target == "zarr":

@@ -171,3 +171,14 @@ def test_tree_pages_children(root):
     assert "session1" in out and "session2" not in out and "1 more (--offset 1)" in out
     out = human("tree", "recording.h5", "--limit", "1", "--offset", "1", cwd=root)
     assert "session2" in out and "session1" not in out
+
+
+async def test_convert_goes_where_the_tool_goes_many_files_and_zarr(root, tool):
+    """The tool converts on the compute engine's workspace (a glob into one parquet or Zarr; an array into Zarr):
+    the command gives the same file for the same call."""
+    for src, dst, key in (("runs/**/*.csv", "all.parquet", None), ("recording.h5", "eeg.zarr", "session1/eeg")):
+        args = ["convert", src, f"cli-{dst}", "--json"] + (["--key", key] if key else [])
+        cli = json_of(sciio(*args, cwd=root))
+        theirs = await tool("convert", src=src, dst=f"mcp-{dst}", **({"key": key} if key else {}))
+        assert cli == {**theirs, "path": f"cli-{dst}"}
+    assert json_of(sciio("summary", "cli-all.parquet", "--json", cwd=root))["summary"]["n_rows"] == 3
