@@ -89,7 +89,7 @@ def build() -> argparse.ArgumentParser:
 
     p = command("preview", "a PNG of a picture, a 2-D slab, a signal or table columns (preview_image)")
     p.add_argument("path")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the PNG")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="where to write the PNG (a path of yours, relative to the current folder)")
     p.add_argument("--key")
     p.add_argument("--selection", help="NumPy-style part to draw, e.g. '0, :, :'")
     p.add_argument("--max-side", type=int, default=512, help="longest side in pixels [default: 512]")
