@@ -11,6 +11,7 @@ is another remote object, opened by range the same way). h5py is imported by the
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from io_core.errors import PathOutsideRootError, UnsupportedOperationError
@@ -141,8 +142,8 @@ def chunk_ranges(ds: Any, item: Any) -> list[tuple[int, int]]:
     from io_core.remote.arrays import _normalise
 
     chunks, shape = ds.chunks, tuple(ds.shape or ())
-    if not chunks or not shape:
-        return []
+    if not chunks or not shape or chunk_index_type(ds) in (None, BTREE_V1):
+        return []  # a v1 B-tree index: asking a chunk's address walks its leaves in order (one request each)
     index, _ = _normalise(item if item != () else (), shape)
     spans = []
     for idx, c in zip(index, chunks, strict=True):
@@ -170,3 +171,39 @@ def too_many_chunks(d: dict) -> bool:
     if not chunks or len(shape) != len(chunks):
         return False
     return math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True)) > MAX_SIZED_CHUNKS
+
+
+BTREE_V1 = 0  # H5D_CHUNK_IDX_BTREE; 1.10+ files use single chunk (1), implicit (2), fixed (3), extensible (4), v2 (5)
+
+
+@functools.cache
+def _index_type_fn() -> Any:
+    """``H5Dget_chunk_index_type`` of the libhdf5 h5py uses (h5py does not wrap it); None if not found."""
+    import ctypes
+    import os
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            paths = {line.split(maxsplit=5)[5].strip() for line in fh if line.count(" ") >= 5 and "libhdf5" in line}
+        lib = next(p for p in sorted(paths)
+                   if os.path.basename(p).startswith("libhdf5") and not os.path.basename(p).startswith("libhdf5_hl"))
+        fn = ctypes.CDLL(lib).H5Dget_chunk_index_type
+    except (OSError, StopIteration, AttributeError, IndexError):
+        return None
+    fn.argtypes = [ctypes.c_int64, ctypes.POINTER(ctypes.c_int)]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def chunk_index_type(ds: Any) -> int | None:
+    import ctypes
+
+    from h5py._objects import phil
+
+    fn = _index_type_fn()
+    if fn is None:
+        return None
+    out = ctypes.c_int(-1)
+    with phil:
+        ok = fn(ds.id.id, ctypes.byref(out))
+    return out.value if ok >= 0 else None
