@@ -14,7 +14,7 @@ from typing import Any
 from fastmcp.exceptions import ToolError
 
 from io_core.errors import IOCoreError, bound_text, coded
-from server import text_block, warmup
+from server import schema_size, text_block, warmup
 
 log = logging.getLogger("sciio_mcp")
 
@@ -103,7 +103,7 @@ class ErrorTranslation:
 
             async def on_list_tools(self, context: Any, call_next: Any) -> Any:
                 warmup.client_ready()  # a client lists the tools once its handshake is over: background warm-up may begin
-                return await call_next(context)
+                return [schema_size.lean(tool) for tool in await call_next(context)]  # no generated title, empty _meta
 
             async def on_read_resource(self, context: Any, call_next: Any) -> Any:
                 try:

@@ -182,8 +182,8 @@ def _plain_types(schema: Any) -> Any:
 
 
 def compact_input(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Tool arguments without what carries no fact: titles, ``additionalProperties: false``, and
-    ``X | None = None`` written as plain ``X``.
+    """Tool arguments without what carries no fact: titles, ``additionalProperties: false``, defaults that
+    leaving the argument out means anyway (null, false, 0, ""), and ``X | None = None`` written as plain ``X``.
 
     An optional argument whose default is null is simply left out by a client that has no value,
     so its schema need not offer null (nor say ``default: null``): one plain type, which every
@@ -201,10 +201,43 @@ def compact_input(schema: dict[str, Any] | None) -> dict[str, Any] | None:
             if len(kept) == 1 and len(options) == 2:
                 sub.pop("anyOf")
                 sub = {**kept[0], **sub}
-        if "default" in sub and sub["default"] is None:
-            del sub["default"]
+        if "default" in sub and _empty(sub["default"]) and name not in required:
+            del sub["default"]  # an optional flag off, an offset 0, no value: what leaving it out means anyway
         properties[name] = _plain_types(sub)
     out = {**schema, "properties": properties}
     if out.get("additionalProperties") is False:  # unknown arguments are refused (INVALID_ARGUMENT) anyway
         del out["additionalProperties"]
     return out
+
+
+# -- the tool entries of tools/list ---------------------------------------------------------------
+
+_LEAN_CLASSES: dict[type, type] = {}
+
+
+def _lean_entry(mcp_tool: Any, name: str) -> Any:
+    """Leave out of an MCP tool entry what FastMCP adds without a fact: a title made from the name
+    ("list_roots" -> "List Roots") and ``_meta: {"fastmcp": {"tags": []}}`` (no tags, no version)."""
+    from fastmcp.tools.base import _default_title
+
+    if mcp_tool.title == _default_title(name):
+        mcp_tool.title = None
+    if mcp_tool.meta == {"fastmcp": {"tags": []}}:
+        mcp_tool.meta = None
+    return mcp_tool
+
+
+def lean(tool: Any) -> Any:
+    """A listed tool whose entry leaves out FastMCP's generated title and empty ``_meta`` (``_lean_entry``):
+    about 55 bytes per tool; names, descriptions, schemas and annotations are untouched."""
+    cls = type(tool)
+    lean_cls = _LEAN_CLASSES.get(cls)
+    if lean_cls is None:
+        def to_mcp_tool(self: Any, **overrides: Any) -> Any:
+            return _lean_entry(cls.to_mcp_tool(self, **overrides), overrides.get("name", self.name))
+
+        lean_cls = _LEAN_CLASSES[cls] = type(cls.__name__, (cls,), {"to_mcp_tool": to_mcp_tool,
+                                                                    "__module__": cls.__module__})
+    copy = tool.model_copy()
+    copy.__class__ = lean_cls
+    return copy

@@ -16,8 +16,8 @@ from server.tools.files import READ, WRITE, FormatArg, PathArg
 DepthArg = Annotated[int, Field(ge=0, le=64, description="Levels below group (0: group alone, in detail).")]
 OffsetArg = Annotated[int, Field(ge=0)]
 LimitArg = Annotated[int, Field(ge=0, le=1000, description="Children per group.")]
-AttrsArg = Annotated[bool, Field(description="Attribute values (bounded) of detailed nodes.")]
-DetailArg = Annotated[bool, Field(description="Children in full detail, not rows.")]
+AttrsArg = Annotated[bool, Field(description="Attribute values of detailed nodes.")]
+DetailArg = bool  # the tool's description says what detail=true adds
 
 
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
@@ -34,8 +34,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         detail: DetailArg = False,
     ) -> ExploreResult:
         """An HDF5 file as a tree: a page of children per group as rows (name, kind, shape, dtype, chunks,
-        compression, link); detail=true adds attrs, fill values, filters, sizes, sources. Read-only (SWMR);
-        links out of the roots shown, not followed."""
+        compression, link); detail=true adds attrs, fill values, filters, sizes, sources. Links out of the
+        roots are shown, not followed."""
         return ws.explore_h5(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
                              detail=detail)
 
@@ -49,8 +49,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         attrs: bool = True,
         detail: bool = False,
     ) -> ExploreResult:
-        """A Zarr v2/v3 store (folder or .zip) as a tree, as explore_h5 (rows with shards, detail with codecs);
-        consolidated metadata is used."""
+        """A Zarr v2/v3 store (folder or .zip) as a tree, as explore_h5 (rows with shards, detail with
+        codecs)."""
         return ws.explore_zarr(path, group, depth=depth, offset=offset, limit=limit, attrs=attrs, max_bytes=budget,
                                detail=detail)
 
@@ -60,14 +60,14 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         key: str,
         format: FormatArg = None,
     ) -> KeyExistsResult:
-        """Whether an HDF5 file or Zarr store holds key: exists=false if not (no error), null if behind a link out
-        of the roots."""
+        """Whether an HDF5 file or Zarr store holds key (exists false: no; null: behind a link out of the
+        roots)."""
         return ws.key_exists(path, key, format)
 
     @mcp.tool(annotations=READ)
     def read_metadata(path: PathArg) -> MetadataResult:
-        """sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF (has_metadata), and the file's own (size,
-        mode, EXIF, TIFF tags, pages, document info)."""
+        """sciio metadata embedded in a PNG, JPEG, TIFF, SVG or PDF, and the file's own (size, mode, EXIF,
+        TIFF tags, pages, document info)."""
         return ws.read_metadata(path, max_bytes=budget)
 
     resources.register(mcp, ws, settings)
@@ -78,9 +78,9 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=WRITE)
     def embed_metadata(
         path: PathArg,
-        metadata: Annotated[Any, Field(description="Any JSON (at most 32 KiB), stored under the key 'sciio'.")],
+        metadata: Annotated[Any, Field(description="Any JSON, at most 32 KiB.")],
         overwrite: bool = False,
     ) -> EmbedResult:
-        """Embed JSON metadata in PNG (iTXt), JPEG (EXIF), TIFF (private tag), SVG (<metadata>) or PDF (info);
-        atomic (overwrite=true replaces earlier sciio metadata); pixels, pages unchanged."""
+        """Embed JSON metadata in a PNG, JPEG, TIFF, SVG or PDF, atomically (overwrite=true replaces earlier
+        sciio metadata); pixels and pages unchanged."""
         return ws.embed_metadata(path, metadata, overwrite=overwrite)

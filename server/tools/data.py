@@ -42,8 +42,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         format: FormatArg = None,
         digits: Annotated[int | None, Field(ge=1, le=17, description="Significant digits of floats.")] = None,
     ) -> SliceResult:
-        """Array values, a page of table rows (next_offset) or text lines, within the response budget; too large:
-        TOO_LARGE with a request that fits."""
+        """Array values, a page of table rows (next_offset) or text lines; too large: TOO_LARGE with a
+        request that fits."""
         result = ws.read_slice(
             path, key=key, selection=selection, columns=columns, offset=offset, limit=limit, format=format,
             max_bytes=settings.max_response_bytes,
@@ -58,8 +58,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         max_side: Annotated[int, Field(ge=32, le=2048, description="Longest side in pixels.")] = 512,
         format: FormatArg = None,
     ) -> ToolResult:
-        """A PNG: pictures downsampled, 2-D slabs as heatmaps, 1-D data and columns as lines; a JSON caption says
-        what was drawn (strides, value range)."""
+        """A PNG: pictures downsampled, 2-D slabs as heatmaps, 1-D data and columns as lines, with a caption
+        of what was drawn."""
         png, caption = ws.preview_image(
             path, key=key, selection=selection, max_side=max_side, format=format,
             max_bytes=settings.max_response_bytes,

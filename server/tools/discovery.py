@@ -19,8 +19,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             str,
             Field(
                 description=(
-                    "Glob: *, ?, **, {a,b}; {name} captures a path part, e.g. 'data/subj_{id}/run_{run}.csv'; "
-                    "brackets are literal."
+                    "Glob (*, ?, **, {a,b}; brackets literal); {name} captures a path part, e.g. "
+                    "'subj_{id}/run_{run}.csv'."
                 )
             ),
         ],
@@ -28,7 +28,7 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         limit: Annotated[int, Field(ge=0, le=100_000)] = 1000,
         ensure_one: Annotated[bool, Field(description="Fail unless exactly one file matches.")] = False,
     ) -> FoundFilesResult:
-        """Files matching a pattern (at most limit), naturally sorted (file2 before file10), with the total."""
+        """Files matching a pattern (at most limit), naturally sorted, with the total."""
         return find_in_roots(
             ws.sandbox, pattern, parse=parse, limit=limit, ensure_one=ensure_one, max_bytes=settings.max_response_bytes
         )

@@ -65,16 +65,15 @@ def data_from_text(ws: Workspace, path: str, fmt: str | None, data: Any) -> Any:
 def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def list_roots() -> RootsInfo:
-        """Folders this server may read and write (a path is relative to the first, or absolute inside one);
-        whether writing and pickle are allowed."""
+        """Allowed folders (a path is relative to the first, or absolute inside one); whether writing and
+        pickle are allowed."""
         return ws.roots_info()
 
     listed: dict[tuple, ToolResult] = {}  # the answer only changes when the formats do (plugins, new availability)
 
     @mcp.tool(annotations=READ, output_schema=FormatList.model_json_schema(mode="serialization"))
     def list_formats() -> ToolResult:
-        """Formats: extensions, operations, what to install for unavailable ones. format= (any tool) names one if
-        an extension misleads."""
+        """Formats: extensions, operations, install hints. format= (any tool) overrides the extension."""
         formats = ws.registry.list_formats()
         key = tuple((f.name, f.available, tuple(f.extensions), tuple(f.operations)) for f in formats)
         cached = listed.get(key)
@@ -95,9 +94,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         ] = False,
         ctx: Context | None = None,
     ) -> SummaryResult:
-        """What a file holds (shape, dtype, columns, stats, head) without loading it whole; floats to 7 digits,
-        fields at their default left out. key (any tool): an object in the file, e.g. HDF5/Zarr path, npz member,
-        column, channel."""
+        """What a file holds (shape, dtype, columns, stats, head) without loading it; 7-digit floats, default
+        fields omitted. key (any tool): an object in the file (HDF5/Zarr path, npz member, column, channel)."""
         progress = None
         if exact_stats:
 

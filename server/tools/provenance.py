@@ -20,8 +20,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
         path: PathArg,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
     ) -> FileProvenance:
-        """Calls that wrote this file (newest first: arguments, SHA-256; at most limit) and its lineage: the files
-        it was made from, recursively."""
+        """Writes of this file (newest first: arguments, SHA-256; at most limit) and its lineage (source
+        files, recursively)."""
         return ws.file_provenance(path, limit=limit)
 
     @mcp.tool(annotations=READ)

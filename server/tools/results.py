@@ -15,7 +15,7 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
     @mcp.tool(annotations=READ)
     def lookup_result(
         store: PathArg,
-        input: Annotated[str, Field(description="Input file.")],
+        input: str,
         input_key: Annotated[str | None, Field(
             description="Object in the input; a group of '000', '001', ... is a tuple.")] = None,
         meta: Annotated[Any, Field(
@@ -25,8 +25,8 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
             description="Default: the store's.")] = None,
         group: Annotated[str, Field(description="Store group in the file.")] = "/",
     ) -> ResultLookup:
-        """Whether a result store (corelay HashedHDF5) holds the result for this input and meta (skip the
-        computation): its key, meta/hashes, array keys. Another input's entry there is HASH_COLLISION."""
+        """Whether a result store (corelay HashedHDF5) holds the result for this input and meta: its key,
+        meta/hashes, array keys; another input's entry there is HASH_COLLISION."""
         return _lookup(ws, store, input, input_key=input_key, meta=meta, scheme=scheme, group=group,
                        max_bytes=settings.max_response_bytes)
 

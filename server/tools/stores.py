@@ -44,17 +44,16 @@ def register(mcp: FastMCP, ws: Workspace, settings: Settings) -> None:
 
     @mcp.tool(annotations=WRITE)
     def record_trial(
-        store: Annotated[str, Field(description="Store folder (axopy layout); made if missing.")],
-        subject: Annotated[str, Field(description="Subject folder; made if missing.")],
-        task: Annotated[str, Field(description="Task folder; made if missing.")],
+        store: Annotated[str, Field(description="Store folder (axopy layout); it, subject and task made if missing.")],
+        subject: str,
+        task: str,
         attrs: Annotated[dict[str, Scalar], Field(
-            description="{column: value}; block/trial filled in. The first trial fixes the columns "
-                        "(else UNDECLARED_ATTRIBUTE).")],
+            description="{column: value}; block/trial filled in; the first trial fixes the columns.")],
         arrays: Annotated[dict[str, Any] | None, Field(
             description="{name: nested numbers}; each to <name>.hdf5, dataset '<row>'.")] = None,
         dtype: Annotated[str | None, Field(description="NumPy dtype of every array.")] = None,
         columns: Annotated[list[str] | None, Field(
-            description="New task: all its columns (later trials may leave some empty).")] = None,
+            description="A new task's columns (trials may leave some empty).")] = None,
     ) -> TrialRecorded:
         """Append one trial to an experiment store task (crash-safe, O(1)): arrays, then one fsynced trials.csv
         line; in the ledger. Read: key '<subject>/<task>/trials' or '.../<array>/<row>'."""

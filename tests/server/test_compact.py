@@ -124,6 +124,8 @@ async def test_tools_list_is_small(client):
     for tool in tools:
         params = json.dumps(tool.input_schema)
         assert '"default": null' not in params and '"title"' not in params and "$ref" not in params, tool.name
+        assert '"default": false' not in params and '"default": 0,' not in params, tool.name  # what absent means
+        assert tool.title != tool.name.replace("_", " ").title() and tool.meta != {"fastmcp": {"tags": []}}, tool.name
 
 
 # -- floats ---------------------------------------------------------------------------------------
