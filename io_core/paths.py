@@ -341,10 +341,10 @@ class Sandbox:
         A remote object is pinned by its size, ETag and version (``io_core.remote.path.RemotePin``).
         """
         remote = self._remote(user_path)
-        if remote is not None:
-            from io_core.remote.path import RemotePin
+        if remote is not None:  # by range, or a bounded private copy (io_core.remote.fetch)
+            from io_core.remote.fetch import pin_remote
 
-            return RemotePin(remote, folders=folders)  # type: ignore[return-value]
+            return pin_remote(remote, folders=folders)  # type: ignore[no-any-return]
         fd, real, info = self._walk(user_path, missing_ok=True)
         raw = os.fspath(user_path)
         if fd is None or info is None:

@@ -1,5 +1,7 @@
 """Which formats read remote objects, and how.
 
+(Objects of other formats up to a size bound are read from a private local copy: ``io_core.remote.fetch``.)
+
 A format reads a remote object when its handler opens the file through
 ``io_core.remote.open_binary`` (a ranged ``RemoteFile``) or, for Zarr, through
 ``io_core.remote.zarr_store`` — never by name. Those formats are listed here by registry

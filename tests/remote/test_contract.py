@@ -17,7 +17,8 @@ from tests.formats.test_conformance import CASES, _write
 from tests.remote.conftest import remote_ws
 
 REMOTE_CASES = [c for c in CASES if c.fmt in REMOTE_FORMATS]
-LOCAL_ONLY = [c for c in CASES if c.fmt not in REMOTE_FORMATS and c.fmt in ("json", "yaml", "npz", "xlsx")]
+COPIED = [c for c in CASES if c.fmt not in REMOTE_FORMATS and c.fmt in ("csv", "tsv", "text", "json", "yaml", "npz",
+                                                                          "xlsx", "mat", "netcdf", "sqlite")]
 
 
 def _same(local, remote) -> None:
@@ -114,13 +115,27 @@ def test_zarr_v2_consolidated_and_v3(weed, prefix, tmp_path):
     assert c.requests <= 3  # LIST + consolidated metadata
 
 
-@pytest.mark.parametrize("case", LOCAL_ONLY, ids=[c.ext.lstrip(".") for c in LOCAL_ONLY])
-def test_formats_that_cannot_read_a_file_object_are_refused(weed, prefix, tmp_path, case):
-    _write(Workspace([tmp_path]), tmp_path, case, case.sample(), "x" + case.ext)
+@pytest.mark.parametrize("case", COPIED, ids=[c.ext.lstrip(".") for c in COPIED])
+def test_other_formats_read_a_bounded_private_copy(weed, prefix, tmp_path, case):
+    import glob
+    import tempfile
+
+    local = Workspace([tmp_path])
+    name = "x" + case.ext
+    _write(local, tmp_path, case, case.sample(), name)
     weed.upload_tree(str(tmp_path), "test", prefix)
     ws = remote_ws(weed, f"s3://test/{prefix}")
+    case.check(case.sample(), ws.load(name))
+    _same(local.summarize(name), ws.summarize(name))
+    if case.kind in ("frame", "text"):
+        _same(local.read_slice(name, offset=1, limit=1), ws.read_slice(name, offset=1, limit=1))
+    import gc
+
+    gc.collect()
+    assert not glob.glob(tempfile.gettempdir() + "/sciio-fetch-*")  # nothing left on disk
+    small = remote_ws(weed, f"s3://test/{prefix}", fetch_max_bytes=8)
     with pytest.raises(IOCoreError) as info:
-        ws.summarize("x" + case.ext)
+        small.summarize(name)
     assert info.value.code == "UNSUPPORTED_OPERATION" and "local root" in info.value.hint
 
 

@@ -51,7 +51,7 @@ def test_an_http_root_reads_by_range(http):
     with stats.counting() as c:
         got = ws.read_slice("a.h5", key="x", selection="50000:50003")
     assert got.slice.values == [50000.0, 50001.0, 50002.0]
-    assert c.bytes < 1_500_000 < 8_000_000 < len(http.files["/data/a.h5"])  # ranges, not the whole 8 MB object
+    assert c.bytes < 1_500_000 and len(http.files["/data/a.h5"]) > 8_000_000  # ranges, not the whole object
     assert ws.roots_info().roots[0].writable is False  # http(s) roots are read-only, whatever the flag
     for raw in ("../secret.npy", f"{http.url}/secret.npy", "http://127.0.0.1:1/data/a.npy", "https" + http.url[4:] +
                 "/data/a.npy", "a.npy?x=1", "%2e%2e/secret.npy"):
