@@ -55,7 +55,7 @@ SEEK_AHEAD = 48
 PACKET_SLACK = 2000
 MAX_STREAMS_LISTED = 16  # summaries stay small: streams and tags are not cut by the budget
 MAX_TAGS, TAG_CHARS = 20, 200
-_TIME = re.compile(r"^\s*(?:t\s*=\s*)?([0-9]*\.?[0-9]+)\s*s\s*$", re.IGNORECASE)
+_TIME = re.compile(r"^\s*(?:t\s*=\s*([0-9]*\.?[0-9]+)\s*s?|([0-9]*\.?[0-9]+)\s*s)\s*$", re.IGNORECASE)
 _INDEX = re.compile(r"^\s*([+-]?\d+)\s*$")
 _DURATION_TAG = re.compile(r"^\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s*$")
 
@@ -173,7 +173,7 @@ class VideoFacts:
         assert self.rate is not None
         return round((pts - self.start) * self.time_base * self.rate)
 
-    def pts_of(self, index: int) -> int:
+    def pts_of(self, index: int | Fraction) -> int:
         assert self.rate is not None
         return self.start + math.floor(Fraction(index) / self.rate / self.time_base)
 
@@ -214,7 +214,7 @@ def parse_frame(selection: str | None, facts_: VideoFacts) -> int:
         if facts_.rate is None:
             raise InvalidSelectionError("the video has no frame rate to turn a time into a frame",
                                         hint="Give a frame index, e.g. selection='0'.")
-        index = math.floor(float(m.group(1)) * facts_.rate + 1e-6)
+        index = math.floor(float(m.group(1) or m.group(2)) * facts_.rate + 1e-6)
     elif (m := _INDEX.match(selection)) is not None:
         index = int(m.group(1))
         index = index + facts_.frames if index < 0 else index
@@ -244,6 +244,8 @@ class VideoFrames:
     def __init__(self, container: Any, facts_: VideoFacts, max_bytes: int, name: str) -> None:
         self._container = container
         self._stream = container.streams.video[0]
+        # frame and slice threads: decoding from a keyframe to a frame ~250 frames on is the cost of a seek
+        self._stream.thread_type = "AUTO"
         self.facts = facts_
         self.shape = (facts_.frames, facts_.height, facts_.width, 3)
         self._max_bytes = max_bytes
@@ -347,7 +349,7 @@ class VideoFrames:
             at_start = pts <= facts_.start or attempt == 3
             self._container.seek(max(pts, facts_.start) if not at_start else facts_.start,
                                  stream=self._stream, backward=True, any_frame=False)
-            frames = self._decoded(budget)
+            frames = self._decoded(budget, facts_.pts_of(target - Fraction(1, 2)))  # half a frame of margin
             first = next(frames, None)
             if first is None:
                 if at_start:
@@ -358,19 +360,27 @@ class VideoFrames:
                 return
             back = 1.0 if not back else back * 8
 
-    def _decoded(self, budget: int) -> Iterator[tuple[int, Any]]:
+    def _decoded(self, budget: int, skip_before: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Decoded frames in order; packets shown before ``skip_before`` (pts) skip their non-reference frames
+        (B-frames nothing else is predicted from: not needed on the way to the frame asked for)."""
+        ctx = self._stream.codec_context
         packets = 0
-        for packet in self._container.demux(self._stream):
-            packets += 1
-            if packets > budget:
-                raise TooLargeError(
-                    f"{self._name!r}: more than {budget} packets demuxed for one read",
-                    hint="Ask for fewer frames, or frames closer together.",
-                )
-            for frame in packet.decode():
-                if frame.pts is None:
-                    continue
-                yield self.facts.index_of(frame.pts), frame
+        try:
+            for packet in self._container.demux(self._stream):
+                packets += 1
+                if packets > budget:
+                    raise TooLargeError(
+                        f"{self._name!r}: more than {budget} packets demuxed for one read",
+                        hint="Ask for fewer frames, or frames closer together.",
+                    )
+                early = skip_before is not None and packet.pts is not None and packet.pts < skip_before
+                ctx.skip_frame = "NONREF" if early else "DEFAULT"
+                for frame in packet.decode():
+                    if frame.pts is None:
+                        continue
+                    yield self.facts.index_of(frame.pts), frame
+        finally:
+            ctx.skip_frame = "DEFAULT"
 
 
 def _as_index(item: int | range | list[int]) -> Any:

@@ -40,9 +40,11 @@ ORIGINALS = np.stack([frame_pixels(i) for i in range(N)])
 
 
 def write_video(path: Path, n: int = N, gop: int = 12, audio: int = 0, faststart: bool = False,
-                tags: dict[str, str] | None = None) -> Path:
-    """``n`` frames of ``frame_pixels`` (a keyframe every ``gop``), ``audio`` tone tracks, container ``tags``."""
-    codec, pix_fmt, options, _ = CODECS[path.suffix]
+                tags: dict[str, str] | None = None, options: dict[str, str] | None = None) -> Path:
+    """``n`` frames of ``frame_pixels`` (a keyframe every ``gop``), ``audio`` tone tracks, container ``tags``;
+    ``options`` add to the codec's (e.g. B-frames)."""
+    codec, pix_fmt, codec_options, _ = CODECS[path.suffix]
+    options = {**codec_options, **(options or {})}
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as out:
         out.metadata.update(tags or {})
         stream = out.add_stream(codec, rate=RATE, options=options)
