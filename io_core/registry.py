@@ -147,8 +147,8 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (
                magic=((344, b"n+1\x00"), (4, b"n+2\x00")), capabilities="load save summarize open_array sniff"),
     FormatSpec("nifti_pair", (".hdr",), _F + "nifti:NIFTI_PAIR", "array", ("nibabel",), "pip install nibabel",
                multi_file=True, magic=((344, b"ni1\x00"),), capabilities="load summarize open_array references sniff"),
-    FormatSpec("pdf", (".pdf",), _F + "pdf:PDF", "document", ("pypdf",), "pip install pypdf", magic=(b"%PDF",),
-               capabilities="load summarize read_rows read_metadata embed_metadata"),
+    FormatSpec("pdf", (".pdf",), _F + "pdf:PDF", "document", ("pypdf", "pypdfium2"), "pip install pypdf pypdfium2",
+               magic=(b"%PDF",), capabilities="load summarize read_rows open_picture read_metadata embed_metadata"),
     FormatSpec("docx", (".docx",), _F + "docx:DOCX", "tables", ("pandas", "docx"), "pip install python-docx",
                capabilities="load summarize read_rows"),
     # audio (soundfile / libsndfile) and EEG/MEG recordings (MNE; export helpers edfio, pybv, eeglabio)

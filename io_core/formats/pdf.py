@@ -9,6 +9,9 @@
   ``selection="2:5"`` gives pages 2, 3 and 4, ``"3"`` page 3 alone. Pages are numbered from 0,
   like rows and array indices everywhere else (page 0 is the one a viewer calls page 1); the
   outline's ``page`` uses the same numbers.
+- ``open_picture`` (``preview_image``): one page drawn by pdfium (pypdfium2, the renderer of Chromium),
+  ``selection="3"`` for page 3 (from 0; default page 0), at most ``RENDER_SIDE`` pixels on its long side;
+  the page's content stream is held to the same 4 MiB as text extraction before pdfium draws it.
 - Encrypted files are opened when the user password is empty (owner-password PDFs); others are
   refused with a hint. pypdf's own limits (page tree, outline and stream sizes, content-stream
   parsing work; a hostile file reaching one is TOO_LARGE) bound the work, and text is extracted
@@ -43,7 +46,8 @@ from schemas import ValueSummary
 PARTS = ("pages", "info", "outline")
 OUTLINE_SHOWN = 50  # outline entries a summary lists (all of them are counted)
 SUMMARY_PAGES = 10  # pages a summary extracts text from at most (a scanned PDF has none to fill the room)
-MAX_CONTENT_BYTES = 4 * 1024 * 1024  # decoded content stream of one page that text is extracted from
+MAX_CONTENT_BYTES = 4 * 1024 * 1024  # decoded content stream of one page that text is extracted from or drawn
+RENDER_SIDE = 2048  # pixels on the long side of a drawn page (the preview is scaled down from it)
 INFO_CHARS = 500  # characters of one document-info value in a summary
 SLICE_NOTE = "read_slice selection='2:5' gives pages 2-4 as rows (page, text); pages count from 0, end excluded"
 _DAMAGED = "The file is not a readable PDF (damaged or cut short); export it again from its source."
@@ -93,16 +97,42 @@ def _page_count(reader: Any) -> int:
     return len(reader.pages)
 
 
-def _text(reader: Any, index: int) -> str:
-    """The page's text; a page whose content stream is over MAX_CONTENT_BYTES is TOO_LARGE before it is parsed
+def _bounded_page(reader: Any, index: int, doing: str = "text is extracted from") -> Any:
+    """The page, once its decoded content stream is known to be at most MAX_CONTENT_BYTES (else TOO_LARGE)
     (pypdf tokenizes about 2 MiB a second: its own limit, 2 million tokens, would take seconds to reach)."""
     page = reader.pages[index]
     contents = page.get_contents()
     size = len(contents.get_data()) if contents is not None else 0
     if size > MAX_CONTENT_BYTES:
-        raise TooLargeError(f"page {index} draws with {human(size)} of content; text is extracted from pages of up to "
+        raise TooLargeError(f"page {index} draws with {human(size)} of content; {doing} pages of up to "
                             f"{human(MAX_CONTENT_BYTES)}", hint="Read the other pages (read_slice selection=...).")
-    return page.extract_text() or ""
+    return page
+
+
+def _text(reader: Any, index: int) -> str:
+    """The page's text (a page over MAX_CONTENT_BYTES is TOO_LARGE before it is parsed)."""
+    return _bounded_page(reader, index).extract_text() or ""
+
+
+def _render(path: Path, index: int) -> Any:
+    """Page ``index`` drawn by pdfium as a PIL image, its long side RENDER_SIDE pixels at most."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        raise CorruptFileError(f"pdfium cannot open {path.name!r}: {exc}", hint=_DAMAGED) from None
+    try:
+        page = pdf[index]
+        width, height = page.get_size()
+        scale = min(2.0, RENDER_SIDE / max(width, height, 1.0))
+        image = page.render(scale=scale).to_pil()
+        image.info["page"] = index
+        return image
+    except pdfium.PdfiumError as exc:
+        raise CorruptFileError(f"pdfium cannot draw page {index} of {path.name!r}: {exc}", hint=_DAMAGED) from None
+    finally:
+        pdf.close()
 
 
 def _info(reader: Any, chars: int | None = None) -> dict[str, str]:
@@ -234,6 +264,17 @@ class PdfFormat(Format):
             frame = pd.DataFrame({"page": pages, "text": [_text(reader, i) for i in pages]},
                                  columns=["page", "text"])
         return frame[wanted], n, True
+
+    @contextmanager
+    def open_picture(self, path: Path, opts: ReadOptions) -> Iterator[Any]:
+        """Page ``selection`` (from 0; default 0) drawn, for preview_image."""
+        with opened(path) as reader:
+            n = _page_count(reader)
+            if n == 0:
+                raise UnsupportedOperationError(f"{path.name!r} has no pages to draw")
+            index = _page_index((opts.selection or "0").strip().removeprefix("page=").strip(), n)
+            _bounded_page(reader, index, "pages are drawn for")
+        yield _render(path, index)
 
     def read_metadata(self, path: Path, opts: ReadOptions) -> tuple[Any, bool, dict[str, Any]]:
         from io_core import metadata

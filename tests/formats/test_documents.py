@@ -119,6 +119,47 @@ def test_pdf_made_by_matplotlib_gives_its_text(ws, tmp_path):
     assert s.preview["info"]["Producer"].startswith("Matplotlib")
 
 
+def test_pdf_preview_draws_the_page_asked_for(ws, tmp_path):
+    """preview_image draws a page with pdfium: page 1 of a red-then-blue PDF is blue, page 0 red."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+    from PIL import Image
+
+    with PdfPages(tmp_path / "two.pdf") as pages:
+        for colour in ("red", "blue"):
+            fig = plt.figure(figsize=(4, 3))
+            fig.patch.set_facecolor(colour)
+            pages.savefig(fig, facecolor=colour)
+            plt.close(fig)
+
+    def mean_rgb(selection):
+        png, caption = ws.preview_image("two.pdf", selection=selection, max_side=128)
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        assert max(image.size) <= 128 and caption["format"] == "pdf"
+        return np.asarray(image, dtype=float).reshape(-1, 3).mean(axis=0)
+
+    red, blue = mean_rgb(None), mean_rgb("1")
+    assert red[0] > 200 and red[2] < 60 and blue[2] > 200 and blue[0] < 60
+    assert _code(ws.preview_image, "two.pdf", selection="2").code == "KEY_NOT_FOUND"
+
+
+def test_pdf_preview_of_a_heavy_page_is_refused_before_drawing(ws, tmp_path):
+    import zlib
+
+    objs = docs.one_page_objects(b"fine page")
+    body = zlib.compress(b"0 0 m " + b"1 1 l " * 900_000 + b"S", 9)  # 5 MiB decoded
+    objs[6] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body + b"\nendstream"
+    (tmp_path / "heavy1.pdf").write_bytes(docs.raw_pdf(objs))
+    start = time.monotonic()
+    assert _code(ws.preview_image, "heavy1.pdf").code == "TOO_LARGE"
+    assert time.monotonic() - start < 3.0
+
+
 def test_pdf_encrypted_with_a_password_is_refused_without_one_it_is_read(ws, tmp_path, paper):
     from pypdf import PdfReader, PdfWriter
 
