@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     remote_timeout: float = Field(default=20.0, gt=0, description="seconds one object-store request may take")
     remote_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed object-store request (back-off)")
     remote_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0, description="range-cache bound for remote objects")
+    remote_fetch_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0,
+                                        description="largest remote object copied privately for formats not read by range")
     read_only: bool = False
     allow_pickle: bool = False
     max_response_bytes: int = Field(default=32768, ge=1024)
@@ -71,7 +73,14 @@ class Settings(BaseSettings):
 
         return RemoteConfig(endpoint_url=self.s3_endpoint_url, allow_writes=self.allow_remote_writes,
                             timeout=self.remote_timeout, retries=self.remote_retries,
-                            cache_bytes=self.remote_cache_bytes)
+                            cache_bytes=self.remote_cache_bytes, fetch_max_bytes=self.remote_fetch_max_bytes)
+
+    @field_validator("remote_cache_bytes", "remote_fetch_max_bytes", mode="before")
+    @classmethod
+    def _remote_bytes(cls, value: object) -> object:
+        from io_core.limits import parse_bytes
+
+        return parse_bytes(value) if isinstance(value, str) else value
 
     @field_validator("max_write_bytes", "dask_memory_limit", "dask_min_bytes", mode="before")
     @classmethod
