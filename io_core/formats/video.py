@@ -45,8 +45,9 @@ from io_core.options import ReadOptions
 from io_core.summary import encode_value
 from schemas.models import VideoSummary
 
-#: FFmpeg probing: bytes read and microseconds of media analysed before the streams are known
-PROBE = {"probesize": "2000000", "analyzeduration": "2000000"}
+#: FFmpeg probing (bytes read, microseconds analysed before the streams are known); only the file itself is
+#: opened: no other protocol, no QuickTime data references to other files (the demuxer is forced, so no playlist)
+PROBE = {"probesize": "2000000", "analyzeduration": "2000000", "protocol_whitelist": "file", "enable_drefs": "0"}
 #: frames decoded on the way to the first frame asked for (from its keyframe) before a read is refused
 MAX_LEAD_FRAMES = 1500
 #: a later wanted frame at most this far ahead is reached by decoding on; farther ones seek again

@@ -277,3 +277,16 @@ def test_a_stream_shorter_than_its_header_is_refused_not_padded(tmp_path):
         err = _code(frames.__getitem__, slice(58, 62))
         assert time.monotonic() - start < 5
         assert err.code == "CORRUPT_FILE" and "ends before frame 60" in err.message
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv"])
+def test_a_playlist_named_as_a_video_is_not_followed(ws, tmp_path, ext):
+    """A playlist (HLS, concat) is never demuxed as one: each row forces its container (probing would pick them)."""
+    secret = tmp_path / "secret.mkv"
+    write_video(secret)
+    (tmp_path / f"list{ext}").write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{secret}\n"
+                                         "#EXT-X-ENDLIST\n")
+    (tmp_path / f"concat{ext}").write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
+    for name in (f"list{ext}", f"concat{ext}"):
+        err = _code(ws.summarize, name)
+        assert err.code == "CORRUPT_FILE", name
