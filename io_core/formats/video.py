@@ -421,15 +421,13 @@ class VideoFormat(Format):
             seconds = _duration(container, stream)
             tags = {str(k)[:TAG_CHARS]: encode_value(v, TAG_CHARS)
                     for k, v in list(container.metadata.items())[:MAX_TAGS]}
-            last = max(0, f.frames - 1)
             return VideoSummary(
                 container=container.format.name, width=f.width, height=f.height, frames=f.frames,
                 frames_estimated=f.estimated, frame_rate=float(f.rate) if f.rate else None, duration_s=seconds,
                 codec=stream.codec_context.name, pix_fmt=stream.codec_context.pix_fmt,
                 bit_rate=container.bit_rate or None, streams=streams,
                 streams_truncated=len(container.streams) > MAX_STREAMS_LISTED, tags=tags,
-                note=f"read_slice: frames as (frames, height, width, 3) uint8, e.g. selection='{last // 2}:"
-                     f"{last // 2 + 2}'; preview_image: selection='t=1.5s' or a frame index",
+                note=_note(f),
             )
 
     @contextmanager
@@ -453,6 +451,15 @@ class VideoFormat(Format):
             if frames.shape[0] == 0:
                 return np.empty(frames.shape, dtype=np.uint8)
             return frames[:]
+
+
+def _note(f: VideoFacts) -> str:
+    """How to read frames: one frame every ``step``-th pixel fits about 24 KB of JSON (4 bytes a value)."""
+    middle = max(0, f.frames - 1) // 2
+    step = max(1, math.ceil(math.sqrt(f.width * f.height * 3 * 4 / 24_000)))
+    pixels = f"'{middle}'" if step == 1 else f"'{middle}, ::{step}, ::{step}' (one frame, every {step} pixels)"
+    return (f"read_slice: frames as (frames, height, width, 3) uint8, e.g. selection={pixels}; "
+            "preview_image: selection='t=1.5s' (a time) or '120' (a frame index)")
 
 
 def _stream_info(stream: Any) -> dict[str, Any]:

@@ -59,7 +59,11 @@ def test_summary_reads_the_header(ws, clips, ext):
     assert s.frames_estimated is (ext in (".mkv", ".webm"))
     assert [st["type"] for st in s.streams] == ["video"]
     assert s.streams[0]["width"] == W and s.streams[0]["frame_rate"] == RATE
-    assert "read_slice" in s.note
+    # the note's example selection is one frame that fits a small response budget
+    example = s.note.split("selection='")[1].split("'")[0]
+    part = ws.read_slice(clips[ext], selection=example, max_bytes=32768).slice
+    assert part.shape[-1] == 3 and which_frames(ws.read_slice(clips[ext], selection=example.split(",")[0],
+                                                              max_bytes=None).slice.values, ext) == [29]
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".webm"])
