@@ -248,7 +248,7 @@ class VideoSummary(_Model):
 
     round_digits = SUMMARY_DIGITS
     kind: Literal["video"] = "video"
-    container: str = Field(description="FFmpeg's demuxer: 'mov,mp4,m4a,3gp,3g2,mj2', 'avi', 'matroska,webm'")
+    container: str = Field(description="mp4 (its major brand), quicktime, avi, matroska or webm")
     width: int
     height: int
     frames: int = Field(description="frames of the first video stream: read_slice's first axis")

@@ -422,7 +422,7 @@ class VideoFormat(Format):
             tags = {str(k)[:TAG_CHARS]: encode_value(v, TAG_CHARS)
                     for k, v in list(container.metadata.items())[:MAX_TAGS]}
             return VideoSummary(
-                container=container.format.name, width=f.width, height=f.height, frames=f.frames,
+                container=_container_name(container, path), width=f.width, height=f.height, frames=f.frames,
                 frames_estimated=f.estimated, frame_rate=float(f.rate) if f.rate else None, duration_s=seconds,
                 codec=stream.codec_context.name, pix_fmt=stream.codec_context.pix_fmt,
                 bit_rate=container.bit_rate or None, streams=streams,
@@ -451,6 +451,25 @@ class VideoFormat(Format):
             if frames.shape[0] == 0:
                 return np.empty(frames.shape, dtype=np.uint8)
             return frames[:]
+
+
+def _container_name(container: Any, path: Path) -> str:
+    """mp4 (with its major brand), quicktime, avi, matroska or webm (Matroska's DocType)."""
+    name = container.format.name.split(",")[0]
+    if name == "mov":
+        brand = str(container.metadata.get("major_brand", "")).strip()
+        return "quicktime" if brand == "qt" else f"mp4 ({brand})" if brand else "mp4"
+    if name == "matroska":
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+        at = head.find(b"\x42\x82")  # EBML DocType
+        if at >= 0:
+            try:
+                size, n, _ = _vint(head, at + 2)
+                return head[at + 2 + n : at + 2 + n + size].decode("ascii", "replace") or name
+            except (ValueError, IndexError):
+                return name
+    return name
 
 
 def _note(f: VideoFacts) -> str:

@@ -51,6 +51,8 @@ def test_summary_reads_the_header(ws, clips, ext):
     result = ws.summarize(clips[ext], max_bytes=32768)
     s = result.summary
     assert result.format == FORMAT[ext] and s.kind == "video"
+    assert s.container.split(" ")[0] == {".mov": "quicktime", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}.get(
+        ext, "mp4")
     assert (s.width, s.height, s.frames, s.frame_rate) == (W, H, N, RATE)
     assert s.duration_s == pytest.approx(N / RATE, abs=0.05)
     assert s.codec == {"libx264rgb": "h264", "libvpx-vp9": "vp9"}.get(CODECS[ext][0], CODECS[ext][0])
