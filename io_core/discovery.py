@@ -37,8 +37,9 @@ def find_in_roots(
     max_bytes: int | None = None,
 ) -> FoundFilesResult:
     from io_core.globbing import find_files
+    from io_core.remote.path import split_pattern
 
-    remote = sandbox.remote.split_pattern(pattern) if sandbox.remote is not None else None
+    remote = split_pattern(sandbox.remote, pattern) if sandbox.remote is not None else None
     if remote is not None:  # a remote root: one bounded prefix listing (io_core.remote.listing)
         from io_core.remote.listing import find_remote
 

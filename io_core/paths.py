@@ -401,7 +401,9 @@ class Sandbox:
     def display(self, real: Path) -> str:
         """The path as a client should see it: relative to its root when confined."""
         if self.remote is not None:
-            remote = real if type(real).__name__ == "RemotePath" else self.remote.from_record(str(real))
+            from io_core.remote.path import from_record
+
+            remote = real if type(real).__name__ == "RemotePath" else from_record(self.remote, str(real))
             if remote is not None:  # (a URL the ledger kept comes back as Path("s3:/bucket/key"))
                 return self.remote.display(remote.root, remote.key)  # type: ignore[union-attr]
         real = real_path(real)

@@ -55,8 +55,8 @@ def pin_remote(path: Any, *, folders: bool) -> Any:
 
 
 def _private_copy(pin: Any) -> Any:
-    from io_core.paths import Pinned
     from io_core.remote.path import STREAM_BYTES
+    from io_core.views import Pinned
 
     remote = pin.path
     folder = tempfile.mkdtemp(prefix="sciio-fetch-")  # mode 0700

@@ -20,29 +20,19 @@ from io_core.remote.roots import looks_remote
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def open_remote(path: Any, open_error: Any) -> Any:
-    """``h5py.File`` on a ranged file object of the remote object (read-only); CORRUPT_FILE when it is not HDF5."""
-    import h5py
-
+def open_remote(path: Any) -> Any:
+    """A ranged file object on the remote object, once its HDF5 signature is found (else CORRUPT_FILE);
+    ``io_core.formats.hdf5.guard.open_raw`` hands it to h5py."""
     from io_core.errors import CorruptFileError
 
     fh = path.open("rb", buffering=0)
-    try:
-        offset, found = 0, False
-        while offset + 16 <= fh.size:
-            if fh.read_range(offset, offset + 8) == SIGNATURE:
-                found = True
-                break
-            offset = 512 if offset == 0 else offset * 2
-        if not found:
-            raise CorruptFileError(f"{path.name!r} is not an HDF5 file (no HDF5 signature)")
-        try:
-            return h5py.File(fh, "r")
-        except Exception as exc:  # noqa: BLE001 - h5py raises OSError/RuntimeError/ValueError for bad files
-            raise open_error(path, exc) from None
-    except BaseException:
-        fh.close()
-        raise
+    offset = 0
+    while offset + 16 <= fh.size:
+        if fh.read_range(offset, offset + 8) == SIGNATURE:
+            return fh
+        offset = 512 if offset == 0 else offset * 2
+    fh.close()
+    raise CorruptFileError(f"{path.name!r} is not an HDF5 file (no HDF5 signature)")
 
 
 def _resolve(container: Any, raw: str, sandbox: Any) -> Any:
@@ -86,10 +76,9 @@ def remote_companion(p: Any, ref: str, sandbox: Any) -> Any:
         ) from None
 
 
-def check_remote_reference(kind: str, raw: str, opened: Any, sandbox: Any, what: str) -> list[str]:
-    """``check_reference`` for a remote file: nothing libhdf5 itself may open (see the module docstring)."""
-    from io_core.links import LinkTarget, outside_error
-
+def check_remote_reference(kind: str, raw: str, opened: Any, sandbox: Any, what: str, outside: Any) -> list[str]:
+    """``check_reference`` for a remote file: nothing libhdf5 itself may open (see the module docstring).
+    ``outside(what, raw)``: the PATH_OUTSIDE_ROOT error to raise (``io_core.links.outside_error``'s wording)."""
     if kind == "virtual dataset source" and raw == ".":
         return []  # sources in the same file
     if not raw or "\x00" in raw:
@@ -97,7 +86,7 @@ def check_remote_reference(kind: str, raw: str, opened: Any, sandbox: Any, what:
     try:
         _resolve(opened, raw, sandbox)
     except PathOutsideRootError:
-        raise outside_error(what, LinkTarget(raw, None, False, None)) from None
+        raise outside(what, raw) from None
     raise UnsupportedOperationError(
         f"{what} names another object ({raw!r}); libhdf5 reading a remote file would look for it on the local "
         "disk, so it is not followed",

@@ -315,3 +315,33 @@ class _Both(stats.Counter):
         self.own.add(requests, nbytes)
         if self.call is not None:
             self.call.add(requests, nbytes)
+
+
+def from_record(roots: Any, text: str) -> RemotePath | None:
+    """The RemotePath of a URL as stored (``s3://b/k``, or ``s3:/b/k`` once it went through ``Path``); else None."""
+    import re
+
+    from io_core.errors import PathOutsideRootError
+
+    m = re.match(r"^(s3|https?):/+([^/].*)$", text)
+    if m is None:
+        return None
+    try:
+        hit = roots.locate(f"{m.group(1)}://{m.group(2)}")
+    except PathOutsideRootError:
+        return None
+    return None if hit is None else RemotePath(hit[0], hit[1], roots)
+
+
+def split_pattern(roots: Any, pattern: str) -> tuple[RemotePath, str] | None:
+    """(RemotePath of the root searched, pattern relative to it) for a pattern in a remote root, else None."""
+    from io_core.remote.roots import _outside, looks_remote
+
+    if looks_remote(pattern):
+        for root in sorted(roots.roots, key=lambda r: -len(r.url)):
+            if pattern.startswith(root.url + "/"):
+                return RemotePath(root, root.prefix, roots), pattern[len(root.url) + 1:]
+        raise _outside(pattern, "is not inside a remote root")
+    if roots.first and not pattern.startswith("/"):
+        return RemotePath(roots.roots[0], roots.roots[0].prefix, roots), pattern
+    return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from io_core.errors import PathOutsideRootError
 
@@ -97,9 +96,12 @@ def parse_root(text: str) -> RemoteRoot | None:
     return RemoteRoot(scheme, authority, "/".join(segments))
 
 
-def _outside(raw: str, why: str) -> PathOutsideRootError:
-    from io_core.paths import short
+def short(raw: str, n: int = 120) -> str:
+    """A user's path quoted for an error message, cut to ``n`` characters (as ``io_core.paths.short``)."""
+    return repr(raw) if len(raw) <= n else repr(raw[:n])[:-1] + "…" + repr(raw[:n])[-1]
 
+
+def _outside(raw: str, why: str) -> PathOutsideRootError:
     return PathOutsideRootError(f"{short(raw)} {why}", path=raw,
                                 hint="Name an object inside a remote root by its plain key (list_roots shows the roots).")
 
@@ -166,34 +168,6 @@ class RemoteRoots:
         if not root.contains(key):
             raise _outside(raw, "climbs out of the remote root's prefix")
         return root, key
-
-    def from_record(self, text: str) -> Any:
-        """The RemotePath of a URL as stored (``s3://b/k``, or ``s3:/b/k`` once it went through ``Path``); else None."""
-        m = re.match(r"^(s3|https?):/+([^/].*)$", text)
-        if m is None:
-            return None
-        try:
-            hit = self.locate(f"{m.group(1)}://{m.group(2)}")
-        except PathOutsideRootError:
-            return None
-        if hit is None:
-            return None
-        from io_core.remote.path import RemotePath
-
-        return RemotePath(hit[0], hit[1], self)
-
-    def split_pattern(self, pattern: str) -> tuple[Any, str] | None:
-        """(RemotePath of the root searched, pattern relative to it) for a pattern in a remote root, else None."""
-        from io_core.remote.path import RemotePath
-
-        if looks_remote(pattern):
-            for root in sorted(self.roots, key=lambda r: -len(r.url)):
-                if pattern.startswith(root.url + "/"):
-                    return RemotePath(root, root.prefix, self), pattern[len(root.url) + 1:]
-            raise _outside(pattern, "is not inside a remote root")
-        if self.first and not pattern.startswith("/"):
-            return RemotePath(self.roots[0], self.roots[0].prefix, self), pattern
-        return None
 
     def display(self, root: RemoteRoot, key: str) -> str:
         """As a client should see it: relative to the first root when that is this remote root, else the URL."""

@@ -151,7 +151,12 @@ def open_raw(path: Path) -> tuple[h5py.File, bool]:
     if is_remote(path):
         from io_core.remote.hdf5 import open_remote
 
-        return open_remote(path, _open_error), False
+        fh = open_remote(path)  # a ranged file object, its HDF5 signature checked
+        try:
+            return h5py.File(fh, "r"), False
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError/RuntimeError/ValueError for bad files
+            fh.close()
+            raise _open_error(path, exc) from None
     try:
         sb = read_superblock(path)
     except OSError as exc:

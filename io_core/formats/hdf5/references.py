@@ -108,7 +108,8 @@ def check_reference(kind: str, raw: str | bytes, opened: Path, sandbox: Sandbox 
     if is_remote(opened):  # libhdf5 on a remote object's file object would look on the local disk
         from io_core.remote.hdf5 import check_remote_reference
 
-        return check_remote_reference(kind, raw, opened, sandbox, what)
+        return check_remote_reference(kind, raw, opened, sandbox, what,
+                                      lambda w, r: outside_error(w, LinkTarget(r, None, False, None)))
     if sandbox is None:
         raise UnsupportedOperationError(
             f"{what} names {raw!r}; files named inside HDF5 files are followed only under a sandbox",
