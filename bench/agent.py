@@ -1,7 +1,9 @@
 """What an agent sees, through the official ``mcp`` client over stdio: bytes of answers and times of first calls.
 
 One run prints one table: tools/list bytes (whole, and name + description + inputSchema
-alone), response bytes of explore_h5 / load_summary / read_slice on typical files, and the
+alone), response bytes of explore_h5 / load_summary / read_slice on typical files (the whole
+JSON-RPC response a client receives: structured content plus the text block, which carries
+the same facts as lines, server.text_block; each copy's size in the note), and the
 times of the first and second call in a fresh server (a new ``sciio-mcp`` process per run)
 for a 2 GB HDF5 summary, a 2 GB Zarr summary and CSV/parquet pages at offset 500,000.
 Times are medians over ``--runs`` fresh servers. Every file is made on the fly in a temp
