@@ -290,8 +290,20 @@ class VideoFrames:
                      f"(selection='0:{self.shape[0]}:{max(2, -(-self.shape[0] // fits))}').",
             )
 
-    def decode(self, wanted: list[int], convert: Callable[[Any], Any]) -> dict[int, Any]:
-        """``convert(frame)`` for each frame index in ``wanted`` (sorted, unique), seeking as needed."""
+    def decode(self, wanted: list[int], convert: Callable[[Any], Any], partial: bool = False) -> dict[int, Any]:
+        """``convert(frame)`` for each frame index in ``wanted`` (sorted, unique), seeking as needed.
+
+        ``partial``: an estimated frame count may overshoot; the frames that exist are returned.
+        FFmpeg's refusals while demuxing or decoding (damaged data) are CORRUPT_FILE.
+        """
+        try:
+            return self._decode(wanted, convert, partial)
+        except av.error.FFmpegError as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise CorruptFileError(f"{self._name!r} cannot be decoded: {reason}",
+                                   hint="The file is damaged; frames before the damage may still be read.") from None
+
+    def _decode(self, wanted: list[int], convert: Callable[[Any], Any], partial: bool) -> dict[int, Any]:
         if self.facts.rate is None:
             raise CorruptFileError(f"{self._name!r} has no frame rate: its frames cannot be addressed by index")
         got: dict[int, Any] = {}
@@ -323,7 +335,7 @@ class VideoFrames:
                     break
             if not reseek:
                 break  # all found, or the end of the stream
-        if pos < len(wanted):
+        if pos < len(wanted) and not (partial and self.facts.estimated):
             raise self._ended(wanted[pos:], got)
         return got
 
@@ -448,9 +460,12 @@ class VideoFormat(Format):
     def load(self, path: Path, opts: ReadOptions) -> np.ndarray:
         with self.open_array(path, opts) as frames:
             frames.check(frames.shape[0])
-            if frames.shape[0] == 0:
-                return np.empty(frames.shape, dtype=np.uint8)
-            return frames[:]
+            # an estimated count (Matroska) may be a frame or two off: the frames the stream holds
+            got = frames.decode(list(range(frames.shape[0])), lambda frame: frame.to_ndarray(format="rgb24"),
+                                partial=True)
+            if not got:
+                return np.empty((0, *frames.shape[1:]), dtype=np.uint8)
+            return np.stack([got[i] for i in sorted(got)])
 
 
 def _container_name(container: Any, path: Path) -> str:

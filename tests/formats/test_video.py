@@ -296,3 +296,36 @@ def test_a_playlist_named_as_a_video_is_not_followed(ws, tmp_path, ext):
     for name in (f"list{ext}", f"concat{ext}"):
         err = _code(ws.summarize, name)
         assert err.code == "CORRUPT_FILE", name
+
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_damaged_bytes_give_frames_or_coded_errors_quickly(ws, tmp_path, ext):
+    """Bytes overwritten in the header or the data: FFmpeg conceals what it can; the rest is CORRUPT_FILE
+    (never PERMISSION_DENIED from a reference FFmpeg may not follow, never a raw library error)."""
+    src = write_video(tmp_path / f"src{ext}", n=120).read_bytes()
+    rng = np.random.default_rng(1)
+    seen = set()
+    for trial in range(9):
+        raw = bytearray(src)
+        if trial % 3 == 2:
+            at = int(rng.integers(0, len(raw) - 200))
+            raw[at : at + 200] = bytes(200)
+        else:
+            low = len(raw) // 4 if trial % 3 == 0 else 0
+            for _ in range(20 if trial % 3 == 0 else 5):
+                raw[int(rng.integers(low, len(raw)))] = int(rng.integers(0, 256))
+        name = f"bad{trial}{ext}"
+        (tmp_path / name).write_bytes(bytes(raw))
+        for op, kwargs in ((ws.summarize, {}), (ws.load, {}), (ws.preview_image, {"selection": "100"}),
+                           (ws.read_slice, {"selection": "50:52, 0, 0", "max_bytes": None})):
+            start = time.monotonic()
+            try:
+                op(name, **kwargs)
+                seen.add("ok")
+            except IOCoreError as exc:
+                # a damaged header may promise huge frames: refused by size before decoding
+                allowed = {"CORRUPT_FILE", "TOO_LARGE"} | ({"INVALID_SELECTION"} if op != ws.load else set())
+                assert exc.code in allowed and exc.hint, (name, op.__name__, exc)
+                seen.add(exc.code)
+            assert time.monotonic() - start < 5
+    assert "CORRUPT_FILE" in seen
