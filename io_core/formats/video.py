@@ -268,23 +268,25 @@ class VideoFrames:
         first = items[0]
         wanted = [first] if isinstance(first, int) else list(first)
         rest = tuple(_as_index(item) for item in items[1:])
-        if wanted:
-            self.check(len(set(wanted)))
+        part = np.empty(self.shape[1:], dtype=np.uint8)[rest]  # what each frame gives (pages never touched)
+        if wanted:  # what is kept is the part of each frame asked for; frames are decoded one at a time
+            self.check(len(set(wanted)), part.nbytes)
         frames = self.decode(sorted(set(wanted)), lambda frame: frame.to_ndarray(format="rgb24")[rest])
         if isinstance(first, int):
             return frames[first]
         if not wanted:
-            shape = np.empty(self.shape[1:], dtype=np.uint8)[rest].shape
-            return np.empty((0, *shape), dtype=np.uint8)
+            return np.empty((0, *part.shape), dtype=np.uint8)
         return np.stack([frames[i] for i in wanted])
 
-    def check(self, n_frames: int) -> None:
-        """TOO_LARGE before decoding when ``n_frames`` decoded frames exceed the byte limit."""
-        frame_bytes = self.facts.width * self.facts.height * 3
+    def check(self, n_frames: int, frame_bytes: int | None = None) -> None:
+        """TOO_LARGE before decoding when ``n_frames`` of ``frame_bytes`` each (whole frames by default) exceed
+        the byte limit."""
+        if frame_bytes is None:
+            frame_bytes = self.facts.width * self.facts.height * 3
         if n_frames * frame_bytes > self._max_bytes:
             fits = max(1, self._max_bytes // max(1, frame_bytes))
             raise TooLargeError(
-                f"{n_frames} frames of {self.facts.width}x{self.facts.height} decode to "
+                f"{n_frames} frames of {self.facts.width}x{self.facts.height} give "
                 f"{human(n_frames * frame_bytes)}; at most {human(self._max_bytes)} are decoded at once",
                 hint=f"Ask for at most {fits} frames at a time, e.g. selection='0:{fits}', or step through them "
                      f"(selection='0:{self.shape[0]}:{max(2, -(-self.shape[0] // fits))}').",

@@ -123,6 +123,10 @@ def test_decoded_bytes_are_bounded_by_the_limits(tmp_path, clips):
     assert which_frames(part.values, ".mkv") == list(range(10))
     err = _code(small.read_slice, clips[".mkv"], selection="0:11", max_bytes=None)
     assert err.code == "TOO_LARGE" and "selection='0:10'" in err.hint
+    # what counts is what is kept: every 4th pixel of all 60 frames fits where 11 whole frames do not
+    part = small.read_slice(clips[".mkv"], selection=":, ::4, ::4", max_bytes=None).slice
+    assert part.shape == [N, H // 4, W // 4, 3]
+    np.testing.assert_array_equal(np.array(part.values, dtype=np.uint8), ORIGINALS[:, ::4, ::4])
     err = _code(small.load, clips[".mkv"])
     assert err.code == "TOO_LARGE" and "selection=" in err.hint
 
