@@ -2,9 +2,11 @@
 
 The video is made on the fly (and deleted): FFmpeg's ``testsrc2`` pattern (moving
 shapes, a counter, coloured noise bars) at 1920x1080, 24 fps, encoded by libx264
-``ultrafast`` (CRF 30, a keyframe every 250 frames, no scene-cut keyframes), with a
-440 Hz AAC audio track. Encoding 14,400 frames is the slow part (about a minute on
-two cores); ``--keep PATH`` keeps the file and reuses it on the next run.
+``ultrafast`` (CRF 30, a keyframe every 250 frames: x264's default interval, no
+B-frames), with a 440 Hz AAC audio track; about 600 MB. Encoding 14,400 frames is the
+slow part (2.5 minutes on two shared cores); ``--keep PATH`` keeps the file and reuses
+it. ``--preset veryfast`` makes a file with B-frames (slower to encode), where the
+frames before the one asked for skip their non-reference B-frames.
 
 summary   Workspace.summarize (sandbox, pinning, format choice, VideoSummary)  vs
           PyAV open + stream facts, nothing else                          (target <= 50 ms)
@@ -14,7 +16,7 @@ preview   Workspace.preview_image(selection="t=300s"): seek to the keyframe befo
           seeking does). "worst" is the frame just before the next keyframe
           (249 frames of lead), the most a preview of this file ever decodes.
 
-    python bench/video.py [--runs 15] [--minutes 10] [--keep PATH]
+    python bench/video.py [--runs 15] [--minutes 10] [--preset ultrafast] [--keep PATH]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from io_core import Workspace
 FPS, GOP, W, H = 24, 250, 1920, 1080
 
 
-def make_video(path: Path, seconds: int) -> float:
+def make_video(path: Path, seconds: int, preset: str = "ultrafast") -> float:
     """Encode the test video (under a temporary name, renamed when whole); returns the seconds it took."""
     start = time.perf_counter()
     final, path = path, path.with_name(path.name + ".part.mp4")
@@ -45,7 +47,7 @@ def make_video(path: Path, seconds: int) -> float:
     audio_src = av.open(f"sine=frequency=440:sample_rate=48000:duration={seconds}", format="lavfi")
     audio_frames = audio_src.decode(audio=0)
     with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "30"})
+        video = out.add_stream("libx264", rate=FPS, options={"preset": preset, "crf": "30"})
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
         video.codec_context.gop_size = GOP
         audio = out.add_stream("aac", rate=48000)
@@ -104,6 +106,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15, help="timed runs of each fast operation (median) [15]")
     ap.add_argument("--minutes", type=float, default=10, help="length of the test video [10]")
+    ap.add_argument("--preset", default="ultrafast", help="x264 preset of the test video [ultrafast]")
     ap.add_argument("--keep", type=Path, help="keep the video here (reused when it exists)")
     args = ap.parse_args()
     seconds = int(args.minutes * 60)
@@ -112,7 +115,7 @@ def main() -> int:
         if path.exists():
             print(f"reusing {path} ({path.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
         else:
-            took = make_video(path, seconds)
+            took = make_video(path, seconds, args.preset)
             print(f"encoded {seconds * FPS} frames of {W}x{H} in {took:.1f} s ({path.stat().st_size / 1e6:.0f} MB)",
                   file=sys.stderr)
         ws = Workspace([path.parent])
