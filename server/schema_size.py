@@ -213,6 +213,7 @@ def compact_input(schema: dict[str, Any] | None) -> dict[str, Any] | None:
 # -- the tool entries of tools/list ---------------------------------------------------------------
 
 _LEAN_CLASSES: dict[type, type] = {}
+_LEAN: set[type] = set()
 
 
 def _lean_entry(mcp_tool: Any, name: str) -> Any:
@@ -228,9 +229,12 @@ def _lean_entry(mcp_tool: Any, name: str) -> Any:
 
 
 def lean(tool: Any) -> Any:
-    """A listed tool whose entry leaves out FastMCP's generated title and empty ``_meta`` (``_lean_entry``):
-    about 55 bytes per tool; names, descriptions, schemas and annotations are untouched."""
+    """``tool`` (FastMCP lists fresh copies) made to leave out of its tools/list entry FastMCP's generated
+    title and empty ``_meta`` (``_lean_entry``): about 55 bytes per tool; names, descriptions, schemas and
+    annotations are untouched. Its class becomes a subclass whose ``to_mcp_tool`` does that (cached)."""
     cls = type(tool)
+    if cls in _LEAN:
+        return tool
     lean_cls = _LEAN_CLASSES.get(cls)
     if lean_cls is None:
         def to_mcp_tool(self: Any, **overrides: Any) -> Any:
@@ -238,6 +242,6 @@ def lean(tool: Any) -> Any:
 
         lean_cls = _LEAN_CLASSES[cls] = type(cls.__name__, (cls,), {"to_mcp_tool": to_mcp_tool,
                                                                     "__module__": cls.__module__})
-    copy = tool.model_copy()
-    copy.__class__ = lean_cls
-    return copy
+        _LEAN.add(lean_cls)
+    tool.__class__ = lean_cls
+    return tool
