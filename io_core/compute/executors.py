@@ -31,6 +31,12 @@ Progress = Callable[[int, int, int], None]  # blocks done, blocks total, bytes r
 MAX_WORKER_MEMORY = 4 * 1024**3
 RETRIES = 2  # a block whose worker died is run again this many times (Dask's retries)
 POLL_S = 0.2
+#: glibc settings of the LocalCluster's workers (the process environment still wins). Dask's default trim
+#: threshold (64 KiB) turns off glibc's adaptive mmap threshold: every 32 MB block read is then a fresh mmap,
+#: zeroed page by page (a block's stats took 1.7x as long). Blocks now reuse heap memory; at most 256 MiB of
+#: free heap is kept per worker. For `dask worker` processes, set the same two variables in their environment.
+WORKER_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 256 * 2**20,
+                 "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 64 * 2**20}
 DRAIN_S = 60.0
 
 
@@ -210,12 +216,14 @@ class Cluster:
         if self.config.address:
             client = Client(self.config.address, timeout=10, set_as_default=False)
         else:
+            import dask
             from distributed import LocalCluster
 
             workers, threads, memory = self.config.local_size()
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory,
-                                         processes=True, host="127.0.0.1", dashboard_address=None,
-                                         silence_logs=logging.WARNING)
+            with dask.config.set(WORKER_MALLOC):
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory,
+                                             processes=True, host="127.0.0.1", dashboard_address=None,
+                                             silence_logs=logging.WARNING)
             client = Client(self._cluster, set_as_default=False)
         log.info("dask cluster ready in %.1f s: %s", time.perf_counter() - started, client)
         atexit.register(self.close)  # a LocalCluster's workers end with the server
