@@ -180,6 +180,28 @@ def test_b_frames_before_the_frame_asked_for_are_skipped_not_decoded(tmp_path):
         assert which_frames(frames[:], ".avi") == [i % N for i in range(240)]
 
 
+def test_a_gap_in_the_timestamps_holds_the_frame_before_it(ws, tmp_path):
+    """Frame i is what is shown at i / rate: where a variable-rate stream has no frame, the one before stays."""
+    from fractions import Fraction
+
+    with av.open(str(tmp_path / "vfr.mkv"), "w") as out:
+        stream = out.add_stream("ffv1", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = W, H, "bgr0"
+        stream.codec_context.time_base = Fraction(1, RATE)
+        for i in (0, 1, 2, 5, 6, 7, 8, 9):  # nothing at 3 and 4
+            frame = av.VideoFrame.from_ndarray(frame_pixels(i), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, RATE)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    assert ws.summarize("vfr.mkv").summary.frames == 10
+    shown = [0, 1, 2, 2, 2, 5, 6, 7, 8, 9]
+    assert which_frames(ws.read_slice("vfr.mkv", selection="0:10", max_bytes=None).slice.values, ".mkv") == shown
+    assert which_frames(ws.read_slice("vfr.mkv", selection="4", max_bytes=None).slice.values, ".mkv") == [2]
+    assert which_frames(ws.load("vfr.mkv"), ".mkv") == shown
+
+
 # -- previews: one frame by time or index ----------------------------------------------------------
 
 def _preview_frame(png: bytes, ext: str) -> int:
