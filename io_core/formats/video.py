@@ -211,6 +211,9 @@ def _duration(container: Any, stream: Any) -> float | None:
 
 def parse_frame(selection: str | None, facts_: VideoFacts) -> int:
     """The frame a preview draws: ``"t=12.5s"`` / ``"12.5s"`` (a time) or ``"120"`` (an index); 0 when None."""
+    if facts_.frames == 0:
+        raise CorruptFileError("the video has no frames: its header gives neither a frame count nor a duration",
+                               hint="The recording may be empty or unfinished.")
     if selection is None or not selection.strip():
         index = 0
     elif (m := _TIME.match(selection)) is not None:
