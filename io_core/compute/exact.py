@@ -74,12 +74,13 @@ def exact_stats(executor: Any, src: ArraySource, *, quantiles: Sequence[float] =
                 task_bytes: int | None = None) -> tuple[dict[str, Any], Report]:
     """Statistics of ``src`` (see module docstring), and a report of the run."""
     started = time.perf_counter()
-    report = Report(engine=executor.name, **executor.size())
-    blocks = blocks_of(src, task_bytes or TASK_BYTES)
     if np.dtype(src.dtype).kind not in "biuf":
         from io_core.errors import UnsupportedOperationError
 
         raise UnsupportedOperationError(f"{src.dtype} values have no statistics", hint="Pick a numeric array.")
+    _check_chunks(src)
+    report = Report(engine=executor.name, **executor.size())
+    blocks = blocks_of(src, task_bytes or TASK_BYTES)
     parts = run_pass(executor, report, kernels.moments, src, blocks, (), progress, cancelled, "moments")
     total = RunningStats()
     for part in parts:
@@ -101,6 +102,21 @@ def exact_stats(executor: Any, src: ArraySource, *, quantiles: Sequence[float] =
             out["histogram"] = {"edges": edges.tolist(), "counts": hist.tolist()}
     report.seconds = round(time.perf_counter() - started, 3)
     return out, report
+
+
+def _check_chunks(src: ArraySource) -> None:
+    """TOO_LARGE before anything is read when every pass would read more chunks than ``max_exact_chunks``
+    (the same bound as the in-process exact summary: 2**40 one-element chunks would never finish)."""
+    if not src.chunks:
+        return
+    from io_core.errors import TooLargeError
+    from io_core.limits import current
+
+    cap = (src.limits or current()).max_exact_chunks
+    count = math.prod(-(-n // max(1, c)) for n, c in zip(src.shape, src.chunks, strict=False))
+    if count > cap:
+        raise TooLargeError(f"exact statistics would read {count} chunks per pass; at most {cap} are streamed",
+                            hint="Use load_summary (sampled statistics), or a key of fewer chunks.")
 
 
 def _qkey(q: float) -> str:

@@ -83,3 +83,16 @@ def test_bad_arguments_are_coded(local_engine, tmp_path):
         stats(local_engine, tmp_path, "a.npy", quantiles=[1.5])
     with pytest.raises(UnsupportedOperationError):
         stats(local_engine, tmp_path, "s.npy")
+
+
+def test_too_many_chunks_is_refused_before_reading(local_engine, tmp_path):
+    import h5py
+
+    from io_core.errors import TooLargeError
+    from io_core.limits import Limits
+
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f.create_dataset("x", data=np.arange(1000.0), chunks=(1,))
+    ws = Workspace([tmp_path], limits=Limits(max_exact_chunks=100))
+    with pytest.raises(TooLargeError, match="1000 chunks"):
+        local_engine.stats(ws, "c.h5", "x", engine="local")
