@@ -150,6 +150,17 @@ class RemotePath:
                     self._info = {"type": "directory", "size": 0, "names": names}
                     return self._info
                 self._listed = None
+            if self.root.scheme == "s3" and self.key:  # one ranged GET: size, ETag and the head's bytes at once
+                head = self.store.head_get(self.root, self.key, self.config.readahead_bytes)
+                if head is not None:
+                    info, data = head
+                    stats.count(self.counter, 1, len(data))
+                    self._info = info
+                    if data:  # (none when the version pinned last is still current: 304)
+                        from io_core.remote.ranges import seed
+
+                        seed(self, data)
+                    return info
             info = self.store.info(self.root, self.key)
             stats.count(self.counter, 1, 0)
             self._info = info

@@ -4,7 +4,8 @@ Blocks of ``block_bytes`` (64 KiB: a spread sample costs little more than it rea
 a file issues each range once, a replaced object is never mixed with its old bytes, and
 every file object opened on the same object version shares what was fetched. A read that
 misses several consecutive blocks fetches them in one range request, and a small read (a header, an
-index node) that misses also fetches ``readahead_bytes`` after it: metadata clusters. ``RemoteFile`` is the
+index node) that misses also fetches ``readahead_bytes`` after it: metadata clusters. A read that
+continues the previous one (chunk after chunk of a row) fetches up to twice its size more. ``RemoteFile`` is the
 seekable binary file object formats read through (h5py, pyarrow, numpy, PIL, pandas).
 
 Each request is counted on the ``Counter`` of the call that opened the file (the access log
@@ -21,6 +22,7 @@ from typing import Any
 from io_core.remote.stats import Counter
 
 SMALL_READ = 16 * 1024  # reads up to this size fetch config.readahead_bytes more (metadata clusters)
+SEQUENTIAL_AHEAD = 4 * 1024 * 1024  # a read that continues the previous one fetches up to twice its size more
 
 
 class RangeCache:
@@ -83,6 +85,7 @@ class RemoteFile(io.RawIOBase):
         self.counter = counter
         self.name = obj.url
         self.pos = 0
+        self.last_end = -1  # where the previous read ended (sequential reads read ahead)
 
     def readable(self) -> bool:
         return True
@@ -142,6 +145,14 @@ class RemoteFile(io.RawIOBase):
             while more > 0 and run[-1] + 1 < nblocks and self.cache.get((*ident, run[-1] + 1)) is None:
                 run.append(run[-1] + 1)
                 more -= 1
+        elif runs and abs(start - self.last_end) < self.block:  # sequential (chunk after chunk): read ahead
+            run = runs[-1]
+            more = min(2 * (end - start), SEQUENTIAL_AHEAD) // self.block
+            nblocks = -(-self.size // self.block)
+            while more > 0 and run[-1] + 1 < nblocks and self.cache.get((*ident, run[-1] + 1)) is None:
+                run.append(run[-1] + 1)
+                more -= 1
+        self.last_end = end
         for run in runs:
             lo = run[0] * self.block
             hi = min((run[-1] + 1) * self.block, self.size)
@@ -176,6 +187,18 @@ def _runs(numbers: list[int]) -> list[list[int]]:
         else:
             runs.append([n])
     return runs
+
+
+def seed(obj: Any, data: bytes) -> None:
+    """Put the first ``len(data)`` bytes of an object version (read while pinning it) into the cache."""
+    cache = cache_of(obj.config.cache_bytes)
+    block = obj.config.block_bytes
+    ident = (obj.url, obj.etag or obj.version)
+    size = obj.size
+    for n in range(len(data) // block + 1):
+        part = data[n * block : (n + 1) * block]
+        if part and (len(part) == block or n * block + len(part) == size):  # whole blocks only (or the last)
+            cache.put((*ident, n), part)
 
 
 def open_buffered(obj: Any, counter: Counter | None = None) -> io.BufferedReader:

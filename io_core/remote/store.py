@@ -66,6 +66,7 @@ class Store:
         self.config = config
         self._fs: Any = None
         self._lock = threading.Lock()
+        self.known: dict[str, dict[str, Any]] = {}  # URL -> info of the version last pinned
 
     @property
     def fs(self) -> Any:
@@ -154,6 +155,43 @@ class Store:
                 return info
 
         return self.call("info", url, lambda: self.sync(head))
+
+    def head_get(self, root: RemoteRoot, key: str, nbytes: int) -> tuple[dict[str, Any], bytes] | None:
+        """(info, first bytes) of an S3 object from one ranged GET; None when it is not an object (a prefix,
+        an empty object): the caller then asks ``info``."""
+        url = root.url_of(key)
+        known = self.known.get(url)  # (info) of the version read last: asked If-None-Match, 304 costs no bytes
+
+        async def get() -> tuple[dict[str, Any], bytes] | None:
+            kw = {"IfNoneMatch": known["ETag"]} if known and known.get("ETag") else {}
+            try:
+                resp = await self.fs._call_s3("get_object", Bucket=root.authority, Key=key,
+                                              Range=f"bytes=0-{max(nbytes, 1) - 1}", **kw)
+            except (FileNotFoundError, OSError) as exc:
+                text = str(exc)
+                if known is not None and ("304" in text or "Not Modified" in text or "NotModified" in text):
+                    return dict(known), b""
+                if isinstance(exc, FileNotFoundError) or "InvalidRange" in text or "416" in text:
+                    return None
+                raise
+            try:
+                data = await resp["Body"].read()
+            finally:
+                resp["Body"].close()
+            total = str(resp.get("ContentRange") or "").rpartition("/")[2]
+            size = int(total) if total.isdigit() else len(data)
+            info = {"type": "file", "size": size, "ETag": resp.get("ETag"), "LastModified": resp.get("LastModified")}
+            if resp.get("VersionId"):
+                info["VersionId"] = resp["VersionId"]
+            return info, data
+
+        got = self.call("get", url, lambda: self.sync(get))
+        if got is not None and got[0].get("ETag"):
+            with self._lock:
+                self.known[url] = got[0]
+                while len(self.known) > 4096:
+                    self.known.pop(next(iter(self.known)))
+        return got
 
     def fetch(self, root: RemoteRoot, key: str, start: int, end: int, etag: str | None, version: str | None) -> bytes:
         """Bytes ``[start, end)`` of one object version (S3: If-Match on the ETag, or the version id)."""
