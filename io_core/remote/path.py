@@ -151,7 +151,10 @@ class RemotePath:
                     return self._info
                 self._listed = None
             if self.root.scheme == "s3" and self.key:  # one ranged GET: size, ETag and the head's bytes at once
-                head = self.store.head_get(self.root, self.key, self.config.readahead_bytes)
+                from io_core.remote.ranges import head_cached
+
+                head = self.store.head_get(self.root, self.key, self.config.readahead_bytes,
+                                           still_cached=lambda info: head_cached(self, info))
                 if head is not None:
                     info, data = head
                     stats.count(self.counter, 1, len(data))

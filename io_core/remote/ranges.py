@@ -189,6 +189,21 @@ def _runs(numbers: list[int]) -> list[list[int]]:
     return runs
 
 
+def head_cached(obj: Any, info: dict[str, Any]) -> bool:
+    """Whether the first block of the object version ``info`` describes is in the cache."""
+    tag = info.get("ETag") or info.get("VersionId")
+    return cache_of(obj.config.cache_bytes).get((obj.url, tag, 0)) is not None
+
+
+def clear() -> None:
+    """Empty every range cache of the process and forget the versions pinned (a cold start, e.g. for a bench)."""
+    from io_core.remote.store import forget_versions
+
+    for cache in _CACHES.values():
+        cache.clear()
+    forget_versions()
+
+
 def seed(obj: Any, data: bytes) -> None:
     """Put the first ``len(data)`` bytes of an object version (read while pinning it) into the cache."""
     cache = cache_of(obj.config.cache_bytes)

@@ -156,11 +156,15 @@ class Store:
 
         return self.call("info", url, lambda: self.sync(head))
 
-    def head_get(self, root: RemoteRoot, key: str, nbytes: int) -> tuple[dict[str, Any], bytes] | None:
+    def head_get(self, root: RemoteRoot, key: str, nbytes: int, *, still_cached: Callable[[dict], bool],
+                 ) -> tuple[dict[str, Any], bytes] | None:
         """(info, first bytes) of an S3 object from one ranged GET; None when it is not an object (a prefix,
-        an empty object): the caller then asks ``info``."""
+        an empty object): the caller then asks ``info``. When the version pinned last still has its head in
+        the cache (``still_cached(info)``) the GET is If-None-Match: unchanged, it costs a 304 and no bytes."""
         url = root.url_of(key)
-        known = self.known.get(url)  # (info) of the version read last: asked If-None-Match, 304 costs no bytes
+        known = self.known.get(url)
+        if known is not None and not still_cached(known):
+            known = None
 
         async def get() -> tuple[dict[str, Any], bytes] | None:
             kw = {"IfNoneMatch": known["ETag"]} if known and known.get("ETag") else {}
@@ -258,3 +262,10 @@ def store_for(scheme: str, config: RemoteConfig) -> Store:
         if store is None:
             store = _STORES[(kind, config)] = Store(kind, config)
         return store
+
+
+def forget_versions() -> None:
+    """Forget the object versions pinned so far (the next pin of each reads its head again)."""
+    with _STORES_LOCK:
+        for store in _STORES.values():
+            store.known.clear()
