@@ -134,7 +134,7 @@ def measure(label: str, engine_name: str, engine: Engine, fn) -> dict:
         peak_bytes = peak.peak
     row = {"run": label, "engine": report.engine, "workers": report.workers, "seconds": round(seconds, 2),
            "gb_read": round(report.bytes_read / 1e9, 3), "gb_per_s": round(report.bytes_read / 1e9 / seconds, 3),
-           "passes": report.passes, "tasks": report.blocks,
+           "passes": report.passes, "tasks": report.blocks, "engine_s": report.seconds,
            "peak_rss_mib": None if peak_bytes is None else round(peak_bytes / 2**20)}
     print(json.dumps(row), flush=True)
     return {"row": row, "out": out}

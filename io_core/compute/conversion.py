@@ -20,6 +20,7 @@ import itertools
 import math
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -175,8 +176,9 @@ def convert_arrays(engine: Any, ws: Any, srcs: Sequence[str | os.PathLike[str]],
             if progress is not None:
                 progress(done, total, nbytes, "copying regions")
 
+        started = time.perf_counter()
         executor.map(_array_task, [(p, r, real_tmp, name, roots) for p, r in tasks], progress=step, cancelled=cancelled)
-        report.passes, report.blocks = 1, len(tasks)
+        report.passes, report.blocks, report.seconds = 1, len(tasks), round(time.perf_counter() - started, 3)
 
     arguments = {"engine": report.engine, "workers": report.workers, "threads": report.threads, "key": key,
                  "files": len(sources), "stack": stack, "chunks": list(out_chunks),
