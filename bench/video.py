@@ -135,6 +135,9 @@ def main() -> int:
                                                        max(3, args.runs // 3)), 300))
             rows.append((f"  decode from the start to frame {index}", median_ms(lambda i=index: decode_from_start(path, i), 1),
                          None))
+        keyframe = middle // GOP * GOP  # nothing to decode on the way: the fixed cost (one I-frame, RGB, PNG)
+        rows.append((f"preview keyframe {keyframe} (fixed cost)", median_ms(
+            lambda: ws.preview_image(path.name, selection=str(keyframe)), max(3, args.runs // 3)), None))
         load = os.getloadavg()[0]
     print(f"\nvideo: {seconds / 60:g} min, {W}x{H}, {FPS} fps, {summary.frames} frames, GOP {GOP}, "
           f"{summary.codec}; load average {load:.1f} on {os.cpu_count()} CPUs")
