@@ -16,6 +16,7 @@ import numpy as np
 
 from io_core import imaging
 from io_core.errors import InvalidSelectionError, TooLargeError
+from io_core.formats.base import SHOWN
 from io_core.selection import parse_selection, read_selection
 
 MAX_SIGNAL_POINTS = 2_000_000  # longer 1-D signals are read with a stride
@@ -113,6 +114,9 @@ def _lines(series: list, caption: dict, max_side: int, max_bytes: int | None) ->
 def picture_preview(image: Any, max_side: int, max_bytes: int | None) -> tuple[bytes, dict]:
     """A decoded picture (Pillow image), downsampled."""
     caption = {"kind": "image", "width": image.width, "height": image.height, "mode": image.mode}
+    shown = image.info.get(SHOWN)  # which frame or page of its file this is (a PNG's own text chunk is a str)
+    if isinstance(shown, dict):
+        caption.update(shown)
     png, side = png_within(lambda s: imaging.to_png(imaging.fit_image(image, s)), max_side, max_bytes)
     caption["max_side"] = side
     return png, caption

@@ -79,6 +79,9 @@ class Explored:
     truncated: bool = False
 
 
+SHOWN = "sciio_shown"  # Image.info key where open_picture says which part of its file a picture shows (a caption)
+
+
 class Format:
     """Base of every format handler: each capability refuses until a subclass overrides it."""
 

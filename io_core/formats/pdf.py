@@ -37,7 +37,7 @@ from io_core.errors import (
     TooLargeError,
     UnsupportedOperationError,
 )
-from io_core.formats.base import Format
+from io_core.formats.base import SHOWN, Format
 from io_core.formats.document_text import fill, text_room
 from io_core.limits import check_page, check_text_size, human
 from io_core.options import ReadOptions
@@ -127,7 +127,7 @@ def _render(path: Path, index: int) -> Any:
         width, height = page.get_size()
         scale = min(2.0, RENDER_SIDE / max(width, height, 1.0))
         image = page.render(scale=scale).to_pil()
-        image.info["page"] = index
+        image.info[SHOWN] = {"page": index}
         return image
     except pdfium.PdfiumError as exc:
         raise CorruptFileError(f"pdfium cannot draw page {index} of {path.name!r}: {exc}", hint=_DAMAGED) from None

@@ -40,7 +40,7 @@ import av
 import numpy as np
 
 from io_core.errors import CorruptFileError, InvalidSelectionError, KeyNotFoundError, TooLargeError
-from io_core.formats.base import Format
+from io_core.formats.base import SHOWN, Format
 from io_core.formats.windowed import normalize_key
 from io_core.limits import check_pixels, human
 from io_core.options import ReadOptions
@@ -461,7 +461,7 @@ class VideoFormat(Format):
         with self.open_array(path, opts) as frames:
             index = parse_frame(opts.selection, frames.facts)
             image = frames.decode([index], lambda frame: frame.to_image())[index]
-            image.info["frame"] = index
+            image.info[SHOWN] = {"frame": index}
             yield image
 
     def load(self, path: Path, opts: ReadOptions) -> np.ndarray:

@@ -140,7 +140,7 @@ def test_pdf_preview_draws_the_page_asked_for(ws, tmp_path):
     def mean_rgb(selection):
         png, caption = ws.preview_image("two.pdf", selection=selection, max_side=128)
         image = Image.open(io.BytesIO(png)).convert("RGB")
-        assert max(image.size) <= 128 and caption["format"] == "pdf"
+        assert max(image.size) <= 128 and caption["format"] == "pdf" and caption["page"] == int(selection or 0)
         return np.asarray(image, dtype=float).reshape(-1, 3).mean(axis=0)
 
     red, blue = mean_rgb(None), mean_rgb("1")

@@ -214,6 +214,7 @@ def _preview_frame(png: bytes, ext: str) -> int:
 def test_preview_at_a_time_or_a_frame(ws, clips, ext):
     png, caption = ws.preview_image(clips[ext], selection="t=1.0s")
     assert caption["kind"] == "image" and caption["width"] == W and caption["format"] == FORMAT[ext]
+    assert caption["frame"] == 24  # the caption says which frame was drawn
     assert _preview_frame(png, ext) == [24]
     assert _preview_frame(ws.preview_image(clips[ext], selection="2.25s")[0], ext) == [54]
     assert _preview_frame(ws.preview_image(clips[ext], selection="37")[0], ext) == [37]
