@@ -41,6 +41,7 @@ import numpy as np
 
 from io_core.errors import CorruptFileError, InvalidSelectionError, KeyNotFoundError, TooLargeError
 from io_core.formats.base import SHOWN, Format
+from io_core.formats.video_structure import check_complete, vint
 from io_core.formats.windowed import normalize_key
 from io_core.limits import check_pixels, human
 from io_core.options import ReadOptions
@@ -69,7 +70,7 @@ def _open(path: Path, demuxer: str) -> Any:
     size = path.stat().st_size
     if size == 0:
         raise CorruptFileError(f"{path.name!r} is empty", hint="The file is empty.")
-    _check_complete(path, size)
+    check_complete(path, size)
     try:
         container = av.open(str(path), "r", format=demuxer, options=dict(PROBE), metadata_errors="replace")
     except av.error.FFmpegError as exc:
@@ -81,81 +82,6 @@ def _open(path: Path, demuxer: str) -> Any:
         raise CorruptFileError(f"{path.name!r} holds no video stream",
                                hint="An audio-only file: read it as audio (e.g. convert it to .wav).")
     return container
-
-
-# -- structure checks: a file cut short, recognised without decoding -------------------------------
-
-def _check_complete(path: Path, size: int) -> None:
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-        if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-            _check_boxes(fh, size, path.name)
-        elif head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
-            riff = int.from_bytes(head[4:8], "little") + 8
-            if riff > size and int.from_bytes(head[4:8], "little") not in (0, 0xFFFFFFFF):
-                raise _cut(path.name, riff, size, "its RIFF header")
-        elif head[:4] == b"\x1a\x45\xdf\xa3":
-            _check_matroska(head, fh, size, path.name)
-
-
-def _cut(name: str, promised: int, size: int, where: str) -> CorruptFileError:
-    return CorruptFileError(f"{name!r} is cut short: {where} promises {promised} bytes, the file has {size}",
-                            hint="The file was truncated (an interrupted copy or recording); re-copy it.")
-
-
-def _check_boxes(fh: Any, size: int, name: str) -> None:
-    """MP4 / QuickTime: the top-level boxes must tile the file (a bounded walk over their headers)."""
-    at, boxes, seen = 0, 0, set()
-    while at + 8 <= size and boxes < 10_000:
-        fh.seek(at)
-        header = fh.read(16)
-        length, kind = int.from_bytes(header[:4], "big"), header[4:8]
-        if length == 1 and len(header) >= 16:
-            length = int.from_bytes(header[8:16], "big")
-        elif length == 0:  # the last box runs to the end of the file
-            length = size - at
-        if length < 8:
-            raise CorruptFileError(f"{name!r} has a broken MP4 box at byte {at}",
-                                   hint="The file is damaged.")
-        if at + length > size:
-            raise _cut(name, at + length, size, f"its {kind.decode('latin-1')!r} box")
-        seen.add(kind)
-        at += length
-        boxes += 1
-    if at + 8 <= size:
-        return  # more boxes than we walk: FFmpeg decides
-    if b"moov" not in seen:
-        raise CorruptFileError(f"{name!r} has no 'moov' box (the index of its samples)",
-                               hint="The recording was not finished, or the file was truncated.")
-
-
-def _vint(data: bytes, at: int) -> tuple[int, int, bool]:
-    """An EBML variable-size integer at ``at``: (value, length, all ones = unknown size)."""
-    first = data[at]
-    length = 9 - first.bit_length() if first else 9
-    if length > 8 or at + length > len(data):
-        raise ValueError("bad EBML size")
-    value = first & (0xFF >> length)
-    for byte in data[at + 1 : at + length]:
-        value = (value << 8) | byte
-    return value, length, value == (1 << (7 * length)) - 1
-
-
-def _check_matroska(head: bytes, fh: Any, size: int, name: str) -> None:
-    """Matroska / WebM: the Segment's declared size must fit the file (a live stream's unknown size passes)."""
-    fh.seek(0)
-    data = fh.read(4096)
-    try:
-        ebml_size, n, _ = _vint(data, 4)
-        at = 4 + n + ebml_size
-        if data[at : at + 4] != b"\x18\x53\x80\x67":
-            return
-        seg_size, n, unknown = _vint(data, at + 4)
-    except (ValueError, IndexError):
-        raise CorruptFileError(f"{name!r} has a broken Matroska header", hint="The file is damaged.") from None
-    end = at + 4 + n + seg_size
-    if not unknown and end > size:
-        raise _cut(name, end, size, "its Matroska segment")
 
 
 # -- the header: what the first video stream is ----------------------------------------------------
@@ -487,7 +413,7 @@ def _container_name(container: Any, path: Path) -> str:
         at = head.find(b"\x42\x82")  # EBML DocType
         if at >= 0:
             try:
-                size, n, _ = _vint(head, at + 2)
+                size, n, _ = vint(head, at + 2)
                 return head[at + 2 + n : at + 2 + n + size].decode("ascii", "replace") or name
             except (ValueError, IndexError):
                 return name
