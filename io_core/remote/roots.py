@@ -46,7 +46,7 @@ class RemoteConfig:
     backoff: float = 0.2
     cache_bytes: int = 256 * 1024 * 1024
     block_bytes: int = 64 * 1024
-    readahead_bytes: int = 512 * 1024
+    readahead_bytes: int = 1024 * 1024
     fetch_max_bytes: int = 64 * 1024 * 1024
     anon: bool = False
     options: tuple[tuple[str, str], ...] = field(default=())

@@ -84,7 +84,7 @@ def test_npy_slices_read_only_their_ranges(weed, prefix, tmp_path):
     with stats.counting() as c:
         got = ws.read_slice("big.npy", selection="1000, 10:20")
     assert got.slice.values == arr[1000, 10:20].tolist()
-    assert c.bytes <= 1 << 20 and c.requests <= 3
+    assert c.bytes <= 2 << 20 and c.requests <= 3  # the pin reads the 1 MiB head; the row its block
     with stats.counting() as c:
         got = ws.read_slice("big.npy", selection="5:8, 1990:")
     assert got.slice.values == arr[5:8, 1990:].tolist()
