@@ -232,8 +232,8 @@ class Workspace(Browsing):
         operation: str = "save",
         arguments: dict[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
-    ) -> SaveResult:
         no_csv: bool = False, dry_run: bool = False, symlink_to: str | os.PathLike[str] | None = None,
+    ) -> SaveResult:
         """Write atomically: the old file stays byte-identical if anything fails (``progress(done, total)``:
         savers that write in parts, e.g. result bundles member by member, report through it).
 
