@@ -74,11 +74,11 @@ def preview(ws: Any, settings: Any, args: argparse.Namespace) -> Outcome:
 
 def convert(ws: Any, settings: Any, args: argparse.Namespace) -> Outcome:
     """convert, on the workspace the tool has: the compute engine's (many files, or a .zarr destination, go to the
-    engine; the rest to the Workspace's own convert). It lives in the tool module, so this imports FastMCP."""
+    engine; the rest to the Workspace's own convert), without FastMCP."""
     from io_core.compute.engine import Engine
-    from server.tools.compute import EngineWorkspace
+    from io_core.compute.routing import EngineWorkspace
 
-    engine_ws = EngineWorkspace(ws, Engine(settings.cluster_config()))
+    engine_ws = EngineWorkspace(ws, Engine(settings.cluster_config()))  # no MCP task, no call to cancel
     with activity(f"converting {args.src} to {args.dst}") as report:
         progress = None if report is None else (lambda done, total, nbytes, label: report(done, total))
         result = engine_ws.convert(args.src, args.dst, key=args.key, overwrite=args.overwrite,

@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastMCP:
     provenance.register(mcp, ws, settings)  # file_provenance, verify_file, cache_info, clear_cache
     engine = Engine(settings.cluster_config())  # exact stats and conversions: in-process or Dask (io_core.compute)
     mcp.add_extension(tasks.Tasks())  # long calls as MCP tasks for clients that declare the extension
-    convert.register(mcp, compute.EngineWorkspace(ws, engine), settings)  # convert (absent when read-only)
+    convert.register(mcp, compute.engine_workspace(ws, engine), settings)  # convert (absent when read-only)
     compute.register(mcp, ws, settings, engine)  # compute_stats
     browse.register(mcp, ws, settings)  # explore_h5/zarr, key_exists, read/embed_metadata, h5:// zarr:// resources
     stores.register(mcp, ws, settings)  # record_trial (a writing tool: absent when read-only)

@@ -153,10 +153,14 @@ class Dask:
 
 
 def _executing(keys: set, dask_worker: Any = None) -> bool:
-    """On a worker: whether it still executes one of ``keys``."""
+    """On a worker: whether one of ``keys`` still executes or may yet start (a task already handed to the worker,
+    ``ready`` or waiting, can start before the cancel reaches it: only settled states are idle)."""
     state = getattr(dask_worker, "state", None)
     tasks = getattr(state, "tasks", {}) if state is not None else {}
-    return any(k in tasks and tasks[k].state in ("executing", "long-running", "cancelled") for k in keys)
+    return any(k in tasks and tasks[k].state not in _SETTLED for k in keys)
+
+
+_SETTLED = frozenset({"memory", "error", "released", "forgotten"})
 
 
 def _takes_n_workers(client: Any) -> bool:

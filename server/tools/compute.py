@@ -9,7 +9,6 @@ cancelled and a conversion's temp output removed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,10 @@ import anyio
 from fastmcp import Context, FastMCP
 from fastmcp.tools import ToolResult
 
+from io_core.compute.routing import EngineWorkspace
 from server import guards
 from server.settings import Settings
 from server.tools.files import READ, KeyArg, PathArg
-
-GLOB = frozenset("*?{")
 
 
 def _cancelled() -> Callable[[], bool]:
@@ -38,60 +36,6 @@ def _progress(ctx: Context | None) -> Callable[[int, int, int, str], None]:
     return report
 
 
-class EngineWorkspace:
-    """The workspace, with ``convert`` sent to the compute engine where it applies.
-
-    Many sources (a glob in ``src``) become one Zarr array (concatenated along axis 0) or one
-    parquet file (rows in file order); one array source into a ``.zarr`` destination is
-    rechunked into a Zarr array. Everything else is the workspace's own ``convert``.
-    """
-
-    def __init__(self, ws: Any, engine: Any) -> None:
-        self._ws = ws
-        self.engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ws, name)
-
-    def convert(self, src: Any, dst: Any, *, key: str | None = None, overwrite: bool = False,
-                src_format: str | None = None, dst_format: str | None = None,
-                progress: Callable[[int, int, int, str], None] | None = None) -> Any:
-        """``progress``: the engine's reports (blocks done, total, bytes read, label); default: the MCP task's."""
-        from io_core.compute import conversion
-        from io_core.errors import KeyNotFoundError, UnsupportedOperationError
-
-        target = (dst_format or os.fspath(dst).lower().rsplit(".", 1)[-1]).lstrip(".")
-        options = {"key": key, "overwrite": overwrite, "src_format": src_format,
-                   "progress": progress or _task_progress(), "cancelled": _cancelled()}
-        if GLOB & set(os.fspath(src)):
-            files = self._expand(os.fspath(src))
-            if target == "zarr":
-                return conversion.convert_arrays(self.engine, self._inner(), files, dst, **options)[0]
-            if target == "parquet":
-                return conversion.convert_tables(self.engine, self._inner(), files, dst, **options)[0]
-            raise UnsupportedOperationError("many files convert into one .zarr (arrays) or one .parquet (tables)")
-        if target == "zarr":
-            try:
-                return conversion.convert_arrays(self.engine, self._inner(), [src], dst, **options)[0]
-            except (KeyNotFoundError, UnsupportedOperationError):
-                pass  # a group, a tree, a table: the workspace converts it whole
-        return self._ws.convert(src, dst, key=key, overwrite=overwrite, src_format=src_format,
-                                dst_format=dst_format)
-
-    def _inner(self) -> Any:
-        return getattr(self._ws, "workspace", self._ws)  # an IsolatedWorkspace's own workspace
-
-    def _expand(self, pattern: str) -> list[str]:
-        from io_core.errors import FileNotFoundIOError
-        from io_core.globbing import find_files
-
-        roots = self._inner().sandbox.roots
-        found = find_files(pattern, root=roots[0] if roots else os.getcwd(), limit=100_000)
-        if not found.files:
-            raise FileNotFoundIOError(f"no file matches {pattern!r}", path=pattern)
-        return [str(p) for p in found.files]
-
-
 def _task_progress() -> Callable[[int, int, int, str], None] | None:
     from server.tasks import current_task
 
@@ -99,6 +43,11 @@ def _task_progress() -> Callable[[int, int, int, str], None] | None:
     if task is None:
         return None
     return lambda done, total, nbytes, label: task.progress(done, total, f"blocks; {nbytes / 1e6:.1f} MB read; {label}")
+
+
+def engine_workspace(ws: Any, engine: Any) -> EngineWorkspace:
+    """The workspace the convert tool uses: progress into the MCP task, cancellation by the call's state."""
+    return EngineWorkspace(ws, engine, default_progress=_task_progress, cancelled=_cancelled)
 
 
 def register(mcp: FastMCP, ws: Any, settings: Settings, engine: Any) -> None:

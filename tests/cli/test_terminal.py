@@ -86,6 +86,8 @@ def test_commands_import_only_what_their_file_needs(root):
     assert "pandas" in loaded and not {"fastmcp", "mcp", "h5py", "zarr", "mne"} & set(loaded)
     loaded = _heavy_after(["tree", "recording.h5"], root)
     assert "h5py" in loaded and "fastmcp" not in loaded and "mcp" not in loaded and "pandas" not in loaded
+    loaded = _heavy_after(["convert", "reaction_times.csv", "rt.parquet"], root)  # through the compute engine's router
+    assert "pyarrow" in loaded and not {"fastmcp", "mcp"} & set(loaded)
 
 
 def test_a_reader_closing_early_is_not_a_failure(root):
