@@ -5,7 +5,7 @@ a file issues each range once, a replaced object is never mixed with its old byt
 every file object opened on the same object version shares what was fetched. A read that
 misses several consecutive blocks fetches them in one range request, and a small read (a header, an
 index node) that misses also fetches ``readahead_bytes`` after it: metadata clusters. A read that
-continues the previous one (chunk after chunk of a row) fetches up to twice its size more. ``RemoteFile`` is the
+continues the previous one (chunk after chunk of a row) fetches up to four times its size more. ``RemoteFile`` is the
 seekable binary file object formats read through (h5py, pyarrow, numpy, PIL, pandas).
 
 Each request is counted on the ``Counter`` of the call that opened the file (the access log
@@ -22,7 +22,7 @@ from typing import Any
 from io_core.remote.stats import Counter
 
 SMALL_READ = 16 * 1024  # reads up to this size fetch config.readahead_bytes more (metadata clusters)
-SEQUENTIAL_AHEAD = 4 * 1024 * 1024  # a read that continues the previous one fetches up to twice its size more
+SEQUENTIAL_AHEAD = 4 * 1024 * 1024  # a read that continues the previous one fetches up to 4x its size more
 
 
 class RangeCache:
@@ -147,7 +147,7 @@ class RemoteFile(io.RawIOBase):
                 more -= 1
         elif runs and abs(start - self.last_end) < self.block:  # sequential (chunk after chunk): read ahead
             run = runs[-1]
-            more = min(2 * (end - start), SEQUENTIAL_AHEAD) // self.block
+            more = min(4 * (end - start), SEQUENTIAL_AHEAD) // self.block
             nblocks = -(-self.size // self.block)
             while more > 0 and run[-1] + 1 < nblocks and self.cache.get((*ident, run[-1] + 1)) is None:
                 run.append(run[-1] + 1)
