@@ -110,3 +110,23 @@ def test_a_stopped_store_is_remote_error_and_the_workspace_keeps_serving(tmp_pat
             assert ws.summarize("local.npy").summary.shape == [3]  # the workspace keeps serving
     finally:
         server.stop()
+
+
+async def test_the_server_answers_timeout_then_keeps_serving(http, tmp_path):
+    from fastmcp import Client
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    settings = Settings(roots=[f"{http.url}/data", tmp_path], remote_timeout=1.0, remote_retries=1, hdf5_workers=0)
+    async with Client(create_app(settings)) as client:
+        http.mode, http.delay = "slow", 4.0
+        started = time.monotonic()
+        slow = await client.call_tool("load_summary", {"path": "a.npy"}, raise_on_error=False)
+        assert slow.is_error and slow.content[0].text.startswith("TIMEOUT:") and time.monotonic() - started < 4
+        http.mode = "fail"
+        broken = await client.call_tool("read_slice", {"path": "a.h5", "key": "x"}, raise_on_error=False)
+        assert broken.is_error and broken.content[0].text.startswith("REMOTE_ERROR:")
+        http.mode = "ok"
+        ok = await client.call_tool("read_slice", {"path": "a.npy", "selection": "2"})
+        assert ok.structured_content["slice"]["values"] == [8, 9, 10, 11]
