@@ -12,7 +12,7 @@ import pytest
 from fastmcp import Client, FastMCP
 from fastmcp.server.middleware.dereference import DereferenceRefsMiddleware
 
-from server import guards
+from server import guards, schema_size
 from server.app import create_app
 from server.auth import (
     LOCAL,
@@ -283,12 +283,14 @@ def _types(prop: dict) -> set:
 
 def _same_arguments(ours: dict, stock: dict) -> bool:
     """Compacted arguments (server.schema_size.compact_input) accept what FastMCP's accept: same names, required
-    arguments, descriptions, non-null defaults and types; an optional argument defaulting to null loses only null."""
+    arguments, descriptions, defaults other than null/false/0/"" and types; an optional argument defaulting to null loses
+    only null."""
     assert set(ours["properties"]) == set(stock["properties"]) and ours.get("required") == stock.get("required")
     for name, mine in ours["properties"].items():
         theirs = stock["properties"][name]
         assert mine.get("description") == theirs.get("description"), name
-        assert mine.get("default") == theirs.get("default"), name
+        assert mine.get("default") == theirs.get("default") or (  # null/false/0/"": what leaving it out means
+            "default" not in mine and schema_size._empty(theirs.get("default"))), name
         expected = _types(theirs) - ({"null"} if theirs.get("default", 0) is None else set())
         assert _types(mine) == expected, name
     return True
