@@ -216,6 +216,11 @@ class RemotePath:
         """(digest, size) of this object version, streamed in large ranges (not through the range cache)."""
         import hashlib
 
+        if self.is_dir():
+            from io_core.errors import UnsupportedOperationError
+
+            raise UnsupportedOperationError(f"{self.url} is a folder store; remote folders are not hashed",
+                                            hint="verify_file hashes remote objects (single files).")
         h = hashlib.sha256()
         size, step = self.size, STREAM_BYTES
         for start in range(0, size, step):

@@ -3,7 +3,8 @@
 The saver writes and the workspace hashes a private temp file exactly as for a local save;
 only when that succeeded is it uploaded (s3fs ``put_file``: multipart for large files). An S3
 object appears whole when its upload completes, so readers never see a partial object; a
-failed save or upload leaves the old object as it was. The temp folder is removed either way.
+failed save or upload leaves the old object as it was. (A folder store, Zarr, is uploaded file by
+file: a reader may see it half-written.) The temp folder is removed either way.
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ def remote_target(target: Any, *, overwrite: bool, sandbox: Any) -> Iterator[Pat
 def upload(local: Path, target: Any) -> None:
     store = target.store
     path = store.path_of(target.root, target.key)
-    size = local.stat().st_size
-    store.call("put", target.url, lambda: store.fs.put_file(str(local), path))
-    stats.count(target.counter, 1, size)
+    if local.is_dir():  # a folder store (Zarr): its files one by one (readers may see it half-uploaded)
+        files = [p for p in local.rglob("*") if p.is_file()]
+        for f in files:
+            key = f"{path}/{f.relative_to(local).as_posix()}"
+            store.call("put", target.url, lambda f=f, key=key: store.fs.put_file(str(f), key))
+        stats.count(target.counter, len(files), sum(f.stat().st_size for f in files))
+    else:
+        size = local.stat().st_size
+        store.call("put", target.url, lambda: store.fs.put_file(str(local), path))
+        stats.count(target.counter, 1, size)
     target.forget()  # its ETag and version are the new object's from now on (asked once, for the ledger)
