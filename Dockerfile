@@ -24,7 +24,9 @@ COPY pyproject.toml README.md ./
 COPY io_core ./io_core
 COPY schemas ./schemas
 COPY server ./server
-RUN pip install --no-cache-dir .
+COPY sciio ./sciio
+# the dask extra: the same image serves as the lab server and as its Dask scheduler and workers (README)
+RUN pip install --no-cache-dir "./[dask]"
 
 ENV SCIIO_ROOTS='["/data"]' \
     SCIIO_HTTP_HOST=0.0.0.0 \
