@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from io_core.errors import IOCoreError
@@ -117,11 +118,12 @@ def warm_up(target: Any) -> None:
         registry = getattr(target, "registry", None)
         if registry is not None:
             registry.specs_for_extension(".h5")  # lists the entry-point plugins once
-        import h5py
         import numpy as np
 
+        from io_core.formats.hdf5 import guard
+
         folder = tempfile.mkdtemp(prefix="sciio-warm-")
-        with h5py.File(os.path.join(folder, "w.h5"), "w") as f:
+        with guard.create(Path(folder) / "w.h5") as f:
             f.create_dataset("g/d", data=np.arange(64.0).reshape(8, 8), chunks=(4, 4), compression="gzip")
         ws = type(target)([folder], read_only=True, provenance=False, cache_bytes=0)
         ws.summarize("w.h5", key="g/d")

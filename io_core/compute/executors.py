@@ -227,6 +227,8 @@ class Cluster:
             with dask.config.set(WORKER_MALLOC):
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory,
                                              processes=True, host="127.0.0.1", dashboard_address=None,
+                                             # the scheduler's HTTP server (health, metrics) on a free port
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                              silence_logs=logging.WARNING)
             client = Client(self._cluster, set_as_default=False)
         log.info("dask cluster ready in %.1f s: %s", time.perf_counter() - started, client)

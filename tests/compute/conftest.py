@@ -15,7 +15,7 @@ def cluster():
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      memory_limit="1GiB", silence_logs=logging.ERROR) as c:
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, memory_limit="1GiB", silence_logs=logging.ERROR) as c:
         yield c
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fastmcp import Client
 
+import io_core.workspace
 import server.app
 from io_core import Workspace
 from io_core.fileid import settled, stamp
@@ -90,7 +91,7 @@ async def test_cache_tools_report_and_clear_the_servers_cache(root, monkeypatch)
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(server.app, "Workspace", Capturing)
+    monkeypatch.setattr(io_core.workspace, "Workspace", Capturing)  # what Settings.workspace_factory builds
     np.save(root / "c.npy", np.arange(1000))
     while not settled(stamp(root / "c.npy")):
         time.sleep(0.005)
