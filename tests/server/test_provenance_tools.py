@@ -9,7 +9,6 @@ import pytest
 from fastmcp import Client
 
 import io_core.workspace
-import server.app
 from io_core import Workspace
 from io_core.fileid import settled, stamp
 from schemas import CacheCleared, CacheInfo, FileProvenance, SaveResult, VerifyResult
