@@ -20,7 +20,7 @@ from schemas.models import ChildInfo
 
 SAMPLE_ELEMENTS = 262_144  # upper bound on values read for approximate stats
 SAMPLE_BLOCKS = 64
-HEAD_CELLS = 50  # a table's head shows about this many cells: 5 rows of 10 columns, 20 rows of 2
+HEAD_CELLS = 30  # a table's head shows about this many cells: 3 rows of 10 columns, 15 rows of 2
 MIN_HEAD_ROWS = 3
 
 

@@ -15,6 +15,7 @@ floats in summaries and stats have 7 significant digits (slice values keep full 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -46,6 +47,17 @@ class Stats(_Model):
     count: int = 0
     exact: bool = True
     sampled_fraction: float = 1.0
+
+    def _compact_more(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Sampled stats carry the digits their sample supports: the mean to the order of its standard error
+        (std / sqrt(count)), the std to that of its own (std / sqrt(2 count)); more digits would be noise."""
+        if self.exact or self.count < 2 or self.std is None or not math.isfinite(self.std) or self.std <= 0:
+            return data
+        for name, error in (("mean", self.std / math.sqrt(self.count)), ("std", self.std / math.sqrt(2 * self.count))):
+            value = getattr(self, name)
+            if value is not None and math.isfinite(value) and name in data:
+                data[name] = round(value, -math.floor(math.log10(error)))
+        return data
 
 
 class ArraySummary(_Model):

@@ -225,3 +225,14 @@ async def test_results_validate_against_the_advertised_schemas(client, data):
     await call(client, "file_provenance", path="out/t.csv")
     await call(client, "verify_file", path="out/t.csv")
     SliceResult.model_validate(await call(client, "read_slice", path="out/t.csv"))
+
+
+def test_sampled_stats_carry_only_the_digits_their_sample_supports():
+    """Mean to the order of its standard error, std to that of its own; exact stats keep 7 significant digits."""
+    sampled = Stats(min=-4.106408, max=3.976318, mean=0.01007739, std=1.006332, count=11419, exact=False,
+                    sampled_fraction=0.0114).model_dump(mode="json")
+    assert (sampled["mean"], sampled["std"], sampled["min"]) == (0.01, 1.006, -4.106408)  # SE 0.0094, 0.0067
+    big = Stats(mean=499557.5, std=293295.9, count=11419, exact=False, sampled_fraction=0.01).model_dump(mode="json")
+    assert (big["mean"], big["std"]) == (500000.0, 293000.0)
+    exact = Stats(mean=0.01007739123, std=1.00633212, count=11419).model_dump(mode="json")
+    assert (exact["mean"], exact["std"]) == (0.01007739, 1.006332)
