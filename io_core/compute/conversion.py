@@ -137,6 +137,27 @@ def _array_task(pieces: list, region: tuple, dst: str, name: str, roots: Any) ->
     return kernels.copy_region(pieces, region, dst, name, roots)
 
 
+def _prepared(ws: Any, srcs: Sequence[str | os.PathLike[str]], dst: str | os.PathLike[str], describe_one: Any,
+              key: str | None, src_format: str | None, dst_format: str, overwrite: bool) -> tuple[list, Path, Any]:
+    """The checks every conversion makes before it reads: (sources described, real destination, its Choice)."""
+    from io_core.dispatch import Choice
+
+    if ws.read_only:
+        raise ReadOnlyError(f"cannot write {os.fspath(dst)!r}")
+    if not srcs:
+        raise InvalidArgumentError("no source files")
+    if len(srcs) > MAX_FILES:
+        raise InvalidArgumentError(f"{len(srcs)} files; at most {MAX_FILES} are converted at once")
+    sources = [describe_one(ws, s, key, src_format) for s in srcs]
+    real_dst = ws._resolve(dst, existing=False)
+    if any(Path(s.real) == real_dst for s in sources):
+        raise InvalidDataError("source and destination are the same file", hint="Choose another destination path.")
+    if real_dst.exists() and not overwrite:
+        raise ExistsError(f"{real_dst.name!r} already exists")
+    # written by the engine, not by the row's own writer (the zarr row only reads)
+    return sources, real_dst, Choice(dst_format, ws.registry.spec(dst_format))
+
+
 def convert_arrays(engine: Any, ws: Any, srcs: Sequence[str | os.PathLike[str]], dst: str | os.PathLike[str], *,
                    key: str | None = None, stack: bool = False, chunks: Sequence[int] | None = None,
                    overwrite: bool = False, src_format: str | None = None, engine_name: str = "auto",
@@ -146,19 +167,7 @@ def convert_arrays(engine: Any, ws: Any, srcs: Sequence[str | os.PathLike[str]],
 
     from io_core.dispatch import Choice
 
-    if ws.read_only:
-        raise ReadOnlyError(f"cannot write {os.fspath(dst)!r}")
-    if not srcs:
-        raise InvalidArgumentError("no source files")
-    if len(srcs) > MAX_FILES:
-        raise InvalidArgumentError(f"{len(srcs)} files; at most {MAX_FILES} are converted at once")
-    sources = [describe(ws, s, key, src_format) for s in srcs]
-    real_dst = ws._resolve(dst, existing=False)
-    if any(Path(s.real) == real_dst for s in sources):
-        raise InvalidDataError("source and destination are the same file", hint="Choose another destination path.")
-    dst_choice = Choice("zarr", ws.registry.spec("zarr"))  # written here, not by the zarr row (it only reads)
-    if real_dst.exists() and not overwrite:
-        raise ExistsError(f"{real_dst.name!r} already exists")
+    sources, real_dst, dst_choice = _prepared(ws, srcs, dst, describe, key, src_format, "zarr", overwrite)
     shape, dtype, out_chunks, tasks = plan_arrays(sources, stack, chunks)
     check_write(math.prod(shape) * np.dtype(dtype).itemsize, ws.limits, what="the converted array")
     name = (key or "data").strip("/").split("/")[-1] or "data"
@@ -204,19 +213,7 @@ def convert_tables(engine: Any, ws: Any, srcs: Sequence[str | os.PathLike[str]],
 
     from io_core.dispatch import Choice
 
-    if ws.read_only:
-        raise ReadOnlyError(f"cannot write {os.fspath(dst)!r}")
-    if not srcs:
-        raise InvalidArgumentError("no source files")
-    if len(srcs) > MAX_FILES:
-        raise InvalidArgumentError(f"{len(srcs)} files; at most {MAX_FILES} are converted at once")
-    sources = [describe_table(ws, s, key, src_format) for s in srcs]
-    real_dst = ws._resolve(dst, existing=False)
-    if any(Path(s.real) == real_dst for s in sources):
-        raise InvalidDataError("source and destination are the same file", hint="Choose another destination path.")
-    dst_choice = Choice("parquet", ws.registry.spec("parquet"))
-    if real_dst.exists() and not overwrite:
-        raise ExistsError(f"{real_dst.name!r} already exists")
+    sources, real_dst, dst_choice = _prepared(ws, srcs, dst, describe_table, key, src_format, "parquet", overwrite)
     executor = engine.executor(sum(s.identity[2] for s in sources), engine_name)
     report = Report(engine=executor.name, **executor.size())
     roots = tuple(str(r) for r in ws.sandbox.roots) if ws.sandbox.roots is not None else None
