@@ -17,12 +17,29 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from io_core.remote.stats import Counter
 
 SMALL_READ = 16 * 1024  # reads up to this size fetch config.readahead_bytes more (metadata clusters)
 SEQUENTIAL_AHEAD = 4 * 1024 * 1024  # a read that continues the previous one fetches up to 4x its size more
+
+
+_WATCH = threading.local()  # a reader's watcher of the bytes libhdf5 reads in this thread (``watching``)
+
+
+@contextmanager
+def watching(fn: Callable[[Any, int, bytes], None]) -> Iterator[None]:
+    """Call ``fn(file, start, data)`` after every read through a ``RemoteFile`` in this thread (not for the
+    reads ``fn`` itself makes): a reader that recognises what is read (an index node) can fetch what comes next."""
+    prev = getattr(_WATCH, "fn", None)
+    _WATCH.fn = fn
+    try:
+        yield
+    finally:
+        _WATCH.fn = prev
 
 
 class RangeCache:
@@ -163,7 +180,15 @@ class RemoteFile(io.RawIOBase):
                 self.cache.put((*ident, n), part)
         joined = b"".join(blocks[n] for n in range(first, last + 1))  # (read-ahead blocks are cached only)
         offset = start - first * self.block
-        return joined[offset : offset + (end - start)]
+        out = joined[offset : offset + (end - start)]
+        watch = getattr(_WATCH, "fn", None)
+        if watch is not None:
+            _WATCH.fn = None
+            try:
+                watch(self, start, out)
+            finally:
+                _WATCH.fn = watch
+        return out
 
 
     def prefetch(self, ranges: list[tuple[int, int]]) -> None:
