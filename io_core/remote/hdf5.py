@@ -127,7 +127,7 @@ class Prefetching:
             if spans:
                 from io_core.remote.ranges import watching
 
-                with watching(LeafWatch(self._ds.chunks, spans)):
+                with watching(LeafWatch(self._ds.chunks, spans, self._ds.dtype.itemsize)):
                     return self._ds[item]
         return self._ds[item]
 
@@ -139,16 +139,23 @@ class LeafWatch:
     leaf's bytes are parsed here (format: HDF5 spec, "Version 1 B-trees", node type 1), only to know what to
     fetch: libhdf5 still reads every byte itself, so a node misread costs requests, never wrong values."""
 
-    def __init__(self, chunks: tuple[int, ...], spans: list[range]) -> None:
+    def __init__(self, chunks: tuple[int, ...], spans: list[range], itemsize: int = 0) -> None:
+        import math
+
         self.chunks, self.spans = chunks, spans
+        self.nbytes = math.prod(len(r) for r in spans) * math.prod(chunks) * itemsize  # unfiltered
         self.key = 8 + 8 * (len(chunks) + 1)  # chunk size, filter mask, an 8-byte offset per dimension (+ 1)
 
     def __call__(self, fh: Any, start: int, data: bytes) -> None:
-        if len(data) < 24 or data[:4] != b"TREE" or data[4] != 1 or data[5] != 0:
-            return  # not a leaf of a chunk index
+        if len(data) < 24 or data[:4] != b"TREE" or data[4] != 1:
+            return  # not a node of a chunk index
         used = int.from_bytes(data[6:8], "little")
         step = self.key + 8
         if 24 + used * step + self.key > len(data):
+            return
+        if data[5] == 1:  # its children are leaves: the one listing the selection's first chunk is read next
+            self._expect_leaf(fh, data, used, step)
+        if data[5] != 0:
             return
         ranges = []
         for i in range(used):
@@ -161,6 +168,28 @@ class LeafWatch:
                 ranges.append((addr, addr + size))
         if ranges and len(ranges) <= MAX_PREFETCH_CHUNKS:
             fh.prefetch(ranges)
+
+
+    def _expect_leaf(self, fh: Any, data: bytes, used: int, step: int) -> None:
+        """Read the leaf and ``LEAF_AHEAD`` times the selection's chunk bytes after it in one request: a leaf is
+        written when the index splits, while the chunks it will list are being written, so they tend to follow it."""
+        first = [r.start * n for r, n in zip(self.spans, self.chunks, strict=True)]
+        dims = len(self.chunks)
+        for i in range(used):
+            at = 24 + i * step
+            lo = [int.from_bytes(data[at + 8 + 8 * d : at + 16 + 8 * d], "little") for d in range(dims)]
+            nxt = at + step
+            hi = [int.from_bytes(data[nxt + 8 + 8 * d : nxt + 16 + 8 * d], "little") for d in range(dims)]
+            if lo <= first < hi or (i == used - 1 and lo <= first):
+                addr = int.from_bytes(data[at + self.key : at + step], "little")
+                ahead = min(LEAF_AHEAD * self.nbytes, MAX_LEAF_AHEAD)
+                if addr < fh.size and ahead:
+                    fh.expect(addr, ahead)
+                return
+
+
+LEAF_AHEAD = 2  # a leaf read ahead of a selection: twice the bytes of the chunks it touches ...
+MAX_LEAF_AHEAD = 8 << 20  # ... at most this many
 
 
 def chunk_spans(ds: Any, item: Any) -> list[range] | None:

@@ -103,6 +103,7 @@ class RemoteFile(io.RawIOBase):
         self.name = obj.url
         self.pos = 0
         self.last_end = -1  # where the previous read ended (sequential reads read ahead)
+        self.ahead_at: dict[int, int] = {}  # offset -> bytes to read ahead when a read there misses (``expect``)
 
     def readable(self) -> bool:
         return True
@@ -158,6 +159,7 @@ class RemoteFile(io.RawIOBase):
             run = runs[-1]
             ahead = self.obj.config.readahead_bytes
             more = (ahead if start < 2 * ahead else self.block) // self.block  # the file's head: most metadata
+            more = max(more, self.ahead_at.pop(start, 0) // self.block)
             nblocks = -(-self.size // self.block)
             while more > 0 and run[-1] + 1 < nblocks and self.cache.get((*ident, run[-1] + 1)) is None:
                 run.append(run[-1] + 1)
@@ -190,6 +192,11 @@ class RemoteFile(io.RawIOBase):
                 _WATCH.fn = watch
         return out
 
+
+    def expect(self, offset: int, ahead: int) -> None:
+        """A reader knows what is read at ``offset`` next and what tends to follow it: when that read
+        misses, the ``ahead`` bytes after it come in the same request."""
+        self.ahead_at[offset] = ahead
 
     def prefetch(self, ranges: list[tuple[int, int]]) -> None:
         """Fetch byte ranges a reader is about to read (e.g. the chunks of a selection), merged when they
