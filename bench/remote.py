@@ -200,7 +200,8 @@ def main() -> None:
     for fmt, what, ours, theirs, target in rows:
         out.write(f"{fmt:6} {what:18} {ours[0]:9d} {ours[1]:12,d} {ours[2]:6.2f} | "
                   f"{theirs[0]:10d} {theirs[1]:13,d} {theirs[2]:6.2f} | {target}\n")
-    out.write("hdf5: h5py defaults (v1 B-tree chunk index); hdf5*: libver='latest' (fixed-array chunk index).\n"
+    out.write("hdf5: h5py defaults (v1 B-tree chunk index: pin, group heap, index node, index leaf with the "
+              "chunks after it); hdf5*: libver='latest' (fixed-array chunk index).\n"
               "Requests include the one that pins the object (size, ETag; S3: a ranged GET of its head); cold caches.\n")
 
 

@@ -7,6 +7,11 @@ remote root is PATH_OUTSIDE_ROOT exactly as for a local file, and a name inside 
 refused too (UNSUPPORTED_OPERATION: libhdf5 would look for it locally) — except where the
 hdf5 format's own walker follows an external link itself (``remote_companion``: the target
 is another remote object, opened by range the same way). h5py is imported by the caller.
+
+Reads of chunked datasets (``Prefetching``) fetch the chunks a selection touches in one merged
+request: from H5Dget_chunk_info_by_coord where the chunk index answers it by lookup (HDF5 1.10+
+layouts), else (v1 B-tree, h5py's default) from the index leaf libhdf5 reads (``LeafWatch``), whose
+leaf is itself read with the chunk bytes after it in the same request.
 """
 
 from __future__ import annotations

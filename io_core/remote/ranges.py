@@ -5,7 +5,10 @@ a file issues each range once, a replaced object is never mixed with its old byt
 every file object opened on the same object version shares what was fetched. A read that
 misses several consecutive blocks fetches them in one range request, and a small read (a header, an
 index node) that misses also fetches ``readahead_bytes`` after it: metadata clusters. A read that
-continues the previous one (chunk after chunk of a row) fetches up to four times its size more. ``RemoteFile`` is the
+continues the previous one (chunk after chunk of a row) fetches up to four times its size more. A reader
+that knows its format can do better: ``prefetch`` fetches ranges it is about to read (merged), ``expect``
+says how much to read ahead at one offset, and ``watching`` lets it see every read of its thread (e.g. an
+index node libhdf5 just read, to fetch the chunks it lists in one request). ``RemoteFile`` is the
 seekable binary file object formats read through (h5py, pyarrow, numpy, PIL, pandas).
 
 Each request is counted on the ``Counter`` of the call that opened the file (the access log
