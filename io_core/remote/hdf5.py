@@ -149,6 +149,7 @@ class LeafWatch:
 
         self.chunks, self.spans = chunks, spans
         self.nbytes = math.prod(len(r) for r in spans) * math.prod(chunks) * itemsize  # unfiltered
+        self.most = 2 * math.prod(chunks) * max(itemsize, 1) + 4096  # a chunk's stored size past this: a misread node
         self.key = 8 + 8 * (len(chunks) + 1)  # chunk size, filter mask, an 8-byte offset per dimension (+ 1)
 
     def __call__(self, fh: Any, start: int, data: bytes) -> None:
@@ -168,7 +169,7 @@ class LeafWatch:
             size = int.from_bytes(data[at : at + 4], "little")
             coords = [int.from_bytes(data[at + 8 + 8 * d : at + 16 + 8 * d], "little") for d in range(len(self.chunks))]
             addr = int.from_bytes(data[at + self.key : at + step], "little")
-            if size and addr + size <= fh.size and all(
+            if 0 < size <= self.most and addr + size <= fh.size and all(
                     c % n == 0 and c // n in r for c, n, r in zip(coords, self.chunks, self.spans, strict=True)):
                 ranges.append((addr, addr + size))
         if ranges and len(ranges) <= MAX_PREFETCH_CHUNKS:
