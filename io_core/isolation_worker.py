@@ -25,10 +25,11 @@ from io_core.errors import IOCoreError
 
 
 def process_state() -> dict[str, Any]:
-    """Process-wide io_core settings a worker must share with its parent."""
+    """Process-wide settings a worker must share with its parent: io_core's limits, and the environment as it is
+    now (the fork server kept the one it started with; credentials of remote roots come from it, e.g. AWS_*)."""
     from io_core import limits
 
-    return {"limits": limits.current()}
+    return {"limits": limits.current(), "environ": dict(os.environ)}
 
 
 def _apply_state(state: dict[str, Any]) -> None:
@@ -36,6 +37,9 @@ def _apply_state(state: dict[str, Any]) -> None:
 
     if "limits" in state:
         limits.set_current(state["limits"])
+    if "environ" in state:
+        os.environ.clear()
+        os.environ.update(state["environ"])
 
 
 def _die_with_parent(server_pid: int, pdeathsig: bool) -> None:

@@ -582,6 +582,8 @@ RO_READS = [
     ("ro_list_formats", "list_formats", {}),
     ("ro_cache_info", "cache_info", {}),
     ("ro_clear_cache", "clear_cache", {}),
+    ("ro_h5_compute_stats", "compute_stats", {"path": "t.h5", "key": "x", "quantiles": [0.5], "bins": 4}),
+    ("ro_npy_compute_stats", "compute_stats", {"path": "a.npy", "quantiles": [0.01, 0.99]}),
 ]
 RO_ANY = ("OK", "FILE_NOT_FOUND", "KEY_NOT_FOUND", "UNSUPPORTED_OPERATION", "FORMAT_UNKNOWN")  # nothing recorded
 for cid, tool, args in RO_READS:
@@ -593,6 +595,8 @@ add("ro_escape", "load_summary", {"path": "../outside/secret.txt"}, POR, read_on
 add("ro_fifo", "load_summary", {"path": "<d>/f.csv"}, NAF, fifo("f.csv"), read_only=True)
 add("ro_symlink_out", "read_slice", {"path": "<d>/l.txt"}, POR, link("l.txt", "<out>/secret.txt"), read_only=True)
 add("ro_h5_extstore", "read_slice", {"path": "<d>/x.h5", "key": "x"}, POR, h5("x.h5", STORE), read_only=True)
+add("ro_h5_extstore_stats", "compute_stats", {"path": "<d>/x.h5", "key": "x"}, POR, h5("x.h5", STORE),
+    read_only=True)
 add("ro_vhdr_marker_out", "load_summary", {"path": "<d>/rec.vhdr"}, POR,
     vhdr(key="MarkerFile", value="<out>/secret.vmrk"), read_only=True)
 add("ro_yaml_bomb", "load_summary", {"path": "<d>/bomb.yaml"}, DEEP + ("OK",),
