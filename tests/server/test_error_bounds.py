@@ -132,6 +132,11 @@ async def test_unexpected_failures_log_at_error_and_stay_masked(root, caplog, mo
         raise RuntimeError("secret internal detail " + HUGE)
 
     monkeypatch.setattr(Workspace, "roots_info", broken)
+    # as sciio-mcp's own logging set-up does (server.logs.configure): FastMCP's rich handler would spend minutes
+    # highlighting the 200 kB message of the traceback it logs
+    fastmcp_logger = logging.getLogger("fastmcp")
+    monkeypatch.setattr(fastmcp_logger, "handlers", [])
+    monkeypatch.setattr(fastmcp_logger, "propagate", True)
     async with Client(create_app(Settings(roots=[root], max_response_bytes=BUDGET))) as c:
         with caplog.at_level(logging.INFO, logger="sciio_mcp"):
             text = await refused(c, "list_roots")
