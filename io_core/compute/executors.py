@@ -142,11 +142,11 @@ class Dask:
         conversion's temp output must not be removed while a block is still being written into it)."""
         deadline = time.monotonic() + timeout
         while keys and time.monotonic() < deadline:
-            try:
-                busy = self.client.run(_executing, keys)
-            except Exception:  # noqa: BLE001 - a lost worker executes nothing any more
+            try:  # a worker that cannot answer (lost, restarting) executes nothing any more; the others still may
+                busy = self.client.run(_executing, keys, on_error="return")
+            except Exception:  # noqa: BLE001 - the scheduler itself is gone: nothing runs
                 return
-            if not any(busy.values()):
+            if not any(v is True for v in busy.values()):
                 return
             time.sleep(0.05)
         log.warning("dask tasks still running %.0f s after cancel", timeout)
