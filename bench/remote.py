@@ -58,14 +58,15 @@ def make_zarr(path: Path) -> None:
 
 
 def upload(weed: object, folder: Path, prefix: str) -> None:
-    from boto3.s3.transfer import TransferConfig
+    """The files under ``folder`` to s3://test/<prefix>/ through s3fs (multipart for the large ones)."""
+    import s3fs
 
-    client = weed.boto()  # type: ignore[attr-defined]
+    fs = s3fs.S3FileSystem(key=weed.env()["AWS_ACCESS_KEY_ID"], secret=weed.env()["AWS_SECRET_ACCESS_KEY"],  # type: ignore[attr-defined]
+                           client_kwargs={"endpoint_url": weed.endpoint})  # type: ignore[attr-defined]
     files = [p for p in folder.rglob("*") if p.is_file()]
-    cfg = TransferConfig(multipart_chunksize=64 << 20, max_concurrency=4)
 
     def put(p: Path) -> None:
-        client.upload_file(str(p), "test", f"{prefix}/{p.relative_to(folder).as_posix()}", Config=cfg)
+        fs.put_file(str(p), f"test/{prefix}/{p.relative_to(folder).as_posix()}")
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, files))

@@ -17,7 +17,7 @@ def _upload(weed, prefix, tmp_path):
         ds = f.create_dataset("data", shape=SHAPE, dtype="f8", chunks=CHUNKS)
         for i in range(0, SHAPE[0], 256):
             ds[i : i + 256] = np.arange(i * SHAPE[1], (i + 256) * SHAPE[1], dtype="f8").reshape(256, SHAPE[1])
-    weed.client.upload_file(str(path), "test", f"{prefix}/big.h5")
+    weed.upload(str(path), "test", f"{prefix}/big.h5")
 
 
 def test_row_across_chunks_of_a_v1_btree_file_is_one_data_request(weed, prefix, tmp_path):
@@ -39,7 +39,7 @@ def test_an_expected_read_brings_what_follows_it_in_the_same_request(weed, prefi
     from io_core.remote.ranges import RemoteFile, clear
 
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 16384)  # 4 MiB
-    weed.client.upload_file(str(tmp_path / "blob.bin"), "test", f"{prefix}/blob.bin")
+    weed.upload(str(tmp_path / "blob.bin"), "test", f"{prefix}/blob.bin")
     ws = remote_ws(weed, f"s3://test/{prefix}")
     path = ws.sandbox.resolve("blob.bin")
     clear()

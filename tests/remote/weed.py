@@ -53,11 +53,17 @@ class Weed:
                 time.sleep(0.2)
 
     def boto(self) -> Any:
-        import boto3
+        """A plain botocore S3 client (botocore comes with s3fs's aiobotocore; boto3 is not needed)."""
+        import botocore.session
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
-                            region_name="us-east-1", config=Config(retries={"max_attempts": 2}))
+        return botocore.session.get_session().create_client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+            region_name="us-east-1", config=Config(retries={"max_attempts": 2}))
+
+    def upload(self, path: str, bucket: str, key: str) -> None:
+        with open(path, "rb") as fh:
+            self.client.put_object(Bucket=bucket, Key=key, Body=fh)
 
     def env(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
