@@ -37,6 +37,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -92,10 +93,18 @@ class _Worker:
         self.process, self.conn, self.pid = process, conn, process.pid
 
     def alive(self) -> bool:
+        """Running: multiprocessing says so (for a fork server's child it learns of a death only when the fork
+        server, under load perhaps much later, reports it) and the kernel agrees (not gone, not a zombie)."""
         try:
-            return self.process.is_alive()
+            if not self.process.is_alive():
+                return False
         except (ValueError, AssertionError):
             return False
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as fh:
+                return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except (OSError, IndexError):
+            return not sys.platform.startswith("linux")  # no /proc: trust multiprocessing
 
 
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
@@ -306,13 +315,20 @@ class WorkerPool:
         from multiprocessing.connection import wait
 
         deadline = None if timeout is None else time.monotonic() + timeout
+        request = (method, tuple(args), dict(kwargs or {}), progress is not None)
         worker = self._acquire(check, deadline)
+        for _ in range(SEND_ATTEMPTS):  # an idle worker killed from outside may still look alive: take another
+            try:
+                worker.conn.send(request)
+                break
+            except (OSError, EOFError):
+                self._release(worker, healthy=False)  # never got the request: killed and replaced, the call goes on
+                worker = self._acquire(check, deadline)
+        else:
+            self._release(worker, healthy=False)
+            raise WorkerLostError("no HDF5 worker process took the request", hint="See the server log; retry.")
         healthy = False
         try:
-            try:
-                worker.conn.send((method, tuple(args), dict(kwargs or {}), progress is not None))
-            except (OSError, EOFError):
-                raise self._lost(worker) from None
             while True:
                 try:
                     ready = wait([worker.conn, worker.process.sentinel], POLL_SECONDS)
@@ -352,6 +368,9 @@ class WorkerPool:
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         log.warning("HDF5 worker %d stopped mid-call (%s); starting a new one", worker.pid, how)
         return WorkerLostError(f"the process reading the file stopped ({how}) before answering")
+
+
+SEND_ATTEMPTS = 3  # workers tried for one call whose request could not even be sent
 
 
 def _rss_bytes(pid: int) -> int:
