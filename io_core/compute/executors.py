@@ -141,15 +141,22 @@ class Dask:
         """Wait until no worker still executes one of ``keys`` (a cancelled Dask task runs to its end: a
         conversion's temp output must not be removed while a block is still being written into it)."""
         deadline = time.monotonic() + timeout
+        quiet = 0
         while keys and time.monotonic() < deadline:
             try:  # a worker that cannot answer (lost, restarting) executes nothing any more; the others still may
                 busy = self.client.run(_executing, keys, on_error="return")
             except Exception:  # noqa: BLE001 - the scheduler itself is gone: nothing runs
                 return
-            if not any(v is True for v in busy.values()):
+            # idle several times in a row: a task the scheduler sent before the cancel reached it may still be on
+            # its way to a worker, which then starts it although it was cancelled
+            quiet = 0 if any(v is True for v in busy.values()) else quiet + 1
+            if quiet >= QUIET_POLLS:
                 return
             time.sleep(0.05)
         log.warning("dask tasks still running %.0f s after cancel", timeout)
+
+
+QUIET_POLLS = 4  # polls 50 ms apart with no worker holding a cancelled block before the output is removed
 
 
 def _executing(keys: set, dask_worker: Any = None) -> bool:
