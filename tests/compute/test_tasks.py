@@ -120,12 +120,27 @@ async def test_a_task_outlives_its_client(app, monkeypatch):
     assert final.status == "completed" and final.result["structuredContent"]["count"] == 500 * 400 - 1
 
 
-async def test_local_cluster_started_on_first_need(root):
+async def test_local_cluster_started_on_first_need(root, monkeypatch):
     """No scheduler configured, input above --dask-min-bytes: the server starts its own LocalCluster."""
+    import server.app
+    from io_core.compute.engine import Engine
+
+    made: list[Engine] = []
+
+    class Kept(Engine):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(server.app, "Engine", Kept)
     app = create_app(Settings(roots=[root], hdf5_workers=0, dask_min_bytes=1, dask_workers=1,
                               dask_memory_limit=512 * 2**20))
-    async with Client(app) as c:
-        out = (await c.call_tool("compute_stats", {"path": "a.npy", "quantiles": [0.5]})).structured_content
+    try:
+        async with Client(app) as c:
+            out = (await c.call_tool("compute_stats", {"path": "a.npy", "quantiles": [0.5]})).structured_content
+    finally:
+        for engine in made:  # its cluster would live on (and keep sockets open) until the test process exits
+            engine.close()
     assert out["run"]["engine"] == "dask" and out["run"]["workers"] == 1
     a = np.load(root / "a.npy")
     assert out["quantiles"]["0.5"] == float(np.quantile(a[np.isfinite(a)], [0.5])[0])
