@@ -73,50 +73,58 @@ def make_small(folder: Path, count: int) -> None:
             f.create_dataset("v", data=rng.standard_normal((256, 128)))
 
 
-class PeakWorkers:
+class _Sampler:
+    """Calls ``sample()`` every ``interval`` seconds on a thread while the ``with`` block runs."""
+
+    interval = 0.05
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class PeakWorkers(_Sampler):
     """The largest RSS each Dask worker reaches while running (sampled)."""
 
+    interval = 0.2
+
     def __init__(self, client) -> None:
-        self.client, self.peak, self._stop = client, {}, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
+        self.client, self.peak = client, {}
 
-    def _run(self) -> None:
-        import psutil  # noqa: F401 - distributed depends on it
-
-        while not self._stop.is_set():
-            try:
-                for w, v in self.client.run(lambda: __import__("psutil").Process().memory_info().rss).items():
-                    self.peak[w] = max(self.peak.get(w, 0), v)
-            except Exception:  # noqa: BLE001, S112 - a worker restarting: sample again
-                continue
-            self._stop.wait(0.2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        try:
+            for w, v in self.client.run(lambda: __import__("psutil").Process().memory_info().rss).items():
+                self.peak[w] = max(self.peak.get(w, 0), v)
+        except Exception:  # noqa: BLE001, S110 - a worker restarting: sample again
+            pass
 
 
-class PeakSelf:
+class PeakSelf(_Sampler):
+    """This process's RSS growth at its peak (sampled)."""
+
     def __init__(self) -> None:
-        self.base, self.peak, self._stop = rss(), 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
+        self.base, self.peak = rss(), 0
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss() - self.base)
-            self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.peak = max(self.peak, rss() - self.base)
 
 
 def measure(label: str, engine_name: str, engine: Engine, fn) -> dict:

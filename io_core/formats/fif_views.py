@@ -15,7 +15,7 @@ import mne
 import numpy as np
 
 from io_core.formats.eeg_channels import MAX_CHANNELS, NAME_CHARS, TEXT_CHARS, channel_descs
-from io_core.formats.windowed import normalize_key
+from io_core.formats.windowed import LazyArray, normalize_key
 from io_core.options import ReadOptions
 from io_core.summary import clip_text
 from schemas import AnnotationDesc, RecordingSummary
@@ -25,27 +25,14 @@ BLOCK_VALUES = 4_000_000  # values read from disk per block of epochs (every cha
 MAX_CONDITIONS = 20  # evoked conditions named in a summary's note
 
 
-class EpochsView:
+class EpochsView(LazyArray):
     """``(epochs, channels, times)`` of epochs without preload; indexing reads those epochs only."""
-
-    ndim = 3
 
     def __init__(self, epochs: Any) -> None:
         self._epochs = epochs
         self.shape = (len(epochs.events), int(epochs.info["nchan"]), len(epochs.times))
         self.dtype = np.dtype(np.float64)
         self.chunks = (1, self.shape[1], self.shape[2])
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        values = self[()]
-        return values if dtype is None else values.astype(dtype)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         items = normalize_key(key, self.shape)

@@ -42,7 +42,7 @@ import numpy as np
 from io_core.errors import CorruptFileError, InvalidSelectionError, KeyNotFoundError, TooLargeError
 from io_core.formats.base import SHOWN, Format
 from io_core.formats.video_structure import check_complete, vint
-from io_core.formats.windowed import normalize_key
+from io_core.formats.windowed import LazyArray, normalize_key
 from io_core.limits import check_pixels, human
 from io_core.options import ReadOptions
 from io_core.summary import encode_value
@@ -167,11 +167,10 @@ def parse_frame(selection: str | None, facts_: VideoFacts) -> int:
 
 # -- decoding: seek to a keyframe, decode forward ---------------------------------------------------
 
-class VideoFrames:
+class VideoFrames(LazyArray):
     """``(frames, height, width, 3)`` uint8 over an open container: indexing decodes only what it needs."""
 
     dtype = np.dtype(np.uint8)
-    ndim = 4
 
     def __init__(self, container: Any, facts_: VideoFacts, max_bytes: int, name: str) -> None:
         self._container = container
@@ -182,17 +181,6 @@ class VideoFrames:
         self.shape = (facts_.frames, facts_.height, facts_.width, 3)
         self._max_bytes = max_bytes
         self._name = name
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        values = self[()]
-        return values if dtype is None else values.astype(dtype)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         items = normalize_key(key, self.shape)

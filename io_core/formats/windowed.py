@@ -12,6 +12,7 @@ memory stays bounded whatever the length of the signal.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -56,7 +57,33 @@ def _index(item: Any, n: int, axis: int) -> int:
     return i % n
 
 
-class WindowedSignal:
+class LazyArray:
+    """What io_core asks of a read-only array beyond ``shape``, ``dtype`` and ``__getitem__`` (which subclasses
+    give): ``ndim``, ``size``, ``len`` and ``np.asarray`` (reads everything through ``self[()]``)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(int(n) for n in self.shape)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = self[()]
+        return values if dtype is None else values.astype(dtype)
+
+    def __getitem__(self, key: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class WindowedSignal(LazyArray):
     """Base class: a 2-D signal with one time axis; subclasses implement ``_read``.
 
     ``_read(start, stop, others)`` returns the samples ``start:stop`` of the channels
@@ -65,22 +92,6 @@ class WindowedSignal:
 
     time_axis: int = 0
     shape: tuple[int, int]
-    dtype: np.dtype
-
-    @property
-    def ndim(self) -> int:
-        return 2
-
-    @property
-    def size(self) -> int:
-        return int(self.shape[0]) * int(self.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        values = self[()]
-        return values if dtype is None else values.astype(dtype)
 
     def _read(self, start: int, stop: int, others: list[int]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -255,21 +255,12 @@ BTREE_V1 = 0  # H5D_CHUNK_IDX_BTREE; 1.10+ files use single chunk (1), implicit 
 
 @functools.cache
 def _index_type_fn() -> Any:
-    """``H5Dget_chunk_index_type`` of the libhdf5 h5py uses (h5py does not wrap it); None if not found."""
+    """``H5Dget_chunk_index_type`` (h5py does not wrap it); None if not found."""
     import ctypes
-    import os
 
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            paths = {line.split(maxsplit=5)[5].strip() for line in fh if line.count(" ") >= 5 and "libhdf5" in line}
-        lib = next(p for p in sorted(paths)
-                   if os.path.basename(p).startswith("libhdf5") and not os.path.basename(p).startswith("libhdf5_hl"))
-        fn = ctypes.CDLL(lib).H5Dget_chunk_index_type
-    except (OSError, StopIteration, AttributeError, IndexError):
-        return None
-    fn.argtypes = [ctypes.c_int64, ctypes.POINTER(ctypes.c_int)]
-    fn.restype = ctypes.c_int
-    return fn
+    from io_core.formats.hdf5.libhdf5 import libhdf5_function
+
+    return libhdf5_function("H5Dget_chunk_index_type", [ctypes.c_int64, ctypes.POINTER(ctypes.c_int)], ctypes.c_int)
 
 
 def chunk_index_type(ds: Any) -> int | None:

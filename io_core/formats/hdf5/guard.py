@@ -100,18 +100,10 @@ def read_superblock(path: Path) -> Superblock | None:
 
 @functools.cache
 def _set_read_attempts_fn() -> Any:
-    """``H5Pset_metadata_read_attempts`` from the libhdf5 h5py uses (h5py does not wrap it); None if not found."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            paths = {line.split(maxsplit=5)[5].strip() for line in fh if line.count(" ") >= 5 and "libhdf5" in line}
-        lib_path = next(p for p in sorted(paths)
-                        if os.path.basename(p).startswith("libhdf5") and not os.path.basename(p).startswith("libhdf5_hl"))
-        func = ctypes.CDLL(lib_path).H5Pset_metadata_read_attempts
-    except (OSError, StopIteration, AttributeError, IndexError):
-        return None
-    func.argtypes = [ctypes.c_int64, ctypes.c_uint]
-    func.restype = ctypes.c_int
-    return func
+    """``H5Pset_metadata_read_attempts`` (h5py does not wrap it); None if not found."""
+    from io_core.formats.hdf5.libhdf5 import libhdf5_function
+
+    return libhdf5_function("H5Pset_metadata_read_attempts", [ctypes.c_int64, ctypes.c_uint], ctypes.c_int)
 
 
 def _open_swmr(path: Path) -> h5py.File | None:
